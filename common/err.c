@@ -1,0 +1,76 @@
+#include "err.h"
+
+#include <stdio.h>
+#include <string.h>
+
+enum cc_code cc_err_set(struct cc_err *err, enum cc_code code, int sys_errno,
+			const char *fmt, ...)
+{
+	va_list ap;
+	size_t n;
+
+	if (!err)
+		return code;
+	err->code = code;
+	err->sys_errno = sys_errno;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	n = strlen(err->msg);
+	if (sys_errno && n < sizeof(err->msg))
+		snprintf(err->msg + n, sizeof(err->msg) - n, ": %s",
+			 strerror(sys_errno));
+	return code;
+}
+
+void cc_err_prefix(struct cc_err *err, const char *fmt, ...)
+{
+	char head[512], old[sizeof(err->msg)];
+	va_list ap;
+
+	if (!err)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(head, sizeof(head), fmt, ap);
+	va_end(ap);
+	memcpy(old, err->msg, sizeof(old));
+	{
+		size_t h = strlen(head), o = strlen(old), cap = sizeof(err->msg) - 1;
+
+		/* Truncate rather than fail: the tail of a message is the
+		 * least useful part. */
+		if (h > cap - 2)
+			h = cap - 2;
+		memcpy(err->msg, head, h);
+		memcpy(err->msg + h, ": ", 2);
+		if (o > cap - h - 2)
+			o = cap - h - 2;
+		memcpy(err->msg + h + 2, old, o);
+		err->msg[h + 2 + o] = '\0';
+	}
+}
+
+void cc_err_clear(struct cc_err *err)
+{
+	if (!err)
+		return;
+	err->code = CC_OK;
+	err->sys_errno = 0;
+	err->msg[0] = '\0';
+}
+
+const char *cc_strerror(enum cc_code code)
+{
+	switch (code) {
+	case CC_OK: return "success";
+	case CC_RETRY: return "transient failure";
+	case CC_EUSAGE: return "invalid argument";
+	case CC_ESOURCE: return "cannot read a path to save";
+	case CC_ESTORE: return "store error";
+	case CC_ECORRUPT: return "corrupt store object";
+	case CC_EDEST: return "cannot write the restored files";
+	case CC_ENOMEM: return "out of memory";
+	case CC_EINTERNAL: return "internal error";
+	}
+	return "unknown error";
+}

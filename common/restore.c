@@ -1,0 +1,958 @@
+/* restore.c: lookup -> manifest (fetched, checksummed, every record
+ * checked in a dry run) -> walk the records, pulling file data from a
+ * verified chunk stream, writing with *at() calls under the destination.
+ *
+ * Safety rests on three rules: every name is one clean component created
+ * inside a directory we opened ourselves with O_NOFOLLOW; an existing
+ * non-directory in the way is unlinked, never opened or followed; and a
+ * record whose parent is not the directory just above it on our stack is
+ * corrupt. */
+#include "restore.h"
+#include "chunkset.h"
+#include "chunker.h"
+#include "log.h"
+#include "pathspec.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#define NCACHE 8
+#define STACK_MAX 4096
+
+/* ------------------------------------------------------------------ */
+/* lookup */
+
+struct collect_ctx {
+	struct cc_match *v;
+	size_t n, alloc;
+	const char *prefix;
+	bool oom;
+};
+
+static int collect(void *ctx, const struct store_object *o)
+{
+	struct collect_ctx *c = ctx;
+
+	if (c->n == c->alloc) {
+		size_t na = c->alloc ? c->alloc * 2 : 16;
+		struct cc_match *x = realloc(c->v, na * sizeof(*x));
+
+		if (!x) {
+			c->oom = true;
+			return 1;
+		}
+		c->v = x;
+		c->alloc = na;
+	}
+	c->v[c->n].key = strdup(o->name + strlen(STORE_KEYS_PREFIX));
+	c->v[c->n].exact = false;
+	c->v[c->n].mtime_ns = o->mtime_ns;
+	if (!c->v[c->n].key) {
+		c->oom = true;
+		return 1;
+	}
+	c->n++;
+	return 0;
+}
+
+static int newest_first(const void *a, const void *b)
+{
+	const struct cc_match *x = a, *y = b;
+
+	if (x->mtime_ns != y->mtime_ns)
+		return x->mtime_ns < y->mtime_ns ? 1 : -1;
+	return strcmp(x->key, y->key);
+}
+
+void cc_matches_free(struct cc_match *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(m[i].key);
+	free(m);
+}
+
+enum cc_code cc_lookup(struct store *s, const char *key, const char *const *restore_keys,
+		       size_t nrk, struct cc_match **ret, size_t *ret_n, struct cc_err *err)
+{
+	struct collect_ctx out = { 0 };
+	struct buf name = BUF_INIT;
+	struct store_object obj;
+	bool found;
+	enum cc_code rc;
+
+	*ret = NULL;
+	*ret_n = 0;
+	if ((rc = store_key_name(&name, key, err)) ||
+	    (rc = s->ops->stat(s, name.data, &found, &obj, err)))
+		goto cleanup;
+	if (found && collect(&out, &obj) == 0)
+		out.v[0].exact = true;
+	for (size_t k = 0; k < nrk && !out.oom; k++) {
+		struct collect_ctx c = { 0 };
+		size_t first = out.n;
+
+		buf_reset(&name);
+		if ((rc = buf_addf(&name, err, "%s%s", STORE_KEYS_PREFIX, restore_keys[k])) ||
+		    (rc = s->ops->list(s, name.data, collect, &c, err))) {
+			cc_matches_free(c.v, c.n);
+			goto cleanup;
+		}
+		qsort(c.v, c.n, sizeof(*c.v), newest_first);
+		for (size_t i = 0; i < c.n; i++) {
+			bool dup = false;
+
+			for (size_t j = 0; j < first && !dup; j++)
+				dup = !strcmp(out.v[j].key, c.v[i].key);
+			if (dup) {
+				free(c.v[i].key);
+				continue;
+			}
+			if (out.n == out.alloc) {
+				size_t na = out.alloc ? out.alloc * 2 : 16;
+				struct cc_match *x = realloc(out.v, na * sizeof(*x));
+
+				if (!x) {
+					out.oom = true;
+					for (size_t j = i; j < c.n; j++)
+						free(c.v[j].key);
+					break;
+				}
+				out.v = x;
+				out.alloc = na;
+			}
+			out.v[out.n++] = c.v[i];
+		}
+		free(c.v);
+		if (c.oom)
+			out.oom = true;
+	}
+	if (out.oom)
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+cleanup:
+	buf_release(&name);
+	if (rc) {
+		cc_matches_free(out.v, out.n);
+		return rc;
+	}
+	*ret = out.v;
+	*ret_n = out.n;
+	return CC_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* the verified data stream */
+
+struct frame_cache {
+	uint32_t pack;
+	uint64_t off;
+	uint32_t ulen;
+	bool valid;
+	unsigned long used;
+	unsigned char *data;
+};
+
+struct dstream {
+	struct store *store;
+	struct mf_reader *mr;
+	struct mf_chunk cur;
+	bool have;		/* cur holds a chunk */
+	uint32_t pos;		/* bytes of cur consumed */
+	const unsigned char *data;	/* cur's bytes once fetched and verified */
+	struct frame_cache cache[NCACHE];
+	unsigned long tick;
+	struct buf cbuf;
+	ZSTD_DCtx *dc;
+};
+
+static void ds_release(struct dstream *ds)
+{
+	for (int i = 0; i < NCACHE; i++)
+		free(ds->cache[i].data);
+	buf_release(&ds->cbuf);
+	ZSTD_freeDCtx(ds->dc);
+	memset(ds, 0, sizeof(*ds));
+}
+
+static enum cc_code ds_next(struct dstream *ds, const char *what, struct cc_err *err)
+{
+	bool end;
+	enum cc_code rc;
+
+	if (ds->have && ds->pos < ds->cur.len)
+		return CC_OK;
+	if ((rc = mf_next_chunk(ds->mr, &ds->cur, &end, err)))
+		return rc;
+	if (end)
+		return cc_err_set(err, CC_ECORRUPT, 0, "data of '%s' runs past the last chunk", what);
+	ds->have = true;
+	ds->pos = 0;
+	ds->data = NULL;
+	return CC_OK;
+}
+
+static enum cc_code ds_load(struct dstream *ds, const char *what, struct cc_err *err)
+{
+	const struct mf_frame *f = &ds->cur.frame;
+	struct frame_cache *slot = NULL, *victim = &ds->cache[0];
+	char hex[CC_ID_HEX_LEN + 1], name[64];
+	struct cc_id id;
+	enum cc_code rc;
+
+	for (int i = 0; i < NCACHE; i++) {
+		struct frame_cache *c = &ds->cache[i];
+
+		if (c->valid && c->pack == f->pack && c->off == f->off && c->ulen == f->ulen) {
+			slot = c;
+			break;
+		}
+		if (!c->valid || c->used < victim->used)
+			victim = c;
+	}
+	if (!slot) {
+		slot = victim;
+		slot->valid = false;
+		if (!slot->data && !(slot->data = malloc(MF_MAX_FRAME)))
+			return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate a frame buffer");
+		cc_id_hex(&ds->mr->packs[f->pack], hex);
+		snprintf(name, sizeof(name), "%s%s.pack", STORE_PACKS_PREFIX, hex);
+		if (f->codec == FRAME_RAW) {
+			rc = ds->store->ops->get_range(ds->store, name, f->off, f->clen, slot->data, err);
+			if (rc)
+				return rc;
+		} else {
+			size_t n;
+
+			buf_reset(&ds->cbuf);
+			if ((rc = buf_grow(&ds->cbuf, f->clen, err)))
+				return rc;
+			rc = ds->store->ops->get_range(ds->store, name, f->off, f->clen,
+						       ds->cbuf.data, err);
+			if (rc)
+				return rc;
+			n = ZSTD_decompressDCtx(ds->dc, slot->data, f->ulen, ds->cbuf.data, f->clen);
+			if (ZSTD_isError(n) || n != f->ulen)
+				return cc_err_set(err, CC_ECORRUPT, 0,
+						  "data of '%s' is corrupt: pack %s at %llu does not decompress (%s)",
+						  what, hex, (unsigned long long)f->off,
+						  ZSTD_isError(n) ? ZSTD_getErrorName(n) : "wrong length");
+		}
+		slot->pack = f->pack;
+		slot->off = f->off;
+		slot->ulen = f->ulen;
+		slot->valid = true;
+	}
+	slot->used = ++ds->tick;
+	cc_id_of(&id, slot->data + ds->cur.off, ds->cur.len);
+	if (!cc_id_eq(&id, &ds->cur.id))
+		return cc_err_set(err, CC_ECORRUPT, 0, "data of '%s' failed verification", what);
+	ds->data = slot->data + ds->cur.off;
+	return CC_OK;
+}
+
+/* Consumes n bytes of the stream; writes them to fd (at off) unless fd < 0. */
+static enum cc_code ds_take(struct dstream *ds, uint64_t n, int fd, uint64_t off,
+			    const char *what, struct cc_err *err)
+{
+	enum cc_code rc;
+
+	while (n) {
+		size_t k;
+
+		if ((rc = ds_next(ds, what, err)))
+			return rc;
+		k = ds->cur.len - ds->pos;
+		if (k > n)
+			k = (size_t)n;
+		if (fd >= 0) {
+			const unsigned char *p;
+			size_t left = k;
+
+			if (!ds->data && (rc = ds_load(ds, what, err)))
+				return rc;
+			p = ds->data + ds->pos;
+			while (left) {
+				ssize_t w = pwrite(fd, p, left, (off_t)off);
+
+				if (w < 0 && errno == EINTR)
+					continue;
+				if (w < 0)
+					return cc_err_set(err, CC_EDEST, errno, "cannot write '%s'", what);
+				p += w;
+				left -= (size_t)w;
+				off += (uint64_t)w;
+			}
+		}
+		ds->pos += (uint32_t)k;
+		n -= k;
+	}
+	return CC_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* opening an entry */
+
+struct cc_entry {
+	struct store *store;
+	struct mf_reader mr;
+	bool opened;
+	int fd;
+	struct buf tmp;
+	char **roots;
+	size_t nroots;
+};
+
+void cc_entry_close(struct cc_entry *e)
+{
+	if (!e)
+		return;
+	if (e->opened)
+		mf_close(&e->mr);
+	if (e->fd >= 0)
+		close(e->fd);
+	if (e->tmp.len)
+		unlink(e->tmp.data);
+	buf_release(&e->tmp);
+	for (size_t i = 0; i < e->nroots; i++)
+		free(e->roots[i]);
+	free(e->roots);
+	free(e);
+}
+
+const struct mf_header *cc_entry_header(const struct cc_entry *e)
+{
+	return &e->mr.hdr;
+}
+
+size_t cc_entry_roots(const struct cc_entry *e, const char *const **ret)
+{
+	*ret = (const char *const *)e->roots;
+	return e->nroots;
+}
+
+static enum cc_code walk(struct cc_entry *ent, const struct restore_opts *o, bool dry,
+			 struct restore_stats *st, struct cc_err *err);
+
+enum cc_code cc_entry_open(struct store *s, const char *key, struct cc_entry **ret,
+			   struct cc_err *err)
+{
+	struct cc_entry *e = calloc(1, sizeof(*e));
+	struct buf name = BUF_INIT;
+	const char *tmpdir = getenv("TMPDIR");
+	bool found;
+	enum cc_code rc;
+
+	*ret = NULL;
+	if (!e)
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	e->store = s;
+	e->fd = -1;
+	buf_init(&e->tmp, 0);
+	if (!tmpdir || !*tmpdir)
+		tmpdir = "/tmp";
+	if ((rc = buf_addf(&e->tmp, err, "%s/cicache-manifest-XXXXXX", tmpdir)))
+		goto fail;
+	e->fd = mkstemp(e->tmp.data);
+	if (e->fd < 0) {
+		rc = cc_err_set(err, CC_EDEST, errno, "cannot create a temporary file in '%s'", tmpdir);
+		buf_reset(&e->tmp);
+		goto fail;
+	}
+	if ((rc = store_key_name(&name, key, err)) ||
+	    (rc = s->ops->get_file(s, name.data, e->fd, MF_MAX_SIZE, &found, err)))
+		goto fail;
+	if (!found) {
+		rc = cc_err_set(err, CC_ECORRUPT, 0, "entry '%s' disappeared from the store", key);
+		goto fail;
+	}
+	if ((rc = mf_open(&e->mr, e->fd, err)))
+		goto fail;
+	e->opened = true;
+	if (strcmp(e->mr.key, key)) {
+		rc = cc_err_set(err, CC_ECORRUPT, 0, "entry '%s' holds the manifest of '%s'", key,
+				e->mr.key);
+		goto fail;
+	}
+	/* The dry run checks every record and the tree shape before a single
+	 * file is written, and collects the roots. */
+	if ((rc = walk(e, NULL, true, NULL, err)) || (rc = mf_rewind(&e->mr, err)))
+		goto fail;
+	buf_release(&name);
+	*ret = e;
+	return CC_OK;
+fail:
+	buf_release(&name);
+	cc_entry_close(e);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* writing */
+
+struct level {
+	size_t len;		/* length of this directory's path in dirpath */
+	int fd;
+	uint32_t mode, uid, gid;
+	struct timespec times[2];
+};
+
+struct walker {
+	struct cc_entry *ent;
+	const struct restore_opts *o;
+	struct restore_stats *st;
+	struct cc_err *err;
+	bool dry, selected;
+	struct dstream ds;
+	struct level *stack;
+	size_t depth;
+	struct buf dirpath;	/* path of the top directory */
+	struct buf root_abs;	/* destination of the current root */
+	struct buf what;	/* path for messages */
+	int parent_fd;		/* the directory holding the root */
+	const char *root_base;	/* the root's name in parent_fd */
+	bool root_seen;		/* the root's own record was read */
+	bool root_is_dir;
+	char **links;		/* link targets restored in this root */
+	size_t nlinks, links_alloc;
+	struct cc_progress prog;
+	double last_progress;
+};
+
+static enum cc_code pop(struct walker *w, struct cc_err *err)
+{
+	struct level *l = &w->stack[--w->depth];
+	enum cc_code rc = CC_OK;
+
+	if (l->fd < 0)
+		return CC_OK;
+	if (w->o->same_owner && fchown(l->fd, l->uid, l->gid))
+		rc = cc_err_set(err, CC_EDEST, errno, "cannot set the owner of '%s'", w->dirpath.data);
+	if (!rc && fchmod(l->fd, l->mode))
+		rc = cc_err_set(err, CC_EDEST, errno, "cannot set the mode of a directory");
+	if (!rc && futimens(l->fd, l->times))
+		rc = cc_err_set(err, CC_EDEST, errno, "cannot set the time of a directory");
+	close(l->fd);
+	l->fd = -1;
+	return rc;
+}
+
+static void set_what(struct walker *w, const char *path)
+{
+	buf_reset(&w->what);
+	buf_addf(&w->what, NULL, "%s%s%s", w->root_abs.data, *path ? "/" : "", path);
+}
+
+static uint32_t file_mode(const struct walker *w, uint32_t mode)
+{
+	/* Without --same-owner the files belong to whoever restores them:
+	 * a set-id bit from the cache must not come with them. */
+	return w->o->same_owner ? mode : mode & ~(uint32_t)(S_ISUID | S_ISGID);
+}
+
+/* Makes room for a new non-directory name in dfd: an existing
+ * non-directory there is unlinked; a directory is an error. */
+static enum cc_code clear_name(struct walker *w, int dfd, const char *name, struct cc_err *err)
+{
+	struct stat st;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW))
+		return errno == ENOENT ? CC_OK
+				       : cc_err_set(err, CC_EDEST, errno, "cannot stat '%s'", w->what.data);
+	if (S_ISDIR(st.st_mode))
+		return cc_err_set(err, CC_EDEST, 0,
+				  "cannot replace directory '%s': the cache holds a file there",
+				  w->what.data);
+	if (unlinkat(dfd, name, 0) && errno != ENOENT)
+		return cc_err_set(err, CC_EDEST, errno, "cannot replace '%s'", w->what.data);
+	return CC_OK;
+}
+
+static enum cc_code make_dir(struct walker *w, int dfd, const char *name,
+			     const struct mf_entry *e, bool follow, struct cc_err *err)
+{
+	struct level *l;
+	struct stat st;
+	int fd;
+
+	if (w->depth == STACK_MAX)
+		return cc_err_set(err, CC_ECORRUPT, 0, "directories nested too deeply at '%s'",
+				  w->what.data);
+	l = &w->stack[w->depth];
+	l->fd = -1;
+	l->len = e->path.len;
+	l->mode = e->mode & 07777;
+	l->uid = e->uid;
+	l->gid = e->gid;
+	l->times[0].tv_sec = l->times[1].tv_sec = e->mtime_sec;
+	l->times[0].tv_nsec = l->times[1].tv_nsec = e->mtime_nsec;
+	w->depth++;
+	if (w->dry || !w->selected)
+		return CC_OK;
+	if (mkdirat(dfd, name, 0700) && errno == EEXIST) {
+		if (fstatat(dfd, name, &st, follow ? 0 : AT_SYMLINK_NOFOLLOW))
+			return cc_err_set(err, CC_EDEST, errno, "cannot stat '%s'", w->what.data);
+		if (!S_ISDIR(st.st_mode)) {
+			if (unlinkat(dfd, name, 0) || mkdirat(dfd, name, 0700))
+				return cc_err_set(err, CC_EDEST, errno, "cannot replace '%s' with a directory",
+						  w->what.data);
+		}
+	}
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+	if (fd < 0)
+		return cc_err_set(err, CC_EDEST, errno, "cannot create directory '%s'", w->what.data);
+	/* An existing read-only directory must take our new entries. */
+	if (!fstat(fd, &st) && (st.st_mode & 0700) != 0700)
+		fchmod(fd, (st.st_mode & 07777) | 0700);
+	l->fd = fd;
+	w->st->dirs++;
+	return CC_OK;
+}
+
+static enum cc_code make_file(struct walker *w, int dfd, const char *name,
+			      const struct mf_entry *e, struct cc_err *err)
+{
+	uint64_t len = mf_entry_data_len(e);
+	struct timespec times[2];
+	enum cc_code rc = CC_OK;
+	int fd;
+
+	if (w->dry || !w->selected)
+		return ds_take(&w->ds, len, -1, 0, w->what.data, err);
+	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == EEXIST) {
+		if ((rc = clear_name(w, dfd, name, err)))
+			return rc;
+		fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	}
+	if (fd < 0)
+		return cc_err_set(err, CC_EDEST, errno, "cannot create '%s'", w->what.data);
+	if (e->flags & MF_F_SPARSE) {
+		if (ftruncate(fd, (off_t)e->size))
+			rc = cc_err_set(err, CC_EDEST, errno, "cannot size '%s'", w->what.data);
+		for (size_t i = 0; i < e->nextents && !rc; i++)
+			rc = ds_take(&w->ds, e->extents[i].len, fd, e->extents[i].off, w->what.data, err);
+	} else {
+		rc = ds_take(&w->ds, e->size, fd, 0, w->what.data, err);
+	}
+	if (rc)
+		goto cleanup;
+	times[0].tv_sec = times[1].tv_sec = e->mtime_sec;
+	times[0].tv_nsec = times[1].tv_nsec = e->mtime_nsec;
+	if (w->o->same_owner && fchown(fd, e->uid, e->gid))
+		rc = cc_err_set(err, CC_EDEST, errno, "cannot set the owner of '%s'", w->what.data);
+	else if (fchmod(fd, file_mode(w, e->mode)))
+		rc = cc_err_set(err, CC_EDEST, errno, "cannot set the mode of '%s'", w->what.data);
+	else if (futimens(fd, times))
+		rc = cc_err_set(err, CC_EDEST, errno, "cannot set the time of '%s'", w->what.data);
+	w->st->files++;
+	w->st->bytes += e->size;
+cleanup:
+	if (close(fd) && !rc)
+		rc = cc_err_set(err, CC_EDEST, errno, "cannot write '%s'", w->what.data);
+	return rc;
+}
+
+static enum cc_code make_symlink(struct walker *w, int dfd, const char *name,
+				 const struct mf_entry *e, struct cc_err *err)
+{
+	struct timespec times[2];
+	enum cc_code rc;
+
+	if (w->dry || !w->selected)
+		return CC_OK;
+	if (symlinkat(e->target.data, dfd, name) && errno == EEXIST) {
+		if ((rc = clear_name(w, dfd, name, err)))
+			return rc;
+		if (symlinkat(e->target.data, dfd, name))
+			return cc_err_set(err, CC_EDEST, errno, "cannot create '%s'", w->what.data);
+	} else if (errno && faccessat(dfd, name, F_OK, AT_SYMLINK_NOFOLLOW)) {
+		return cc_err_set(err, CC_EDEST, errno, "cannot create '%s'", w->what.data);
+	}
+	times[0].tv_sec = times[1].tv_sec = e->mtime_sec;
+	times[0].tv_nsec = times[1].tv_nsec = e->mtime_nsec;
+	if (w->o->same_owner && fchownat(dfd, name, e->uid, e->gid, AT_SYMLINK_NOFOLLOW))
+		return cc_err_set(err, CC_EDEST, errno, "cannot set the owner of '%s'", w->what.data);
+	utimensat(dfd, name, times, AT_SYMLINK_NOFOLLOW);
+	w->st->symlinks++;
+	return CC_OK;
+}
+
+static bool link_known(struct walker *w, const char *path)
+{
+	for (size_t i = w->nlinks; i-- > 0;)
+		if (!strcmp(w->links[i], path))
+			return true;
+	return false;
+}
+
+static enum cc_code remember_link(struct walker *w, const char *path, struct cc_err *err)
+{
+	if (w->nlinks == w->links_alloc) {
+		size_t na = w->links_alloc ? w->links_alloc * 2 : 16;
+		char **x = realloc(w->links, na * sizeof(*x));
+
+		if (!x)
+			return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		w->links = x;
+		w->links_alloc = na;
+	}
+	if (!(w->links[w->nlinks] = strdup(path)))
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	w->nlinks++;
+	return CC_OK;
+}
+
+static void forget_links(struct walker *w)
+{
+	for (size_t i = 0; i < w->nlinks; i++)
+		free(w->links[i]);
+	w->nlinks = 0;
+}
+
+/* Opens the directory holding target (a path in the root) without
+ * following any symlink; *ret_name points at its last component. */
+static int open_parent_in_root(struct walker *w, const char *target, const char **ret_name)
+{
+	const char *p = target, *slash;
+	int fd = dup(w->stack[0].fd);
+
+	while (fd >= 0 && (slash = strchr(p, '/'))) {
+		char comp[MF_MAX_NAME + 1];
+		size_t n = (size_t)(slash - p);
+		int next;
+
+		memcpy(comp, p, n);
+		comp[n] = '\0';
+		next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(fd);
+		fd = next;
+		p = slash + 1;
+	}
+	*ret_name = p;
+	return fd;
+}
+
+static enum cc_code make_hardlink(struct walker *w, int dfd, const char *name,
+				  const struct mf_entry *e, struct cc_err *err)
+{
+	const char *tname;
+	enum cc_code rc = CC_OK;
+	int tfd;
+
+	/* Only to a file this same restore created in this root. */
+	if (!w->root_is_dir || !link_known(w, e->target.data))
+		return cc_err_set(err, CC_ECORRUPT, 0,
+				  "corrupt manifest: hard link '%s' points at '%s', not an earlier file of the entry",
+				  w->what.data, e->target.data);
+	if (w->dry || !w->selected)
+		return CC_OK;
+	tfd = open_parent_in_root(w, e->target.data, &tname);
+	if (tfd < 0)
+		return cc_err_set(err, CC_EDEST, errno, "cannot open the target of '%s'", w->what.data);
+	if (linkat(tfd, tname, dfd, name, 0) && errno == EEXIST) {
+		if (!(rc = clear_name(w, dfd, name, err)) && linkat(tfd, tname, dfd, name, 0))
+			rc = cc_err_set(err, CC_EDEST, errno, "cannot link '%s'", w->what.data);
+	} else if (errno && faccessat(dfd, name, F_OK, AT_SYMLINK_NOFOLLOW)) {
+		rc = cc_err_set(err, CC_EDEST, errno, "cannot link '%s'", w->what.data);
+	}
+	close(tfd);
+	if (!rc)
+		w->st->hardlinks++;
+	return rc;
+}
+
+static enum cc_code finish_root(struct walker *w, struct cc_err *err)
+{
+	enum cc_code rc = CC_OK;
+
+	while (w->depth) {
+		enum cc_code r2 = pop(w, err);
+
+		if (!rc)
+			rc = r2;
+	}
+	if (w->parent_fd >= 0) {
+		close(w->parent_fd);
+		w->parent_fd = -1;
+	}
+	forget_links(w);
+	return rc;
+}
+
+static bool spec_selected(const struct restore_opts *o, const char *spec)
+{
+	for (size_t i = 0; i < o->nonly; i++)
+		if (!strcmp(o->only[i], spec))
+			return true;
+	return false;
+}
+
+/* Creates the parents of the destination (the user's own directories:
+ * they are followed like any path the user types). */
+static enum cc_code open_root_parent(struct walker *w, struct cc_err *err)
+{
+	char *copy = strdup(w->root_abs.data), *slash;
+
+	if (!copy)
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	slash = strrchr(copy, '/');
+	w->root_base = w->root_abs.data + (slash - copy) + 1;
+	if (slash == copy)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	for (char *p = copy + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(copy, 0755) && errno != EEXIST) {
+			cc_err_set(err, CC_EDEST, errno, "cannot create '%s'", copy);
+			free(copy);
+			return CC_EDEST;
+		}
+		*p = '/';
+	}
+	if (mkdir(copy, 0755) && errno != EEXIST) {
+		cc_err_set(err, CC_EDEST, errno, "cannot create '%s'", copy);
+		free(copy);
+		return CC_EDEST;
+	}
+	w->parent_fd = open(copy, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (w->parent_fd < 0) {
+		cc_err_set(err, CC_EDEST, errno, "cannot open '%s'", copy);
+		free(copy);
+		return CC_EDEST;
+	}
+	free(copy);
+	return CC_OK;
+}
+
+static enum cc_code start_root(struct walker *w, const char *spec, struct cc_err *err)
+{
+	bool contained;
+	enum cc_code rc;
+
+	if ((rc = finish_root(w, err)))
+		return rc;
+	w->root_seen = false;
+	w->root_is_dir = false;
+	buf_reset(&w->dirpath);
+	if (w->dry) {
+		char **x = realloc(w->ent->roots, (w->ent->nroots + 1) * sizeof(*x));
+
+		if (!x || !(x[w->ent->nroots] = strdup(spec))) {
+			if (x)
+				w->ent->roots = x;
+			return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		}
+		w->ent->roots = x;
+		w->ent->nroots++;
+		w->selected = false;
+		return CC_OK;
+	}
+	rc = cc_path_resolve(spec, w->o->cwd, w->o->home, &w->root_abs, &contained, err);
+	if (rc)
+		return rc;
+	if (!strcmp(w->root_abs.data, "/"))
+		return cc_err_set(err, CC_ECORRUPT, 0, "refusing to restore over '/'");
+	w->selected = w->o->only ? spec_selected(w->o, spec) : true;
+	if (w->selected && !contained && !w->o->only) {
+		cc_warn("not restoring '%s': it lies outside the home and current directories; "
+			"name it with --path to restore it", spec);
+		w->selected = false;
+	}
+	if (!w->selected) {
+		w->st->skipped_roots++;
+		return CC_OK;
+	}
+	w->st->roots++;
+	cc_debug("restoring '%s' to '%s'", spec, w->root_abs.data);
+	return open_root_parent(w, err);
+}
+
+static enum cc_code place_entry(struct walker *w, const struct mf_entry *e, struct cc_err *err)
+{
+	const char *name;
+	int dfd;
+	enum cc_code rc;
+
+	set_what(w, e->path.data);
+	if (!e->path.len) {
+		/* The root's own record: the first of its root, exactly once. */
+		if (w->root_seen)
+			return cc_err_set(err, CC_ECORRUPT, 0, "corrupt manifest: second root record");
+		w->root_seen = true;
+		w->root_is_dir = e->type == MF_DIR;
+		if (e->type == MF_HARDLINK)
+			return cc_err_set(err, CC_ECORRUPT, 0, "corrupt manifest: root is a hard link");
+		name = w->root_base;
+		dfd = w->parent_fd;
+	} else {
+		if (!w->root_seen || !w->root_is_dir)
+			return cc_err_set(err, CC_ECORRUPT, 0,
+					  "corrupt manifest: '%s' is not inside a directory", e->path.data);
+		/* Climb until the top of the stack is this entry's parent. */
+		for (;;) {
+			size_t L = w->depth ? w->stack[w->depth - 1].len : 0;
+
+			if (!w->depth)
+				return cc_err_set(err, CC_ECORRUPT, 0,
+						  "corrupt manifest: '%s' comes without its parent directory",
+						  e->path.data);
+			if ((L == 0 || (e->path.len > L && e->path.data[L] == '/' &&
+					!memcmp(e->path.data, w->dirpath.data, L))) &&
+			    !strchr(e->path.data + (L ? L + 1 : 0), '/'))
+				break;
+			if ((rc = pop(w, err)))
+				return rc;
+			buf_setlen(&w->dirpath, w->depth ? w->stack[w->depth - 1].len : 0);
+		}
+		{
+			size_t L = w->stack[w->depth - 1].len;
+
+			name = e->path.data + (L ? L + 1 : 0);
+			dfd = w->stack[w->depth - 1].fd;
+		}
+	}
+	switch (e->type) {
+	case MF_DIR:
+		if ((rc = make_dir(w, dfd, name, e, !e->path.len, err)))
+			return rc;
+		buf_reset(&w->dirpath);
+		return buf_add(&w->dirpath, e->path.data, e->path.len, err);
+	case MF_FILE:
+		if ((rc = make_file(w, dfd, name, e, err)))
+			return rc;
+		if ((e->flags & MF_F_LINK_TARGET) && (rc = remember_link(w, e->path.data, err)))
+			return rc;
+		return CC_OK;
+	case MF_SYMLINK:
+		return make_symlink(w, dfd, name, e, err);
+	case MF_HARDLINK:
+		return make_hardlink(w, dfd, name, e, err);
+	}
+	return cc_err_set(err, CC_ECORRUPT, 0, "corrupt manifest: unknown entry type");
+}
+
+static enum cc_code walk(struct cc_entry *ent, const struct restore_opts *o, bool dry,
+			 struct restore_stats *st, struct cc_err *err)
+{
+	static const struct restore_opts none;
+	struct restore_stats dummy = { 0 };
+	struct walker w = { 0 };
+	struct mf_entry e;
+	struct buf root = BUF_INIT;
+	enum cc_code rc = CC_OK;
+
+	mf_entry_init(&e);
+	w.ent = ent;
+	w.o = o ? o : &none;
+	w.st = st ? st : &dummy;
+	w.err = err;
+	w.dry = dry;
+	w.parent_fd = -1;
+	w.ds.store = ent->store;
+	w.ds.mr = &ent->mr;
+	w.prog.phase = "restoring";
+	w.prog.files_total = ent->mr.hdr.n_files;
+	w.prog.bytes_total = ent->mr.hdr.data_bytes;
+	buf_init(&w.dirpath, 0);
+	buf_init(&w.root_abs, 0);
+	buf_init(&w.what, 0);
+	buf_init(&w.ds.cbuf, MF_MAX_FRAME + (MF_MAX_FRAME >> 4) + 1024);
+	w.stack = calloc(STACK_MAX, sizeof(*w.stack));
+	w.ds.dc = ZSTD_createDCtx();
+	if (!w.stack || !w.ds.dc) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		goto cleanup;
+	}
+	ZSTD_DCtx_setParameter(w.ds.dc, ZSTD_d_windowLogMax, 23);
+	for (;;) {
+		enum mf_item item;
+
+		if ((rc = mf_next(&ent->mr, &item, &root, &e, err)))
+			break;
+		if (item == MF_ITEM_END)
+			break;
+		if (item == MF_ITEM_ROOT) {
+			if (w.ent->mr.seen_roots > 1 && !w.root_seen) {
+				rc = cc_err_set(err, CC_ECORRUPT, 0, "corrupt manifest: root without records");
+				break;
+			}
+			if ((rc = start_root(&w, root.data, err)))
+				break;
+			continue;
+		}
+		if ((rc = place_entry(&w, &e, err)))
+			break;
+		if (!dry && e.type == MF_FILE) {
+			double t = now_monotonic();
+
+			w.prog.files_done++;
+			w.prog.bytes_done += e.size;
+			if (t - w.last_progress >= 0.1) {
+				w.last_progress = t;
+				cc_progress(&w.prog);
+			}
+		}
+	}
+	if (!rc && ent->mr.seen_roots && !w.root_seen)
+		rc = cc_err_set(err, CC_ECORRUPT, 0, "corrupt manifest: root without records");
+	if (!rc) {
+		bool end = false;
+		struct mf_chunk c;
+
+		/* All data must have been consumed, and the chunk stream's own
+		 * end record checked. */
+		if (w.ds.have && w.ds.pos < w.ds.cur.len)
+			rc = cc_err_set(err, CC_ECORRUPT, 0, "corrupt manifest: chunk data left over");
+		else if (!(rc = mf_next_chunk(&ent->mr, &c, &end, err)) && !end)
+			rc = cc_err_set(err, CC_ECORRUPT, 0, "corrupt manifest: chunk data left over");
+	}
+	{
+		enum cc_code r2 = finish_root(&w, err);
+
+		if (!rc)
+			rc = r2;
+	}
+	if (!rc && !dry)
+		cc_progress(&w.prog);
+cleanup:
+	while (w.depth) {
+		w.depth--;
+		if (w.stack[w.depth].fd >= 0)
+			close(w.stack[w.depth].fd);
+	}
+	if (w.parent_fd >= 0)
+		close(w.parent_fd);
+	forget_links(&w);
+	free(w.links);
+	free(w.stack);
+	ds_release(&w.ds);
+	buf_release(&w.dirpath);
+	buf_release(&w.root_abs);
+	buf_release(&w.what);
+	buf_release(&root);
+	mf_entry_release(&e);
+	return rc;
+}
+
+enum cc_code cc_entry_restore(struct cc_entry *e, const struct restore_opts *o,
+			      struct restore_stats *ret_stats, struct cc_err *err)
+{
+	struct restore_stats dummy;
+	enum cc_code rc;
+
+	if (!ret_stats)
+		ret_stats = &dummy;
+	memset(ret_stats, 0, sizeof(*ret_stats));
+	if ((rc = mf_rewind(&e->mr, err)))
+		return rc;
+	return walk(e, o, false, ret_stats, err);
+}

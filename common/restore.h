@@ -1,0 +1,55 @@
+/* restore.h: find the best entry for a key and materialise it. */
+#ifndef CC_RESTORE_H
+#define CC_RESTORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "err.h"
+#include "manifest.h"
+#include "store.h"
+
+struct cc_match {
+	char *key;
+	bool exact;
+	int64_t mtime_ns;
+};
+
+/* Lists the candidates in the order they should be tried: the exact key,
+ * then for each restore key in turn the entries it prefixes, newest first.
+ * An empty list is a miss, not an error.  Free with cc_matches_free(). */
+enum cc_code cc_lookup(struct store *s, const char *key, const char *const *restore_keys,
+		       size_t nrestore_keys, struct cc_match **ret, size_t *ret_n,
+		       struct cc_err *err);
+void cc_matches_free(struct cc_match *m, size_t n);
+
+struct cc_entry;
+
+/* Fetches and verifies the manifest of key and checks every record of it.
+ * CC_ECORRUPT means this candidate is unusable (try the next one); *ret is
+ * NULL then.  A key that vanished in between is CC_ECORRUPT too. */
+enum cc_code cc_entry_open(struct store *s, const char *key, struct cc_entry **ret,
+			   struct cc_err *err);
+void cc_entry_close(struct cc_entry *e);
+const struct mf_header *cc_entry_header(const struct cc_entry *e);
+/* The recorded root specs, in order; valid until cc_entry_close(). */
+size_t cc_entry_roots(const struct cc_entry *e, const char *const **ret);
+
+struct restore_opts {
+	const char *cwd, *home;
+	const char *const *only;	/* recorded specs to restore; NULL: all */
+	size_t nonly;
+	bool same_owner;		/* restore uid/gid (root only) */
+};
+
+struct restore_stats {
+	uint64_t files, dirs, symlinks, hardlinks, bytes, roots, skipped_roots;
+};
+
+/* Writes the entry's selected roots.  Roots outside cwd and home (absolute
+ * specs, specs with "..") are restored only when named in opts->only.
+ * Every chunk is verified; the first mismatch is CC_ECORRUPT naming the
+ * file.  Nothing is ever written outside the resolved roots. */
+enum cc_code cc_entry_restore(struct cc_entry *e, const struct restore_opts *opts,
+			      struct restore_stats *ret_stats, struct cc_err *err);
+
+#endif

@@ -1,0 +1,1259 @@
+/* save.c: walk -> chunk + hash -> compress (worker threads) -> pack ->
+ * publish packs -> publish the manifest (the commit point).
+ *
+ * The main thread walks the tree, reads file data into one stream buffer,
+ * cuts it into content-defined chunks and looks each chunk up in what the
+ * store already holds.  New chunks are gathered into frames of about
+ * FRAME_TARGET bytes; worker threads compress frames; the main thread
+ * appends finished frames to the current pack in submission order and
+ * only then emits the chunk records that point into them.  Memory is
+ * bounded by the frames in flight and the pending-record queue, never by
+ * the size of the tree. */
+#include "save.h"
+#include "chunker.h"
+#include "chunkset.h"
+#include "log.h"
+#include "manifest.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FRAME_TARGET (1u << 20)
+#define PACK_TARGET (64u << 20)
+#define READ_SIZE (1u << 20)
+#define MAX_PENDING 65536
+#define MAX_BASES 3
+#define PACK_MAGIC "CCPACK1\n"
+
+struct job {
+	unsigned char *raw, *out;
+	size_t rawlen, outlen, outcap;
+	uint32_t codec, frame;
+	bool done;
+	struct job *next;
+};
+
+struct row {
+	struct cc_id id;
+	struct chunk_loc loc;
+};
+
+struct link_slot {
+	dev_t dev;
+	ino_t ino;
+	char *path;
+};
+
+struct saver {
+	struct store *store;
+	const struct save_opts *o;
+	struct save_stats *st;
+	struct cc_err *err;
+	struct chunkset cs;
+	struct mf_writer mw;
+	struct chunker ck;
+
+	/* stream buffer: [cstart, scanpos) scanned, [scanpos, slen) not yet */
+	unsigned char *sbuf;
+	size_t scap, slen, cstart, scanpos;
+
+	/* compression pool */
+	pthread_mutex_t mu;
+	pthread_cond_t cv_work, cv_done;
+	pthread_t *threads;
+	int nthreads;
+	bool stop;
+	struct job *queue_head, *queue_tail;	/* waiting for a worker */
+	struct job **ring;			/* submitted, in order */
+	size_t ring_cap, ring_head, ring_len;
+	struct job *free_jobs;
+	struct job *cur;			/* being filled */
+
+	/* pack being written */
+	int pack_fd;
+	struct buf pack_tmp;
+	uint64_t pack_len;
+	uint32_t pack_idx;
+	XXH3_state_t *pack_hash;
+
+	/* chunk records waiting for their frame */
+	struct row *rows;
+	size_t rows_head, rows_len;
+
+	uint32_t *mpacks;	/* manifest pack table: chunkset pack indices */
+	size_t nmpacks, mpacks_alloc;
+
+	struct link_slot *links;
+	size_t nlinks_slots, nlinks;
+
+	struct mf_entry ent;
+	struct buf path;
+	double last_progress;
+	struct cc_progress prog;
+};
+
+/* ------------------------------------------------------------------ */
+/* compression workers */
+
+static void *worker(void *arg)
+{
+	struct saver *sv = arg;
+	ZSTD_CCtx *zc = ZSTD_createCCtx();
+
+	if (zc)
+		ZSTD_CCtx_setParameter(zc, ZSTD_c_compressionLevel, sv->o->level ? sv->o->level : 3);
+	for (;;) {
+		struct job *j;
+		size_t n = 0;
+
+		pthread_mutex_lock(&sv->mu);
+		while (!sv->queue_head && !sv->stop)
+			pthread_cond_wait(&sv->cv_work, &sv->mu);
+		if (!sv->queue_head) {
+			pthread_mutex_unlock(&sv->mu);
+			break;
+		}
+		j = sv->queue_head;
+		sv->queue_head = j->next;
+		if (!sv->queue_head)
+			sv->queue_tail = NULL;
+		pthread_mutex_unlock(&sv->mu);
+
+		if (zc)
+			n = ZSTD_compress2(zc, j->out, j->outcap, j->raw, j->rawlen);
+		/* Store raw when compression does not pay (or failed). */
+		if (!zc || ZSTD_isError(n) || n >= j->rawlen - j->rawlen / 32) {
+			j->codec = FRAME_RAW;
+			j->outlen = j->rawlen;
+		} else {
+			j->codec = FRAME_ZSTD;
+			j->outlen = n;
+		}
+		pthread_mutex_lock(&sv->mu);
+		j->done = true;
+		pthread_cond_broadcast(&sv->cv_done);
+		pthread_mutex_unlock(&sv->mu);
+	}
+	ZSTD_freeCCtx(zc);
+	return NULL;
+}
+
+static enum cc_code pool_start(struct saver *sv)
+{
+	int n = sv->o->jobs > 0 ? sv->o->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		n = 1;
+	if (n > 64)
+		n = 64;
+	sv->threads = calloc((size_t)n, sizeof(*sv->threads));
+	sv->ring_cap = (size_t)n * 2 + 2;
+	sv->ring = calloc(sv->ring_cap, sizeof(*sv->ring));
+	if (!sv->threads || !sv->ring)
+		return cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate the worker pool");
+	for (int i = 0; i < n; i++) {
+		int e = pthread_create(&sv->threads[i], NULL, worker, sv);
+
+		if (e)
+			return cc_err_set(sv->err, CC_EINTERNAL, e, "cannot start a thread");
+		sv->nthreads++;
+	}
+	return CC_OK;
+}
+
+static void pool_stop(struct saver *sv)
+{
+	pthread_mutex_lock(&sv->mu);
+	sv->stop = true;
+	pthread_cond_broadcast(&sv->cv_work);
+	pthread_mutex_unlock(&sv->mu);
+	for (int i = 0; i < sv->nthreads; i++)
+		pthread_join(sv->threads[i], NULL);
+	sv->nthreads = 0;
+}
+
+static void job_free(struct job *j)
+{
+	if (!j)
+		return;
+	free(j->raw);
+	free(j->out);
+	free(j);
+}
+
+static enum cc_code job_get(struct saver *sv, struct job **ret)
+{
+	struct job *j = sv->free_jobs;
+
+	if (j) {
+		sv->free_jobs = j->next;
+	} else {
+		j = calloc(1, sizeof(*j));
+		if (j) {
+			j->outcap = ZSTD_compressBound(FRAME_TARGET + CHUNK_MAX_DEFAULT);
+			j->raw = malloc(FRAME_TARGET + CHUNK_MAX_DEFAULT);
+			j->out = malloc(j->outcap);
+		}
+		if (!j || !j->raw || !j->out) {
+			job_free(j);
+			return cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate a frame");
+		}
+	}
+	j->rawlen = j->outlen = 0;
+	j->done = false;
+	j->next = NULL;
+	*ret = j;
+	return CC_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* packs */
+
+static enum cc_code pack_seal(struct saver *sv)
+{
+	char hex[CC_ID_HEX_LEN + 1];
+	struct buf name = BUF_INIT;
+	struct cc_id id;
+	enum cc_code rc;
+
+	if (sv->pack_fd < 0)
+		return CC_OK;
+	cc_id_from_hash(&id, XXH3_128bits_digest(sv->pack_hash));
+	if (close(sv->pack_fd)) {
+		sv->pack_fd = -1;
+		return cc_err_set(sv->err, CC_ESTORE, errno, "cannot write pack '%s'", sv->pack_tmp.data);
+	}
+	sv->pack_fd = -1;
+	cc_id_hex(&id, hex);
+	if ((rc = buf_addf(&name, sv->err, "%s%s.pack", STORE_PACKS_PREFIX, hex)))
+		goto cleanup;
+	if ((rc = sv->store->ops->put(sv->store, name.data, sv->pack_tmp.data, STORE_PUT_MOVE,
+				      NULL, sv->err)))
+		goto cleanup;
+	buf_reset(&sv->pack_tmp);
+	sv->cs.packs[sv->pack_idx].id = id;
+	sv->cs.packs[sv->pack_idx].sealed = true;
+	sv->st->packs++;
+	sv->st->new_bytes += sv->pack_len;
+	cc_debug("stored pack %s (%llu bytes)", hex, (unsigned long long)sv->pack_len);
+cleanup:
+	buf_release(&name);
+	return rc;
+}
+
+static enum cc_code write_fd(int fd, const void *p, size_t n, const char *what,
+			     struct cc_err *err)
+{
+	const char *c = p;
+
+	while (n) {
+		ssize_t k = write(fd, c, n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return cc_err_set(err, CC_ESTORE, errno, "cannot write '%s'", what);
+		c += k;
+		n -= (size_t)k;
+	}
+	return CC_OK;
+}
+
+static enum cc_code pack_append(struct saver *sv, struct job *j)
+{
+	const void *data = j->codec == FRAME_RAW ? j->raw : j->out;
+	struct frame_info *f;
+	enum cc_code rc;
+
+	if (sv->pack_fd < 0) {
+		static const struct cc_id zero;
+
+		sv->pack_fd = store_tmpfile(sv->store, &sv->pack_tmp, sv->err);
+		if (sv->pack_fd < 0)
+			return sv->err->code;
+		XXH3_128bits_reset(sv->pack_hash);
+		XXH3_128bits_update(sv->pack_hash, PACK_MAGIC, 8);
+		if ((rc = write_fd(sv->pack_fd, PACK_MAGIC, 8, sv->pack_tmp.data, sv->err)))
+			return rc;
+		sv->pack_len = 8;
+		if ((rc = chunkset_pack(&sv->cs, &zero, false, &sv->pack_idx, sv->err)))
+			return rc;
+	}
+	if ((rc = write_fd(sv->pack_fd, data, j->outlen, sv->pack_tmp.data, sv->err)))
+		return rc;
+	XXH3_128bits_update(sv->pack_hash, data, j->outlen);
+	f = &sv->cs.frames[j->frame];
+	f->pack = sv->pack_idx;
+	f->codec = j->codec;
+	f->off = sv->pack_len;
+	f->clen = (uint32_t)j->outlen;
+	f->ulen = (uint32_t)j->rawlen;
+	f->ready = true;
+	sv->pack_len += j->outlen;
+	if (sv->pack_len >= PACK_TARGET)
+		return pack_seal(sv);
+	return CC_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* chunk records */
+
+static enum cc_code emit_rows(struct saver *sv)
+{
+	enum cc_code rc;
+
+	while (sv->rows_len) {
+		struct row *r = &sv->rows[sv->rows_head];
+		struct frame_info *f = &sv->cs.frames[r->loc.frame];
+		struct pack_info *p;
+		struct mf_chunk c;
+
+		if (!f->ready)
+			break;
+		p = &sv->cs.packs[f->pack];
+		if (p->manifest_idx < 0) {
+			if (sv->nmpacks == sv->mpacks_alloc) {
+				size_t na = sv->mpacks_alloc ? sv->mpacks_alloc * 2 : 64;
+				uint32_t *x = realloc(sv->mpacks, na * sizeof(*x));
+
+				if (!x)
+					return cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
+				sv->mpacks = x;
+				sv->mpacks_alloc = na;
+			}
+			p->manifest_idx = (int64_t)sv->nmpacks;
+			sv->mpacks[sv->nmpacks++] = f->pack;
+		}
+		c.id = r->id;
+		c.frame.pack = (uint32_t)p->manifest_idx;
+		c.frame.codec = f->codec;
+		c.frame.off = f->off;
+		c.frame.clen = f->clen;
+		c.frame.ulen = f->ulen;
+		c.off = r->loc.off;
+		c.len = r->loc.len;
+		if ((rc = mf_add_chunk(&sv->mw, &c, sv->err)))
+			return rc;
+		sv->rows_head = (sv->rows_head + 1) % MAX_PENDING;
+		sv->rows_len--;
+	}
+	return CC_OK;
+}
+
+/* Takes finished jobs off the ring in order.  With wait, blocks until at
+ * least the oldest job is finished. */
+static enum cc_code drain(struct saver *sv, bool wait)
+{
+	enum cc_code rc;
+
+	while (sv->ring_len) {
+		struct job *j = sv->ring[sv->ring_head];
+
+		pthread_mutex_lock(&sv->mu);
+		while (wait && !j->done)
+			pthread_cond_wait(&sv->cv_done, &sv->mu);
+		pthread_mutex_unlock(&sv->mu);
+		if (!j->done)
+			break;
+		wait = false;
+		sv->ring_head = (sv->ring_head + 1) % sv->ring_cap;
+		sv->ring_len--;
+		rc = pack_append(sv, j);
+		j->next = sv->free_jobs;
+		sv->free_jobs = j;
+		if (rc)
+			return rc;
+	}
+	return emit_rows(sv);
+}
+
+static enum cc_code submit(struct saver *sv)
+{
+	struct job *j = sv->cur;
+	enum cc_code rc;
+
+	if (!j)
+		return CC_OK;
+	while (sv->ring_len == sv->ring_cap)
+		if ((rc = drain(sv, true)))
+			return rc;
+	sv->cur = NULL;
+	sv->ring[(sv->ring_head + sv->ring_len) % sv->ring_cap] = j;
+	sv->ring_len++;
+	pthread_mutex_lock(&sv->mu);
+	if (sv->queue_tail)
+		sv->queue_tail->next = j;
+	else
+		sv->queue_head = j;
+	sv->queue_tail = j;
+	pthread_cond_signal(&sv->cv_work);
+	pthread_mutex_unlock(&sv->mu);
+	return drain(sv, false);
+}
+
+static enum cc_code push_row(struct saver *sv, const struct cc_id *id,
+			     const struct chunk_loc *loc)
+{
+	enum cc_code rc;
+
+	while (sv->rows_len == MAX_PENDING) {
+		/* The oldest record waits for a frame still being filled or
+		 * compressed: push it through. */
+		if ((rc = submit(sv)) || (rc = drain(sv, true)))
+			return rc;
+	}
+	sv->rows[(sv->rows_head + sv->rows_len) % MAX_PENDING] = (struct row){ *id, *loc };
+	sv->rows_len++;
+	return sv->rows_len == 1 ? emit_rows(sv) : CC_OK;
+}
+
+static enum cc_code emit_chunk(struct saver *sv, const unsigned char *data, size_t len)
+{
+	const struct chunk_loc *found;
+	struct chunk_loc loc;
+	struct cc_id id;
+	enum cc_code rc;
+
+	cc_id_of(&id, data, len);
+	sv->st->chunks++;
+	found = chunkset_find(&sv->cs, &id);
+	if (found)
+		return push_row(sv, &id, found);
+	if (!sv->cur) {
+		struct frame_info f = { 0 };
+
+		if ((rc = job_get(sv, &sv->cur)) ||
+		    (rc = chunkset_add_frame(&sv->cs, &f, &sv->cur->frame, sv->err)))
+			return rc;
+	}
+	loc.frame = sv->cur->frame;
+	loc.off = (uint32_t)sv->cur->rawlen;
+	loc.len = (uint32_t)len;
+	memcpy(sv->cur->raw + sv->cur->rawlen, data, len);
+	sv->cur->rawlen += len;
+	sv->st->new_chunks++;
+	sv->st->new_data += len;
+	if ((rc = chunkset_add(&sv->cs, &id, &loc, sv->err)) ||
+	    (rc = push_row(sv, &id, &loc)))
+		return rc;
+	if (sv->cur && sv->cur->rawlen >= FRAME_TARGET)
+		return submit(sv);
+	return CC_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* the data stream */
+
+static enum cc_code scan(struct saver *sv)
+{
+	enum cc_code rc;
+
+	while (sv->scanpos < sv->slen) {
+		bool cut;
+		size_t n = chunker_scan(&sv->ck, sv->sbuf + sv->scanpos, sv->slen - sv->scanpos, &cut);
+
+		sv->scanpos += n;
+		if (!cut)
+			break;
+		if ((rc = emit_chunk(sv, sv->sbuf + sv->cstart, sv->scanpos - sv->cstart)))
+			return rc;
+		sv->cstart = sv->scanpos;
+	}
+	return CC_OK;
+}
+
+static enum cc_code stream_read(struct saver *sv, int fd, uint64_t want, const char *what)
+{
+	enum cc_code rc;
+
+	while (want) {
+		size_t room, n;
+		ssize_t k;
+
+		if (sv->scap - sv->slen < READ_SIZE) {
+			memmove(sv->sbuf, sv->sbuf + sv->cstart, sv->slen - sv->cstart);
+			sv->slen -= sv->cstart;
+			sv->scanpos -= sv->cstart;
+			sv->cstart = 0;
+		}
+		room = sv->scap - sv->slen;
+		n = want < room ? (size_t)want : room;
+		k = read(fd, sv->sbuf + sv->slen, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return cc_err_set(sv->err, CC_ESOURCE, errno, "cannot read '%s'", what);
+		if (k == 0)
+			return cc_err_set(sv->err, CC_ESOURCE, 0,
+					  "'%s' shrank while it was being saved", what);
+		sv->slen += (size_t)k;
+		want -= (uint64_t)k;
+		sv->st->bytes += (uint64_t)k;
+		sv->prog.bytes_done = sv->st->bytes;
+		if ((rc = scan(sv)))
+			return rc;
+	}
+	return CC_OK;
+}
+
+static enum cc_code stream_finish(struct saver *sv)
+{
+	enum cc_code rc = CC_OK;
+
+	if (sv->slen > sv->cstart)
+		rc = emit_chunk(sv, sv->sbuf + sv->cstart, sv->slen - sv->cstart);
+	sv->slen = sv->cstart = sv->scanpos = 0;
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* the walk */
+
+static void progress(struct saver *sv)
+{
+	double t = now_monotonic();
+
+	if (t - sv->last_progress < 0.1)
+		return;
+	sv->last_progress = t;
+	cc_progress(&sv->prog);
+}
+
+static void fill_meta(struct mf_entry *e, const struct stat *st)
+{
+	e->mode = st->st_mode & 07777;
+	e->mtime_sec = st->st_mtim.tv_sec;
+	e->mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
+	e->uid = st->st_uid;
+	e->gid = st->st_gid;
+	e->flags = 0;
+	e->size = 0;
+	e->nextents = 0;
+	buf_reset(&e->target);
+}
+
+/* Finds the data extents of a sparse file; leaves e dense when the file
+ * has no holes or too many extents to list. */
+static enum cc_code find_extents(struct saver *sv, int fd, const struct stat *st,
+				 struct mf_entry *e)
+{
+	off_t pos = 0, size = st->st_size;
+
+	if ((uint64_t)st->st_blocks * 512 >= (uint64_t)st->st_size || !size)
+		return CC_OK;
+	while (pos < size) {
+		off_t data = lseek(fd, pos, SEEK_DATA), hole;
+
+		if (data < 0) {
+			if (errno == ENXIO)
+				break;
+			e->nextents = 0;	/* no SEEK_DATA here: read it all */
+			return CC_OK;
+		}
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0 || hole > size)
+			hole = size;
+		if (e->nextents == MF_MAX_EXTENTS) {
+			e->nextents = 0;
+			return CC_OK;
+		}
+		if (e->nextents == e->extents_alloc) {
+			size_t na = e->extents_alloc ? e->extents_alloc * 2 : 16;
+			struct mf_extent *x = realloc(e->extents, na * sizeof(*x));
+
+			if (!x)
+				return cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
+			e->extents = x;
+			e->extents_alloc = na;
+		}
+		e->extents[e->nextents].off = (uint64_t)data;
+		e->extents[e->nextents].len = (uint64_t)(hole - data);
+		e->nextents++;
+		pos = hole;
+	}
+	if (e->nextents == 1 && e->extents[0].off == 0 && e->extents[0].len == (uint64_t)size) {
+		e->nextents = 0;
+		return CC_OK;
+	}
+	e->flags |= MF_F_SPARSE;
+	return CC_OK;
+}
+
+static uint64_t link_hash(dev_t dev, ino_t ino)
+{
+	uint64_t k[2] = { (uint64_t)dev, (uint64_t)ino };
+
+	return XXH3_64bits(k, sizeof(k));
+}
+
+/* Looks up (dev, ino); if absent, remembers it under path.
+ * *ret_path gets the first path seen, or NULL if this is the first. */
+static enum cc_code link_lookup(struct saver *sv, const struct stat *st, const char *path,
+				const char **ret_path)
+{
+	size_t mask, i;
+
+	*ret_path = NULL;
+	if ((sv->nlinks + 1) * 2 >= sv->nlinks_slots) {
+		size_t n = sv->nlinks_slots ? sv->nlinks_slots * 2 : 256;
+		struct link_slot *s = calloc(n, sizeof(*s));
+
+		if (!s)
+			return cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		for (size_t k = 0; k < sv->nlinks_slots; k++) {
+			if (!sv->links[k].path)
+				continue;
+			for (i = link_hash(sv->links[k].dev, sv->links[k].ino) & (n - 1); s[i].path;
+			     i = (i + 1) & (n - 1))
+				;
+			s[i] = sv->links[k];
+		}
+		free(sv->links);
+		sv->links = s;
+		sv->nlinks_slots = n;
+	}
+	mask = sv->nlinks_slots - 1;
+	for (i = link_hash(st->st_dev, st->st_ino) & mask; sv->links[i].path; i = (i + 1) & mask)
+		if (sv->links[i].dev == st->st_dev && sv->links[i].ino == st->st_ino) {
+			*ret_path = sv->links[i].path;
+			return CC_OK;
+		}
+	sv->links[i].path = strdup(path);
+	if (!sv->links[i].path)
+		return cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	sv->links[i].dev = st->st_dev;
+	sv->links[i].ino = st->st_ino;
+	sv->nlinks++;
+	return CC_OK;
+}
+
+static void links_reset(struct saver *sv)
+{
+	for (size_t k = 0; k < sv->nlinks_slots; k++)
+		free(sv->links[k].path);
+	free(sv->links);
+	sv->links = NULL;
+	sv->nlinks_slots = sv->nlinks = 0;
+}
+
+/* what: the path for messages. */
+static enum cc_code save_file(struct saver *sv, int dfd, const char *name, const char *what)
+{
+	struct mf_entry *e = &sv->ent;
+	struct stat st;
+	enum cc_code rc = CC_OK;
+	int fd;
+
+	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return cc_err_set(sv->err, CC_ESOURCE, errno, "cannot open '%s'", what);
+	if (fstat(fd, &st)) {
+		rc = cc_err_set(sv->err, CC_ESOURCE, errno, "cannot stat '%s'", what);
+		goto cleanup;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = cc_err_set(sv->err, CC_ESOURCE, 0, "'%s' changed type while it was being saved", what);
+		goto cleanup;
+	}
+	fill_meta(e, &st);
+	e->type = MF_FILE;
+	e->size = (uint64_t)st.st_size;
+	if (st.st_nlink > 1) {
+		const char *first;
+
+		if ((rc = link_lookup(sv, &st, e->path.data, &first)))
+			goto cleanup;
+		if (first) {
+			e->type = MF_HARDLINK;
+			e->size = 0;
+			if ((rc = buf_addstr(&e->target, first, sv->err)))
+				goto cleanup;
+			sv->st->hardlinks++;
+			rc = mf_add_entry(&sv->mw, e, sv->err);
+			goto cleanup;
+		}
+		e->flags |= MF_F_LINK_TARGET;
+	}
+	if ((rc = find_extents(sv, fd, &st, e)))
+		goto cleanup;
+	if ((rc = mf_add_entry(&sv->mw, e, sv->err)))
+		goto cleanup;
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	if (e->flags & MF_F_SPARSE) {
+		for (size_t i = 0; i < e->nextents && !rc; i++) {
+			if (lseek(fd, (off_t)e->extents[i].off, SEEK_SET) < 0)
+				rc = cc_err_set(sv->err, CC_ESOURCE, errno, "cannot seek in '%s'", what);
+			else
+				rc = stream_read(sv, fd, e->extents[i].len, what);
+		}
+	} else {
+		rc = stream_read(sv, fd, e->size, what);
+	}
+	sv->st->files++;
+	sv->prog.files_done++;
+cleanup:
+	close(fd);
+	return rc;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static enum cc_code save_entry(struct saver *sv, int dfd, const char *name,
+			       const char *root_abs);
+
+/* Saves the contents of the directory open as dfd (taken over). */
+static enum cc_code save_dir_contents(struct saver *sv, int dfd, const char *root_abs)
+{
+	DIR *d = fdopendir(dfd);
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, alloc = 0, base = sv->path.len;
+	enum cc_code rc = CC_OK;
+
+	if (!d) {
+		close(dfd);
+		return cc_err_set(sv->err, CC_ESOURCE, errno, "cannot read directory '%s/%s'",
+				  root_abs, sv->path.data);
+	}
+	while ((errno = 0, de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (n == alloc) {
+			size_t na = alloc ? alloc * 2 : 64;
+			char **x = realloc(names, na * sizeof(*x));
+
+			if (!x) {
+				rc = cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
+				goto cleanup;
+			}
+			names = x;
+			alloc = na;
+		}
+		if (!(names[n] = strdup(de->d_name))) {
+			rc = cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
+			goto cleanup;
+		}
+		n++;
+	}
+	if (errno) {
+		rc = cc_err_set(sv->err, CC_ESOURCE, errno, "cannot read directory '%s/%s'",
+				root_abs, sv->path.data);
+		goto cleanup;
+	}
+	/* A fixed order makes the data stream, and so the chunks,
+	 * independent of the file system's directory order. */
+	qsort(names, n, sizeof(*names), cmp_names);
+	for (size_t i = 0; i < n && !rc; i++) {
+		buf_setlen(&sv->path, base);
+		if ((base && (rc = buf_add(&sv->path, "/", 1, sv->err))) ||
+		    (rc = buf_addstr(&sv->path, names[i], sv->err)))
+			break;
+		rc = save_entry(sv, dirfd(d), names[i], root_abs);
+	}
+	buf_setlen(&sv->path, base);
+cleanup:
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	closedir(d);
+	return rc;
+}
+
+/* Saves the entry name in dfd, whose relative path is in sv->path. */
+static enum cc_code save_entry(struct saver *sv, int dfd, const char *name,
+			       const char *root_abs)
+{
+	struct mf_entry *e = &sv->ent;
+	struct buf what = BUF_INIT;
+	struct stat st;
+	enum cc_code rc;
+
+	if ((rc = buf_addf(&what, sv->err, "%s%s%s", root_abs, sv->path.len ? "/" : "",
+			   sv->path.data)))
+		return rc;
+	buf_reset(&e->path);
+	if ((rc = buf_add(&e->path, sv->path.data, sv->path.len, sv->err)))
+		goto cleanup;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW)) {
+		rc = cc_err_set(sv->err, CC_ESOURCE, errno, "cannot stat '%s'", what.data);
+		goto cleanup;
+	}
+	if (S_ISREG(st.st_mode)) {
+		rc = save_file(sv, dfd, name, what.data);
+	} else if (S_ISDIR(st.st_mode)) {
+		int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+		if (sub < 0) {
+			rc = cc_err_set(sv->err, CC_ESOURCE, errno, "cannot open directory '%s'", what.data);
+			goto cleanup;
+		}
+		fill_meta(e, &st);
+		e->type = MF_DIR;
+		sv->st->dirs++;
+		if ((rc = mf_add_entry(&sv->mw, e, sv->err))) {
+			close(sub);
+			goto cleanup;
+		}
+		rc = save_dir_contents(sv, sub, root_abs);
+	} else if (S_ISLNK(st.st_mode)) {
+		char target[MF_MAX_LINK + 1];
+		ssize_t n = readlinkat(dfd, name, target, sizeof(target));
+
+		if (n < 0) {
+			rc = cc_err_set(sv->err, CC_ESOURCE, errno, "cannot read link '%s'", what.data);
+			goto cleanup;
+		}
+		if ((size_t)n > MF_MAX_LINK) {
+			rc = cc_err_set(sv->err, CC_ESOURCE, 0, "link '%s' has a target over %d bytes",
+					what.data, MF_MAX_LINK);
+			goto cleanup;
+		}
+		fill_meta(e, &st);
+		e->type = MF_SYMLINK;
+		if ((rc = buf_add(&e->target, target, (size_t)n, sv->err)))
+			goto cleanup;
+		sv->st->symlinks++;
+		rc = mf_add_entry(&sv->mw, e, sv->err);
+	} else {
+		cc_warn("skipping '%s': %s are not cached", what.data,
+			S_ISFIFO(st.st_mode) ? "FIFOs" : S_ISSOCK(st.st_mode) ? "sockets"
+							     : "device files");
+		sv->st->skipped++;
+	}
+	progress(sv);
+cleanup:
+	buf_release(&what);
+	return rc;
+}
+
+static enum cc_code save_root(struct saver *sv, const struct save_root *r)
+{
+	char *slash, *parent = NULL;
+	const char *base;
+	enum cc_code rc;
+	int dfd = -1;
+	struct stat st;
+
+	if (lstat(r->abs, &st)) {
+		if (errno == ENOENT)
+			return cc_err_set(sv->err, CC_ESOURCE, 0, "path '%s' does not exist", r->abs);
+		return cc_err_set(sv->err, CC_ESOURCE, errno, "cannot stat '%s'", r->abs);
+	}
+	if ((rc = mf_add_root(&sv->mw, r->spec, sv->err)))
+		return rc;
+	links_reset(sv);
+	buf_reset(&sv->path);
+	/* Open the parent so the root is read with the same *at() calls as
+	 * everything below it. */
+	if (!strcmp(r->abs, "/")) {
+		parent = strdup("/");
+		base = ".";
+	} else {
+		parent = strdup(r->abs);
+		if (!parent)
+			return cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		slash = strrchr(parent, '/');
+		base = r->abs + (slash - parent) + 1;
+		if (slash == parent)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+	}
+	if (!parent)
+		return cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	dfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		rc = cc_err_set(sv->err, CC_ESOURCE, errno, "cannot open '%s'", parent);
+		goto cleanup;
+	}
+	rc = save_entry(sv, dfd, base, r->abs);
+cleanup:
+	if (dfd >= 0)
+		close(dfd);
+	free(parent);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* what the store already holds */
+
+struct cand {
+	char *key;
+	int64_t mtime;
+};
+
+struct cands {
+	struct cand *v;
+	size_t n, alloc;
+	bool oom;
+};
+
+static int collect(void *ctx, const struct store_object *o)
+{
+	struct cands *c = ctx;
+
+	if (c->n == c->alloc) {
+		size_t na = c->alloc ? c->alloc * 2 : 64;
+		struct cand *x = realloc(c->v, na * sizeof(*x));
+
+		if (!x) {
+			c->oom = true;
+			return 1;
+		}
+		c->v = x;
+		c->alloc = na;
+	}
+	c->v[c->n].key = strdup(o->name + strlen(STORE_KEYS_PREFIX));
+	c->v[c->n].mtime = o->mtime_ns;
+	if (!c->v[c->n].key) {
+		c->oom = true;
+		return 1;
+	}
+	c->n++;
+	return 0;
+}
+
+static size_t common_prefix(const char *a, const char *b)
+{
+	size_t n = 0;
+
+	while (a[n] && a[n] == b[n])
+		n++;
+	return n;
+}
+
+/* Adds the chunks of one stored entry to the chunk set. */
+static enum cc_code load_base(struct saver *sv, const char *key)
+{
+	struct buf name = BUF_INIT, tmp = BUF_INIT;
+	struct mf_reader r;
+	struct cc_err e2;
+	uint32_t *packmap = NULL;
+	bool found, end, opened = false;
+	uint32_t frame = 0;
+	uint32_t last_pack = UINT32_MAX;
+	uint64_t last_off = 0;
+	enum cc_code rc;
+	int fd = -1;
+
+	cc_err_clear(&e2);
+	if ((rc = store_key_name(&name, key, sv->err)))
+		goto cleanup;
+	fd = store_tmpfile(sv->store, &tmp, sv->err);
+	if (fd < 0) {
+		rc = sv->err->code;
+		goto cleanup;
+	}
+	if ((rc = sv->store->ops->get_file(sv->store, name.data, fd, MF_MAX_SIZE, &found, &e2)))
+		goto soft;
+	if (!found)
+		goto cleanup;
+	if ((rc = mf_open(&r, fd, &e2)))
+		goto soft;
+	opened = true;
+	packmap = malloc((r.hdr.n_packs ? r.hdr.n_packs : 1) * sizeof(*packmap));
+	if (!packmap) {
+		rc = cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		goto cleanup;
+	}
+	for (uint64_t i = 0; i < r.hdr.n_packs; i++) {
+		char hex[CC_ID_HEX_LEN + 1];
+		struct buf pname = BUF_INIT;
+		bool have;
+
+		/* A chunk is only reused if its pack is really there. */
+		cc_id_hex(&r.packs[i], hex);
+		if ((rc = buf_addf(&pname, sv->err, "%s%s.pack", STORE_PACKS_PREFIX, hex)) ||
+		    (rc = sv->store->ops->stat(sv->store, pname.data, &have, NULL, &e2))) {
+			buf_release(&pname);
+			goto soft;
+		}
+		buf_release(&pname);
+		packmap[i] = UINT32_MAX;
+		if (have && (rc = chunkset_pack(&sv->cs, &r.packs[i], true, &packmap[i], sv->err)))
+			goto cleanup;
+	}
+	for (;;) {
+		struct mf_chunk c;
+		struct chunk_loc loc;
+
+		if ((rc = mf_next_chunk(&r, &c, &end, &e2)))
+			goto soft;
+		if (end)
+			break;
+		if (packmap[c.frame.pack] == UINT32_MAX)
+			continue;
+		if (c.frame.pack != last_pack || c.frame.off != last_off) {
+			struct frame_info f = {
+				.pack = packmap[c.frame.pack], .codec = c.frame.codec,
+				.off = c.frame.off, .clen = c.frame.clen, .ulen = c.frame.ulen,
+				.ready = true,
+			};
+
+			if ((rc = chunkset_add_frame(&sv->cs, &f, &frame, sv->err)))
+				goto cleanup;
+			last_pack = c.frame.pack;
+			last_off = c.frame.off;
+		}
+		loc = (struct chunk_loc){ frame, c.off, c.len };
+		if ((rc = chunkset_add(&sv->cs, &c.id, &loc, sv->err)))
+			goto cleanup;
+	}
+	sv->st->bases++;
+	cc_debug("dedup base '%s': %llu chunks", key, (unsigned long long)r.hdr.n_chunks);
+	goto cleanup;
+soft:
+	/* A base we cannot read only costs dedup; the save goes on. */
+	cc_warn("not using entry '%s' for dedup: %s", key, e2.msg);
+	rc = CC_OK;
+cleanup:
+	if (opened)
+		mf_close(&r);
+	free(packmap);
+	if (fd >= 0) {
+		close(fd);
+		unlink(tmp.data);
+	}
+	buf_release(&tmp);
+	buf_release(&name);
+	return rc;
+}
+
+static enum cc_code load_bases(struct saver *sv)
+{
+	struct cands c = { 0 };
+	const char *key = sv->o->key;
+	char *chosen[MAX_BASES + 16];
+	size_t nchosen = 0;
+	enum cc_code rc;
+
+	if ((rc = sv->store->ops->list(sv->store, STORE_KEYS_PREFIX, collect, &c, sv->err)))
+		goto cleanup;
+	if (c.oom) {
+		rc = cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		goto cleanup;
+	}
+	/* The previous value of this key, then the newest match of each
+	 * restore key, then the entries whose keys share the longest prefix
+	 * with this one (newest first): in CI those are the entries the job
+	 * most likely restored from. */
+	for (size_t i = 0; i < c.n; i++)
+		if (!strcmp(c.v[i].key, key))
+			chosen[nchosen++] = c.v[i].key;
+	for (size_t k = 0; k < sv->o->nrestore_keys && nchosen < MAX_BASES + 8; k++) {
+		const char *p = sv->o->restore_keys[k];
+		struct cand *best = NULL;
+
+		for (size_t i = 0; i < c.n; i++)
+			if (!strncmp(c.v[i].key, p, strlen(p)) && (!best || c.v[i].mtime > best->mtime))
+				best = &c.v[i];
+		if (best)
+			chosen[nchosen++] = best->key;
+	}
+	while (nchosen < MAX_BASES) {
+		struct cand *best = NULL;
+		size_t best_common = 0;
+
+		for (size_t i = 0; i < c.n; i++) {
+			size_t cp = common_prefix(c.v[i].key, key);
+			bool dup = false;
+
+			for (size_t j = 0; j < nchosen; j++)
+				dup |= chosen[j] == c.v[i].key;
+			if (dup)
+				continue;
+			if (!best || cp > best_common || (cp == best_common && c.v[i].mtime > best->mtime)) {
+				best = &c.v[i];
+				best_common = cp;
+			}
+		}
+		if (!best)
+			break;
+		chosen[nchosen++] = best->key;
+	}
+	for (size_t j = 0; j < nchosen && !rc; j++) {
+		bool dup = false;
+
+		for (size_t i = 0; i < j; i++)
+			dup |= chosen[i] == chosen[j];
+		if (!dup)
+			rc = load_base(sv, chosen[j]);
+	}
+cleanup:
+	for (size_t i = 0; i < c.n; i++)
+		free(c.v[i].key);
+	free(c.v);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+
+static enum cc_code publish(struct saver *sv)
+{
+	struct buf tmp = BUF_INIT, name = BUF_INIT;
+	struct cc_id *packs = NULL;
+	struct stat st;
+	bool existed = false;
+	enum cc_code rc;
+	int fd;
+
+	packs = calloc(sv->nmpacks ? sv->nmpacks : 1, sizeof(*packs));
+	if (!packs)
+		return cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	for (size_t i = 0; i < sv->nmpacks; i++)
+		packs[i] = sv->cs.packs[sv->mpacks[i]].id;
+	fd = store_tmpfile(sv->store, &tmp, sv->err);
+	if (fd < 0) {
+		rc = sv->err->code;
+		goto cleanup;
+	}
+	rc = mf_writer_finish(&sv->mw, sv->o->key, now_realtime_ns(), packs, sv->nmpacks, fd,
+			      sv->err);
+	if (!rc && fstat(fd, &st) == 0)
+		sv->st->new_bytes += (uint64_t)st.st_size;
+	if (close(fd) && !rc)
+		rc = cc_err_set(sv->err, CC_ESTORE, errno, "cannot write '%s'", tmp.data);
+	if (rc)
+		goto cleanup;
+	if ((rc = store_key_name(&name, sv->o->key, sv->err)))
+		goto cleanup;
+	rc = sv->store->ops->put(sv->store, name.data, tmp.data,
+				 STORE_PUT_MOVE | (sv->o->immutable ? STORE_PUT_IF_ABSENT : 0),
+				 &existed, sv->err);
+	if (!rc && existed)
+		sv->st->kept_existing = true;
+cleanup:
+	if (tmp.len)
+		unlink(tmp.data);
+	buf_release(&tmp);
+	buf_release(&name);
+	free(packs);
+	return rc;
+}
+
+enum cc_code cc_save(struct store *s, const struct save_opts *o,
+		     struct save_stats *ret_stats, struct cc_err *err)
+{
+	struct saver *sv = calloc(1, sizeof(*sv));
+	struct save_stats dummy;
+	enum cc_code rc;
+	bool pool = false;
+
+	if (!ret_stats)
+		ret_stats = &dummy;
+	memset(ret_stats, 0, sizeof(*ret_stats));
+	if (!sv)
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	sv->store = s;
+	sv->o = o;
+	sv->st = ret_stats;
+	sv->err = err;
+	sv->pack_fd = -1;
+	sv->prog.phase = "saving";
+	chunkset_init(&sv->cs);
+	mf_entry_init(&sv->ent);
+	buf_init(&sv->path, MF_MAX_PATH);
+	buf_init(&sv->pack_tmp, 0);
+	pthread_mutex_init(&sv->mu, NULL);
+	pthread_cond_init(&sv->cv_work, NULL);
+	pthread_cond_init(&sv->cv_done, NULL);
+
+	if ((rc = s->ops->prepare_write(s, err)))
+		goto cleanup;
+	if (o->immutable) {
+		struct buf name = BUF_INIT;
+		bool found = false;
+
+		rc = store_key_name(&name, o->key, err);
+		if (!rc)
+			rc = s->ops->stat(s, name.data, &found, NULL, err);
+		buf_release(&name);
+		if (rc)
+			goto cleanup;
+		if (found) {
+			ret_stats->kept_existing = true;
+			goto cleanup;
+		}
+	}
+	if ((rc = mf_writer_init(&sv->mw, err)))
+		goto cleanup;
+	if (!chunker_init(&sv->ck, CHUNK_MIN_DEFAULT, CHUNK_AVG_DEFAULT, CHUNK_MAX_DEFAULT)) {
+		rc = cc_err_set(err, CC_EINTERNAL, 0, "bad chunker parameters");
+		goto cleanup;
+	}
+	sv->scap = READ_SIZE + CHUNK_MAX_DEFAULT;
+	sv->sbuf = malloc(sv->scap);
+	sv->rows = malloc(MAX_PENDING * sizeof(*sv->rows));
+	sv->pack_hash = XXH3_createState();
+	if (!sv->sbuf || !sv->rows || !sv->pack_hash) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		goto cleanup;
+	}
+	if ((rc = load_bases(sv)))
+		goto cleanup;
+	pool = true;
+	if ((rc = pool_start(sv)))
+		goto cleanup;
+	for (size_t i = 0; i < o->nroots && !rc; i++)
+		rc = save_root(sv, &o->roots[i]);
+	if (!rc)
+		rc = stream_finish(sv);
+	if (!rc)
+		rc = submit(sv);
+	while (!rc && sv->ring_len)
+		rc = drain(sv, true);
+	if (!rc)
+		rc = pack_seal(sv);
+	if (!rc)
+		rc = emit_rows(sv);
+	if (!rc && sv->rows_len)
+		rc = cc_err_set(err, CC_EINTERNAL, 0, "chunk records left behind");
+	if (!rc)
+		rc = publish(sv);
+	cc_progress(&sv->prog);
+cleanup:
+	if (pool)
+		pool_stop(sv);
+	if (sv->pack_fd >= 0)
+		close(sv->pack_fd);
+	if (sv->pack_tmp.len)
+		unlink(sv->pack_tmp.data);
+	job_free(sv->cur);
+	for (size_t i = 0; i < sv->ring_len; i++)
+		job_free(sv->ring[(sv->ring_head + i) % (sv->ring_cap ? sv->ring_cap : 1)]);
+	while (sv->free_jobs) {
+		struct job *j = sv->free_jobs;
+
+		sv->free_jobs = j->next;
+		job_free(j);
+	}
+	links_reset(sv);
+	free(sv->threads);
+	free(sv->ring);
+	free(sv->sbuf);
+	free(sv->rows);
+	free(sv->mpacks);
+	XXH3_freeState(sv->pack_hash);
+	mf_writer_release(&sv->mw);
+	mf_entry_release(&sv->ent);
+	buf_release(&sv->path);
+	buf_release(&sv->pack_tmp);
+	chunkset_release(&sv->cs);
+	pthread_mutex_destroy(&sv->mu);
+	pthread_cond_destroy(&sv->cv_work);
+	pthread_cond_destroy(&sv->cv_done);
+	free(sv);
+	return rc;
+}

@@ -1,0 +1,89 @@
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "util.h"
+
+enum cc_code store_open(struct store **ret, const char *url, struct cc_err *err)
+{
+	const struct store_ops *ops = &store_local;
+	const char *loc = url;
+	struct store *s;
+	const char *colon = strstr(url, "://");
+	enum cc_code rc;
+
+	*ret = NULL;
+	if (!strncmp(url, "file://", 7)) {
+		loc = url + 7;
+	} else if (colon && colon > url && !memchr(url, '/', (size_t)(colon - url))) {
+		return cc_err_set(err, CC_EUSAGE, 0,
+				  "unsupported store '%s' (this build knows directories and file://)",
+				  url);
+	}
+	if (!*loc)
+		return cc_err_set(err, CC_EUSAGE, 0, "empty store location");
+	s = calloc(1, sizeof(*s));
+	if (!s || !(s->location = strdup(url))) {
+		free(s);
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate the store");
+	}
+	s->ops = ops;
+	rc = ops->open(s, loc, err);
+	if (rc) {
+		store_close(s);
+		return rc;
+	}
+	*ret = s;
+	return CC_OK;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	if (s->ops && s->priv)
+		s->ops->close(s);
+	free(s->location);
+	free(s->tmpdir);
+	free(s);
+}
+
+enum cc_code store_key_name(struct buf *ret, const char *key, struct cc_err *err)
+{
+	buf_reset(ret);
+	return buf_addf(ret, err, "%s%s", STORE_KEYS_PREFIX, key);
+}
+
+int store_tmpfile(struct store *s, struct buf *ret_path, struct cc_err *err)
+{
+	static unsigned counter;
+
+	for (int tries = 0; tries < 100; tries++) {
+		uint64_t r = XXH3_64bits_withSeed(&tries, sizeof(tries),
+						  (uint64_t)now_realtime_ns() ^
+						  ((uint64_t)getpid() << 32) ^
+						  __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
+		int fd;
+
+		buf_reset(ret_path);
+		if (buf_addf(ret_path, err, "%s/.cc-%016llx.tmp", s->tmpdir,
+			     (unsigned long long)r))
+			return -1;
+		fd = open(ret_path->data, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd >= 0)
+			return fd;
+		if (errno != EEXIST) {
+			cc_err_set(err, CC_ESTORE, errno, "cannot create a temporary file in '%s'",
+				   s->tmpdir);
+			return -1;
+		}
+	}
+	cc_err_set(err, CC_ESTORE, EEXIST, "cannot create a temporary file in '%s'", s->tmpdir);
+	return -1;
+}

@@ -1,0 +1,82 @@
+/* store.h: the object store interface.
+ *
+ * A store is a flat namespace of immutable objects ("packs/<id>.pack",
+ * "keys/<key>").  Each backend lives in its own store-*.c file and exports
+ * one const struct store_ops; callers test the capability bits, never the
+ * backend's name. */
+#ifndef CC_STORE_H
+#define CC_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "buf.h"
+#include "err.h"
+
+#define STORE_PUT_MOVE 1u	/* src_path may be renamed into the store */
+#define STORE_PUT_IF_ABSENT 2u	/* keep an existing object; report it */
+
+#define STORE_CAP_LOCAL_TMP 1u	/* tmpdir is inside the store: MOVE is a rename */
+
+struct store_object {
+	const char *name;	/* full object name */
+	uint64_t size;
+	int64_t mtime_ns;	/* when it was published */
+};
+
+/* @return 0 to continue listing, nonzero to stop. */
+typedef int (*store_list_fn)(void *ctx, const struct store_object *o);
+
+struct store;
+
+struct store_ops {
+	const char *name;
+	unsigned caps;
+	/* Parses location (scheme already recognised).  Must not create
+	 * anything: a restore from a store that does not exist is a miss. */
+	enum cc_code (*open)(struct store *s, const char *location, struct cc_err *err);
+	void (*close)(struct store *s);
+	/* Creates what a save needs and checks that it can write. */
+	enum cc_code (*prepare_write)(struct store *s, struct cc_err *err);
+	/* Publishes the local file src_path as object name, atomically.
+	 * With STORE_PUT_IF_ABSENT and an existing object, nothing changes
+	 * and *ret_existed is set. */
+	enum cc_code (*put)(struct store *s, const char *name, const char *src_path,
+			    unsigned flags, bool *ret_existed, struct cc_err *err);
+	/* Reads exactly len bytes at off; a short object is CC_ECORRUPT. */
+	enum cc_code (*get_range)(struct store *s, const char *name, uint64_t off,
+				  size_t len, void *dst, struct cc_err *err);
+	/* Copies a whole object (at most max bytes) to fd. */
+	enum cc_code (*get_file)(struct store *s, const char *name, int fd, uint64_t max,
+				 bool *ret_found, struct cc_err *err);
+	enum cc_code (*stat)(struct store *s, const char *name, bool *ret_found,
+			     struct store_object *ret, struct cc_err *err);
+	/* Calls fn for every object whose name starts with prefix. */
+	enum cc_code (*list)(struct store *s, const char *prefix, store_list_fn fn,
+			     void *ctx, struct cc_err *err);
+	enum cc_code (*del)(struct store *s, const char *name, struct cc_err *err);
+};
+
+struct store {
+	const struct store_ops *ops;
+	char *location;		/* as given, for messages */
+	char *tmpdir;		/* where to stage files before put */
+	void *priv;
+};
+
+extern const struct store_ops store_local;
+
+/* Opens the store a URL or path names ("file://DIR", "DIR").
+ * @return CC_OK with *ret set, or CC_EUSAGE for an unknown scheme. */
+enum cc_code store_open(struct store **ret, const char *url, struct cc_err *err);
+void store_close(struct store *s);
+
+/* Object names. */
+enum cc_code store_key_name(struct buf *ret, const char *key, struct cc_err *err);
+#define STORE_KEYS_PREFIX "keys/"
+#define STORE_PACKS_PREFIX "packs/"
+
+/* Creates a private temporary file in s->tmpdir; *ret_path gets its name.
+ * @return an open fd or -1 with err set. */
+int store_tmpfile(struct store *s, struct buf *ret_path, struct cc_err *err);
+
+#endif

@@ -1,0 +1,84 @@
+/* util.h: checked size arithmetic, varints, little-endian helpers, time. */
+#ifndef CC_UTIL_H
+#define CC_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* @return true on overflow; *ret is only valid when false is returned. */
+static inline bool add_overflow_u64(uint64_t a, uint64_t b, uint64_t *ret)
+{
+	return __builtin_add_overflow(a, b, ret);
+}
+static inline bool mul_overflow_size(size_t a, size_t b, size_t *ret)
+{
+	return __builtin_mul_overflow(a, b, ret);
+}
+
+static inline void put_le32(unsigned char *p, uint32_t v)
+{
+	p[0] = v; p[1] = v >> 8; p[2] = v >> 16; p[3] = v >> 24;
+}
+static inline void put_le64(unsigned char *p, uint64_t v)
+{
+	put_le32(p, (uint32_t)v);
+	put_le32(p + 4, (uint32_t)(v >> 32));
+}
+static inline uint32_t get_le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+static inline uint64_t get_le64(const unsigned char *p)
+{
+	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
+}
+
+/* LEB128 varint: writes at most 10 bytes, @return bytes written. */
+static inline size_t varint_put(unsigned char *p, uint64_t v)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		p[n++] = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (unsigned char)v;
+	return n;
+}
+
+/* Reads a varint from [*pp, end).  @return false on truncation or overlong
+ * encoding; *pp advances only on success. */
+static inline bool varint_get(const unsigned char **pp, const unsigned char *end,
+			      uint64_t *ret)
+{
+	const unsigned char *p = *pp;
+	uint64_t v = 0;
+	unsigned shift = 0;
+
+	while (p < end && shift < 64) {
+		unsigned char c = *p++;
+
+		if (shift == 63 && (c & 0x7e))
+			return false;
+		v |= (uint64_t)(c & 0x7f) << shift;
+		if (!(c & 0x80)) {
+			*pp = p;
+			*ret = v;
+			return true;
+		}
+		shift += 7;
+	}
+	return false;
+}
+
+/* Monotonic and wall-clock time in seconds / nanoseconds. */
+double now_monotonic(void);
+int64_t now_realtime_ns(void);
+
+/* Human-readable byte count into out (e.g. "761.2 MiB"). */
+const char *fmt_bytes(char *out, size_t outsz, uint64_t n);
+
+#endif

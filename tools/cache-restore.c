@@ -1,0 +1,260 @@
+/* cache-restore: find the best entry for a key and put it back. */
+#include "cli.h"
+#include "../common/key.h"
+#include "../common/log.h"
+#include "../common/pathspec.h"
+#include "../common/restore.h"
+#include "../common/store.h"
+#include "../common/util.h"
+#include "../common/version.h"
+
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage[] =
+"usage: cache-restore --key KEY [--restore-key PREFIX]... [--path PATH]...\n"
+"                     [--store STORE] [--lookup-only] [--fail-on-miss]\n"
+"\n"
+"Restore the entry saved under KEY or, failing that, the newest entry whose\n"
+"key starts with the first --restore-key that matches anything.\n"
+"\n"
+"  -k, --key KEY            primary key (env CACHE_KEY)\n"
+"  -r, --restore-key PREFIX fallback key prefix, tried in order\n"
+"                           (env CACHE_RESTORE_KEYS, one per line)\n"
+"  -p, --path PATH          restore only this recorded path; repeatable\n"
+"                           (env CACHE_PATH, one per line)\n"
+"  -s, --store STORE        directory or file:// URL (env CACHE_STORE; default\n"
+"                           $XDG_CACHE_HOME/cicache/store)\n"
+"      --lookup-only        report the match, write nothing\n"
+"                           (env CACHE_LOOKUP_ONLY=true)\n"
+"      --fail-on-miss       exit 1 when nothing matches\n"
+"                           (env CACHE_FAIL_ON_MISS=true)\n"
+"      --same-owner         restore owners too (root only)\n"
+"  -q, --quiet              only errors (env CACHE_QUIET=true)\n"
+"  -v, --verbose            more detail (env CACHE_VERBOSE=true)\n"
+"  -h, --help               show this help\n"
+"  -V, --version            show the version\n"
+"\n"
+"Prints cache-hit=true|false, cache-primary-key=KEY and cache-matched-key=KEY\n"
+"on stdout (and appends them to $GITHUB_OUTPUT).  cache-hit is true only for\n"
+"an exact key match.  Exit codes: 0 restored or missed, 1 miss with\n"
+"--fail-on-miss, 2 usage, 4 store error, 5 corrupt entry, 6 cannot write\n"
+"the files, 7 internal error.  See cache-restore(1).\n";
+
+static const struct option longopts[] = {
+	{ "fail-on-miss", no_argument, NULL, 'F' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "key", required_argument, NULL, 'k' },
+	{ "lookup-only", no_argument, NULL, 'L' },
+	{ "path", required_argument, NULL, 'p' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "restore-key", required_argument, NULL, 'r' },
+	{ "same-owner", no_argument, NULL, 'O' },
+	{ "store", required_argument, NULL, 's' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct args {
+	const char *key, *store;
+	const char **paths, **restore_keys;
+	size_t npaths, nrestore_keys;
+	bool lookup_only, fail_on_miss, same_owner;
+};
+
+static void parse(int argc, char **argv, struct args *a)
+{
+	int c;
+
+	a->lookup_only = cli_env_bool("CACHE_LOOKUP_ONLY");
+	a->fail_on_miss = cli_env_bool("CACHE_FAIL_ON_MISS");
+	if (cli_env_bool("CACHE_QUIET"))
+		cli_verbosity = -1;
+	if (cli_env_bool("CACHE_VERBOSE"))
+		cli_verbosity = 1;
+	while ((c = getopt_long(argc, argv, "hk:p:qr:s:vV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'F': a->fail_on_miss = true; break;
+		case 'h': fputs(usage, stdout); exit(EXIT_OK);
+		case 'k': a->key = optarg; break;
+		case 'L': a->lookup_only = true; break;
+		case 'O': a->same_owner = true; break;
+		case 'p': cli_list_add(&a->paths, &a->npaths, optarg); break;
+		case 'q': cli_verbosity = -1; break;
+		case 'r': cli_list_add(&a->restore_keys, &a->nrestore_keys, optarg); break;
+		case 's': a->store = optarg; break;
+		case 'v': cli_verbosity = 1; break;
+		case 'V': printf("cache-restore (cicache) %s\n", CICACHE_VERSION); exit(EXIT_OK);
+		default:
+			fprintf(stderr, "Try 'cache-restore --help'.\n");
+			exit(EXIT_USAGE);
+		}
+	}
+	if (optind < argc) {
+		cli_error("unexpected argument '%s'", argv[optind]);
+		exit(EXIT_USAGE);
+	}
+	if (!a->key)
+		a->key = getenv("CACHE_KEY");
+	if (!a->npaths)
+		cli_env_list("CACHE_PATH", &a->paths, &a->npaths);
+	if (!a->nrestore_keys)
+		cli_env_list("CACHE_RESTORE_KEYS", &a->restore_keys, &a->nrestore_keys);
+	if (!a->key || !*a->key) {
+		cli_error("no key given (use --key or CACHE_KEY)");
+		exit(EXIT_USAGE);
+	}
+	if (a->same_owner && geteuid() != 0) {
+		cli_error("--same-owner needs root");
+		exit(EXIT_USAGE);
+	}
+	a->store = cli_store(a->store);
+}
+
+/* @return true if the entry holds at least one requested path; warns
+ * about requested paths it lacks. */
+static bool entry_has_paths(struct cc_entry *e, const char *key, const char *const *only,
+			    size_t nonly)
+{
+	const char *const *roots;
+	size_t nroots = cc_entry_roots(e, &roots), hits = 0;
+
+	for (size_t i = 0; i < nonly; i++) {
+		bool found = false;
+
+		for (size_t j = 0; j < nroots && !found; j++)
+			found = !strcmp(roots[j], only[i]);
+		if (found)
+			hits++;
+		else
+			cli_warn("entry '%s' does not hold '%s'", key, only[i]);
+	}
+	return hits > 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = { 0 };
+	struct cc_err err;
+	struct store *store = NULL;
+	struct cc_match *m = NULL;
+	struct cc_entry *entry = NULL;
+	struct restore_stats st;
+	struct restore_opts ro = { 0 };
+	struct buf *specs = NULL, abs = BUF_INIT;
+	const char **only = NULL;
+	const char *home = getenv("HOME");
+	char cwd[PATH_MAX], b1[32], rate[32];
+	size_t nm = 0, chosen = 0;
+	enum cc_code rc;
+	int code = EXIT_OK;
+
+	cli_init("cache-restore");
+	cc_err_clear(&err);
+	parse(argc, argv, &a);
+	if (cc_key_check(a.key, "key", &err)) {
+		cli_error("%s", err.msg);
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < a.nrestore_keys; i++)
+		if (cc_key_check(a.restore_keys[i], "restore key", &err)) {
+			cli_error("%s", err.msg);
+			return EXIT_USAGE;
+		}
+	if (!getcwd(cwd, sizeof(cwd))) {
+		cli_error("cannot determine the current directory");
+		return EXIT_DEST;
+	}
+	specs = calloc(a.npaths + 1, sizeof(*specs));
+	only = calloc(a.npaths + 1, sizeof(*only));
+	if (!specs || !only) {
+		cli_error("out of memory");
+		return EXIT_INTERNAL;
+	}
+	for (size_t i = 0; i < a.npaths; i++) {
+		buf_init(&specs[i], 0);
+		if ((rc = cc_path_record(a.paths[i], cwd, home, &specs[i], &abs, &err))) {
+			cli_error("%s", err.msg);
+			return cli_exit_code(rc);
+		}
+		only[i] = specs[i].data;
+	}
+	if ((rc = store_open(&store, a.store, &err)) ||
+	    (rc = cc_lookup(store, a.key, a.restore_keys, a.nrestore_keys, &m, &nm, &err))) {
+		cli_error("%s", err.msg);
+		code = cli_exit_code(rc);
+		goto out;
+	}
+	for (chosen = 0; chosen < nm; chosen++) {
+		rc = cc_entry_open(store, m[chosen].key, &entry, &err);
+		if (rc == CC_ECORRUPT) {
+			cli_warn("skipping entry '%s': %s", m[chosen].key, err.msg);
+			continue;
+		}
+		if (rc) {
+			cli_error("%s", err.msg);
+			code = cli_exit_code(rc);
+			goto out;
+		}
+		if (a.npaths && !entry_has_paths(entry, m[chosen].key, only, a.npaths)) {
+			cc_entry_close(entry);
+			entry = NULL;
+			continue;
+		}
+		break;
+	}
+	if (!entry) {
+		cli_info("no cache entry for '%s'%s", a.key,
+			 a.nrestore_keys ? " or its restore keys" : "");
+		cli_output("cache-hit", "false");
+		cli_output("cache-primary-key", a.key);
+		cli_output("cache-matched-key", "");
+		code = a.fail_on_miss ? EXIT_MISS : EXIT_OK;
+		goto out;
+	}
+	if (!a.lookup_only) {
+		ro.cwd = cwd;
+		ro.home = home;
+		ro.only = a.npaths ? only : NULL;
+		ro.nonly = a.npaths;
+		ro.same_owner = a.same_owner;
+		rc = cc_entry_restore(entry, &ro, &st, &err);
+		if (rc) {
+			cli_error("%s", err.msg);
+			cli_error("restoring '%s' failed; the files under its paths may be incomplete",
+				  m[chosen].key);
+			cli_output("cache-hit", "false");
+			cli_output("cache-primary-key", a.key);
+			cli_output("cache-matched-key", "");
+			code = cli_exit_code(rc);
+			goto out;
+		}
+		cli_info("restored '%s' (%s): %llu files, %s, %.2f s, %s", m[chosen].key,
+			 m[chosen].exact ? "exact match" : "restore-key match",
+			 (unsigned long long)st.files, fmt_bytes(b1, sizeof(b1), st.bytes),
+			 cli_elapsed(), cli_rate(rate, sizeof(rate), st.bytes, cli_elapsed()));
+	} else {
+		cli_info("found '%s' (%s); --lookup-only: nothing written", m[chosen].key,
+			 m[chosen].exact ? "exact match" : "restore-key match");
+	}
+	cli_output("cache-hit", m[chosen].exact ? "true" : "false");
+	cli_output("cache-primary-key", a.key);
+	cli_output("cache-matched-key", m[chosen].key);
+out:
+	cc_entry_close(entry);
+	cc_matches_free(m, nm);
+	store_close(store);
+	for (size_t i = 0; i < a.npaths; i++)
+		buf_release(&specs[i]);
+	buf_release(&abs);
+	free(specs);
+	free(only);
+	free(a.paths);
+	free(a.restore_keys);
+	return code;
+}

@@ -1,0 +1,238 @@
+#include "cli.h"
+#include "../common/log.h"
+#include "../common/util.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+const char *cli_prog = "cicache";
+int cli_verbosity;
+static double start_time, last_progress;
+static bool progress_tty, progress_shown;
+
+static void vmsg(const char *level, const char *fmt, va_list ap)
+{
+	if (progress_shown && progress_tty) {
+		fputs("\r\033[K", stderr);
+		progress_shown = false;
+	}
+	fprintf(stderr, "%s: %s", cli_prog, level);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg("error: ", fmt, ap);
+	va_end(ap);
+}
+
+void cli_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cli_verbosity < 0)
+		return;
+	va_start(ap, fmt);
+	vmsg("warning: ", fmt, ap);
+	va_end(ap);
+}
+
+void cli_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cli_verbosity < 0)
+		return;
+	va_start(ap, fmt);
+	vmsg("", fmt, ap);
+	va_end(ap);
+}
+
+static void log_hook(enum cc_log_level level, const char *msg)
+{
+	switch (level) {
+	case CC_LOG_ERROR: cli_error("%s", msg); break;
+	case CC_LOG_WARN: cli_warn("%s", msg); break;
+	case CC_LOG_INFO: cli_info("%s", msg); break;
+	case CC_LOG_DEBUG:
+		if (cli_verbosity > 0)
+			cli_info("%s", msg);
+		break;
+	}
+}
+
+/* Progress: nothing for the first second (short jobs stay silent), then a
+ * redrawn line on a terminal, or a plain line every few seconds in a CI
+ * log. */
+static void progress_hook(const struct cc_progress *p)
+{
+	double t = now_monotonic(), since = t - start_time;
+	char done[32], total[32];
+
+	if (cli_verbosity < 0 || since < 1.0)
+		return;
+	if (t - last_progress < (progress_tty ? 0.2 : 5.0))
+		return;
+	last_progress = t;
+	fmt_bytes(done, sizeof(done), p->bytes_done);
+	if (p->bytes_total) {
+		fmt_bytes(total, sizeof(total), p->bytes_total);
+		fprintf(stderr, "%s%s: %s %3.0f%% (%llu/%llu files, %s/%s)%s", progress_tty ? "\r\033[K" : "",
+			cli_prog, p->phase,
+			100.0 * (double)p->bytes_done / (double)p->bytes_total,
+			(unsigned long long)p->files_done, (unsigned long long)p->files_total,
+			done, total, progress_tty ? "" : "\n");
+	} else {
+		fprintf(stderr, "%s%s: %s %llu files, %s, %.1f s%s", progress_tty ? "\r\033[K" : "",
+			cli_prog, p->phase, (unsigned long long)p->files_done, done, since,
+			progress_tty ? "" : "\n");
+	}
+	progress_shown = true;
+	fflush(stderr);
+}
+
+void cli_init(const char *prog)
+{
+	static const struct cc_log_hooks hooks = { log_hook, progress_hook };
+
+	cli_prog = prog;
+	start_time = now_monotonic();
+	progress_tty = isatty(STDERR_FILENO);
+	cc_log_set_hooks(&hooks);
+}
+
+int cli_exit_code(enum cc_code code)
+{
+	switch (code) {
+	case CC_OK: return EXIT_OK;
+	case CC_EUSAGE: return EXIT_USAGE;
+	case CC_ESOURCE: return EXIT_SOURCE;
+	case CC_ESTORE: case CC_RETRY: return EXIT_STORE;
+	case CC_ECORRUPT: return EXIT_CORRUPT;
+	case CC_EDEST: return EXIT_DEST;
+	case CC_ENOMEM: case CC_EINTERNAL: return EXIT_INTERNAL;
+	}
+	return EXIT_INTERNAL;
+}
+
+bool cli_env_bool(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && (!strcasecmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
+		     !strcasecmp(v, "on"));
+}
+
+void cli_list_add(const char ***list, size_t *n, const char *item)
+{
+	const char **x = realloc(*list, (*n + 1) * sizeof(*x));
+
+	if (!x) {
+		cli_error("out of memory");
+		exit(EXIT_INTERNAL);
+	}
+	x[(*n)++] = item;
+	*list = x;
+}
+
+void cli_env_list(const char *name, const char ***list, size_t *n)
+{
+	const char *v = getenv(name);
+	char *copy, *save = NULL;
+
+	if (!v)
+		return;
+	copy = strdup(v);
+	if (!copy) {
+		cli_error("out of memory");
+		exit(EXIT_INTERNAL);
+	}
+	for (char *tok = strtok_r(copy, "\n", &save); tok; tok = strtok_r(NULL, "\n", &save)) {
+		size_t len = strlen(tok);
+
+		/* Tolerate the blank lines and indentation of YAML blocks. */
+		while (*tok == ' ' || *tok == '\t' || *tok == '\r')
+			tok++, len--;
+		while (len && (tok[len - 1] == ' ' || tok[len - 1] == '\t' || tok[len - 1] == '\r'))
+			tok[--len] = '\0';
+		if (*tok)
+			cli_list_add(list, n, tok);
+	}
+	/* copy stays alive: the list points into it for the program's life */
+}
+
+int cli_int(const char *opt, const char *val, int min, int max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(val, &end, 10);
+	if (errno || end == val || *end || v < min || v > max) {
+		cli_error("%s takes a whole number from %d to %d, not '%s'", opt, min, max, val);
+		exit(EXIT_USAGE);
+	}
+	return (int)v;
+}
+
+const char *cli_store(const char *flag)
+{
+	static char def[PATH_MAX];
+	const char *v = flag ? flag : getenv("CACHE_STORE");
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+
+	if (v && *v)
+		return v;
+	if (xdg && xdg[0] == '/')
+		snprintf(def, sizeof(def), "%s/cicache/store", xdg);
+	else if (home && home[0] == '/')
+		snprintf(def, sizeof(def), "%s/.cache/cicache/store", home);
+	else
+		snprintf(def, sizeof(def), "/tmp/cicache-%u/store", (unsigned)getuid());
+	return def;
+}
+
+void cli_output(const char *name, const char *value)
+{
+	const char *path = getenv("GITHUB_OUTPUT");
+
+	printf("%s=%s\n", name, value);
+	fflush(stdout);
+	if (path && *path) {
+		FILE *f = fopen(path, "a");
+
+		if (!f) {
+			cli_warn("cannot append to GITHUB_OUTPUT '%s': %s", path, strerror(errno));
+			return;
+		}
+		fprintf(f, "%s=%s\n", name, value);
+		if (fclose(f))
+			cli_warn("cannot append to GITHUB_OUTPUT '%s': %s", path, strerror(errno));
+	}
+}
+
+double cli_elapsed(void)
+{
+	return now_monotonic() - start_time;
+}
+
+const char *cli_rate(char *out, size_t n, uint64_t bytes, double seconds)
+{
+	char b[32];
+
+	if (seconds < 0.001)
+		seconds = 0.001;
+	fmt_bytes(b, sizeof(b), (uint64_t)((double)bytes / seconds));
+	snprintf(out, n, "%s/s", b);
+	return out;
+}

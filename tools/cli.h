@@ -1,0 +1,50 @@
+/* cli.h: what the programs share: messages, progress, environment twins,
+ * exit codes, outputs for CI steps. */
+#ifndef CC_CLI_H
+#define CC_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "../common/err.h"
+#include "../common/buf.h"
+
+/* Exit codes (documented in the man pages and docs/exit-codes.md). */
+enum {
+	EXIT_OK = 0,
+	EXIT_MISS = 1,		/* cache-restore --fail-on-miss and no entry */
+	EXIT_USAGE = 2,
+	EXIT_SOURCE = 3,	/* a path to save is missing or unreadable */
+	EXIT_STORE = 4,		/* store unreachable, unreadable or unwritable */
+	EXIT_CORRUPT = 5,	/* entry failed verification */
+	EXIT_DEST = 6,		/* cannot write the restored files */
+	EXIT_INTERNAL = 7,	/* out of memory, internal error */
+};
+
+extern const char *cli_prog;
+extern int cli_verbosity;	/* -1 quiet, 0 normal, 1 verbose */
+
+void cli_init(const char *prog);
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int cli_exit_code(enum cc_code code);
+
+/* Boolean environment twin: "1", "true", "yes", "on" (any case). */
+bool cli_env_bool(const char *name);
+/* Splits a newline-separated environment list into *list (appending). */
+void cli_env_list(const char *name, const char ***list, size_t *n);
+void cli_list_add(const char ***list, size_t *n, const char *item);
+/* Parses an integer option in [min, max]; exits with EXIT_USAGE otherwise. */
+int cli_int(const char *opt, const char *val, int min, int max);
+
+/* The store to use: the flag, else $CACHE_STORE, else the per-user default. */
+const char *cli_store(const char *flag);
+
+/* Writes "name=value" to stdout and appends it to $GITHUB_OUTPUT. */
+void cli_output(const char *name, const char *value);
+
+/* Elapsed seconds since cli_init(). */
+double cli_elapsed(void);
+const char *cli_rate(char *out, size_t n, uint64_t bytes, double seconds);
+
+#endif

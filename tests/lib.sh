@@ -1,0 +1,86 @@
+# tests/lib.sh: sourced by every tests/tNNNN-*.sh (after the manner of
+# git's t/test-lib.sh).  Each script runs in a fresh trash directory with
+# its own HOME; test_expect_success runs a body in a subshell with set -e
+# and prints "ok N - what" or "not ok N - what" plus the body's output.
+set -u
+TEST_NAME=$(basename "$0" .sh)
+TEST_DIR=$(cd "$(dirname "$0")" && pwd)
+CICACHE_BIN=${CICACHE_BIN:-$TEST_DIR/../bin}
+CICACHE_BUILD=${CICACHE_BUILD:-$TEST_DIR/../build}
+TRASH=$(mktemp -d "${TMPDIR:-/tmp}/cicache-$TEST_NAME.XXXXXX")
+export PATH="$CICACHE_BIN:$PATH"
+export TEST_TOOL="$CICACHE_BUILD/test-tool"
+export HOME="$TRASH/home"
+export XDG_CACHE_HOME="$HOME/.cache"
+unset CACHE_STORE CACHE_KEY CACHE_PATH CACHE_RESTORE_KEYS CACHE_LEVEL CACHE_JOBS \
+      CACHE_QUIET CACHE_VERBOSE CACHE_IMMUTABLE CACHE_LOOKUP_ONLY CACHE_FAIL_ON_MISS \
+      GITHUB_OUTPUT
+mkdir -p "$HOME"
+cd "$TRASH" || exit 1
+test_count=0 test_failed=0
+_cleanup_cmds=()
+
+test_cleanup() { _cleanup_cmds+=("$1"); }
+_on_exit() {
+	local c
+	for c in "${_cleanup_cmds[@]}"; do eval "$c" || true; done
+	chmod -R u+rwx "$TRASH" 2>/dev/null
+	rm -rf "$TRASH"
+}
+trap _on_exit EXIT
+
+test_expect_success() {
+	local desc=$1 body=$2 log="$TRASH/.test.log"
+	test_count=$((test_count + 1))
+	if (cd "$TRASH" && set -e && eval "$body") >"$log" 2>&1; then
+		echo "ok $test_count - $desc"
+	else
+		test_failed=$((test_failed + 1))
+		echo "not ok $test_count - $desc"
+		sed 's/^/#   /' "$log" | tail -n 40
+	fi
+}
+
+# Skips the whole script with a reason (exit 77): only for missing
+# optional external tools, never to hide a failure.
+skip_all() {
+	echo "1..0 # SKIP $1"
+	exit 77
+}
+
+test_done() {
+	echo "# $TEST_NAME: $((test_count - test_failed))/$test_count passed"
+	[ "$test_failed" = 0 ]
+	exit $?
+}
+
+# Assertions that print both sides when they fail.
+die() { echo "FAILED: $*" >&2; return 1; }
+expect_eq() { [ "$1" = "$2" ] || die "expected '$2', got '$1'${3:+ ($3)}"; }
+expect_code() { # expect_code N cmd...
+	local want=$1 got=0
+	shift
+	"$@" || got=$?
+	[ "$got" = "$want" ] || die "'$*' exited $got, expected $want"
+}
+expect_grep() { grep -q -e "$1" "$2" || { echo "--- $2:"; cat "$2"; die "no '$1' in $2"; }; }
+expect_no_grep() { ! grep -q -e "$1" "$2" || { echo "--- $2:"; cat "$2"; die "unexpected '$1' in $2"; }; }
+
+# A canonical listing of a tree: type, mode, size, mtime (ns), link
+# target, content hash; what a faithful restore must reproduce.
+tree_listing() {
+	(cd "$1" && find . -mindepth 0 -printf '%y %m %s %T@ %l %p\n' | sort -k6 |
+		while read -r y m s t l p; do
+			h=-
+			[ "$y" = f ] && h=$(md5sum <"$p" | cut -c1-32)
+			[ "$y" = d ] && s=-
+			echo "$y $m $s $t $l $h $p"
+		done)
+}
+expect_same_tree() {
+	tree_listing "$1" >"$TRASH/.a" && tree_listing "$2" >"$TRASH/.b" &&
+		diff "$TRASH/.a" "$TRASH/.b" || die "trees '$1' and '$2' differ"
+}
+
+# Store size in bytes (for dedup checks).
+store_bytes() { du -sb "$1" | cut -f1; }

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs the unit test binaries given as arguments, then every tests/t*.sh,
+# and prints one summary line: "N passed, N failed[, N skipped]".
+# Every test speaks TAP-like lines ("ok N - what" / "not ok N - what");
+# a shell test that exits 77 is skipped and must say why.
+# T=t0010 limits the shell tests to names matching a glob fragment.
+set -u
+cd "$(dirname "$0")/.."
+passed=0 failed=0 skipped=0
+failures=()
+
+count() { # $1 = name, $2 = output file, $3 = exit status
+	local p f
+	p=$(grep -c '^ok ' "$2")
+	f=$(grep -c '^not ok ' "$2")
+	if [ "$3" = 77 ]; then
+		skipped=$((skipped + 1))
+		echo "SKIP $1: $(grep -m1 -i 'skip' "$2" | sed 's/^[#1. ]*//')"
+		return
+	fi
+	if [ "$3" != 0 ] && [ "$f" = 0 ]; then
+		f=1	# died without reporting: count the script as a failure
+		echo "not ok - $1 exited with status $3" >>"$2"
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+	if [ "$f" != 0 ]; then
+		failures+=("$1")
+		echo "FAIL $1 ($p passed, $f failed)"
+		sed 's/^/    /' "$2" | grep -v '^    ok ' | tail -n 60
+	else
+		echo "PASS $1 ($p)"
+	fi
+}
+
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+for bin in "$@"; do
+	"$bin" >"$out" 2>&1
+	count "$(basename "$bin")" "$out" $?
+done
+for t in tests/t[0-9]*.sh; do
+	case "$t" in *"${T:-}"*) ;; *) continue ;; esac
+	bash "$t" >"$out" 2>&1
+	count "$(basename "$t" .sh)" "$out" $?
+done
+if [ ${#failures[@]} -gt 0 ]; then
+	echo "failed: ${failures[*]}"
+fi
+if [ "$skipped" -gt 0 ]; then
+	echo "$passed passed, $failed failed, $skipped skipped"
+else
+	echo "$passed passed, $failed failed"
+fi
+[ "$failed" = 0 ]

@@ -5,6 +5,7 @@
 # a shell test that exits 77 is skipped and must say why.
 # T=t0010 limits the shell tests to names matching a glob fragment.
 set -u
+shopt -s nullglob
 cd "$(dirname "$0")/.."
 passed=0 failed=0 skipped=0
 failures=()

@@ -61,39 +61,84 @@ bool chunker_init(struct chunker *c, size_t min, size_t avg, size_t max)
 	return true;
 }
 
+/* Hashes p[i..end) with no cut test; @return the new hash. */
+static inline uint64_t roll(uint64_t h, const unsigned char *p, size_t i, size_t end)
+{
+	for (; i < end; i++)
+		h = (h << 1) + gear[p[i]];
+	return h;
+}
+
+/* Hashes p[*i..end) and stops after the first byte where (h & mask) == 0.
+ * @return true if it stopped on a cut. */
+static inline bool roll_cut(uint64_t *h, const unsigned char *p, size_t *i, size_t end,
+			    uint64_t mask)
+{
+	uint64_t x = *h;
+
+	for (size_t k = *i; k < end; k++) {
+		x = (x << 1) + gear[p[k]];
+		if (!(x & mask)) {
+			*h = x;
+			*i = k + 1;
+			return true;
+		}
+	}
+	*h = x;
+	*i = end;
+	return false;
+}
+
 size_t chunker_scan(struct chunker *c, const void *data, size_t len, bool *ret_cut)
 {
 	const unsigned char *p = data;
-	size_t i = 0;
+	size_t i = 0, pos = c->pos, n;
 	uint64_t h = c->hash;
+	bool cut = false;
 
 	*ret_cut = false;
-	/* Skip the first min bytes of a chunk: no cut can happen there, and
-	 * the gear window only spans 64 bytes, so hashing can start late. */
-	if (c->pos < c->min - 64) {
-		size_t skip = c->min - 64 - c->pos;
+	/* The first min bytes of a chunk cannot hold a cut, and the gear
+	 * hash only remembers the last 64 bytes: skip to min - 64 and start
+	 * hashing there.  Then one tight loop per region, so the inner loops
+	 * test nothing but the hash. */
+	if (pos < c->min - 64) {
+		size_t skip = c->min - 64 - pos;
 
 		if (skip >= len) {
-			c->pos += len;
+			c->pos = pos + len;
 			return len;
 		}
 		i = skip;
-		c->pos += skip;
+		pos += skip;
 		h = 0;
 	}
-	for (; i < len; i++) {
-		h = (h << 1) + gear[p[i]];
-		c->pos++;
-		if (c->pos < c->min)
-			continue;
-		if ((c->pos < c->avg ? (h & c->mask_s) : (h & c->mask_l)) == 0 ||
-		    c->pos >= c->max) {
-			*ret_cut = true;
-			c->hash = 0;
-			c->pos = 0;
-			return i + 1;
-		}
+	if (pos < c->min) {
+		n = c->min - pos < len - i ? c->min - pos : len - i;
+		h = roll(h, p, i, i + n);
+		i += n;
+		pos += n;
+	}
+	if (i < len && pos < c->avg) {
+		size_t start = i;
+
+		n = c->avg - pos < len - i ? c->avg - pos : len - i;
+		cut = roll_cut(&h, p, &i, start + n, c->mask_s);
+		pos += i - start;
+	}
+	if (!cut && i < len && pos < c->max) {
+		size_t start = i;
+
+		n = c->max - pos < len - i ? c->max - pos : len - i;
+		cut = roll_cut(&h, p, &i, start + n, c->mask_l);
+		pos += i - start;
+	}
+	if (cut || pos >= c->max) {
+		*ret_cut = true;
+		c->hash = 0;
+		c->pos = 0;
+		return i;
 	}
 	c->hash = h;
-	return len;
+	c->pos = pos;
+	return i;
 }

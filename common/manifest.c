@@ -130,6 +130,7 @@ enum cc_code mf_writer_init(struct mf_writer *w, struct cc_err *err)
 	buf_init(&w->chunks, 0);
 	buf_init(&w->prev_path, 0);
 	buf_init(&w->scratch, 0);
+	buf_init(&w->cscratch, 0);
 	w->zc_entries = new_cctx();
 	w->zc_chunks = new_cctx();
 	if (!w->zc_entries || !w->zc_chunks) {
@@ -147,6 +148,7 @@ void mf_writer_release(struct mf_writer *w)
 	buf_release(&w->chunks);
 	buf_release(&w->prev_path);
 	buf_release(&w->scratch);
+	buf_release(&w->cscratch);
 	w->zc_entries = w->zc_chunks = NULL;
 }
 
@@ -226,7 +228,7 @@ enum cc_code mf_add_entry(struct mf_writer *w, const struct mf_entry *e, struct 
 
 enum cc_code mf_add_chunk(struct mf_writer *w, const struct mf_chunk *c, struct cc_err *err)
 {
-	struct buf *s = &w->scratch;
+	struct buf *s = &w->cscratch;
 	enum cc_code rc;
 
 	buf_reset(s);

@@ -89,7 +89,9 @@ struct mf_writer {
 	ZSTD_CCtx *zc_entries, *zc_chunks;
 	struct buf entries, chunks;	/* compressed so far */
 	struct buf prev_path;
-	struct buf scratch;
+	/* Entries and chunks may be added from two threads (one each):
+	 * each stream has its own scratch buffer and header fields. */
+	struct buf scratch, cscratch;
 	struct mf_header hdr;
 	uint64_t entries_ulen, chunks_ulen;
 	uint32_t cur_frame_pack;

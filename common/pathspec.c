@@ -120,7 +120,18 @@ enum cc_code cc_path_record(const char *arg, const char *cwd, const char *home,
 		if ((rc = clean_append(ret_spec, 0, arg, &climbed, err)))
 			return rc;
 		if (!ret_spec->len)
-			rc = buf_add(ret_spec, ".", 1, err);
+			return buf_add(ret_spec, ".", 1, err);
+		/* A relative "~" component is a directory named "~", not home:
+		 * keep it apart from the "~/" form. */
+		if (ret_spec->data[0] == '~' && (ret_spec->data[1] == '/' || !ret_spec->data[1])) {
+			struct buf tmp = BUF_INIT;
+
+			if (!(rc = buf_addf(&tmp, err, "./%s", ret_spec->data))) {
+				buf_reset(ret_spec);
+				rc = buf_add(ret_spec, tmp.data, tmp.len, err);
+			}
+			buf_release(&tmp);
+		}
 		return rc;
 	}
 	if (home && home[0] == '/') {

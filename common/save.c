@@ -25,9 +25,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define FRAME_TARGET (1u << 20)
+#define FRAME_TARGET (4u << 20)
 #define PACK_TARGET (64u << 20)
 #define READ_SIZE (1u << 20)
+#define NBLOCKS 8
 #define MAX_PENDING 65536
 #define MAX_BASES 3
 #define PACK_MAGIC "CCPACK1\n"
@@ -38,6 +39,12 @@ struct job {
 	uint32_t codec, frame;
 	bool done;
 	struct job *next;
+};
+
+struct block {
+	unsigned char *data;
+	size_t len;
+	struct block *next;
 };
 
 struct row {
@@ -59,6 +66,19 @@ struct saver {
 	struct chunkset cs;
 	struct mf_writer mw;
 	struct chunker ck;
+
+	/* The chunker thread owns everything from here to mpacks; it reports
+	 * through cerr.  The reader (the calling thread) hands it file data
+	 * in blocks through the queue below. */
+	struct cc_err *cerr, cerr_store;
+	pthread_t chunker;
+	bool chunker_started;
+	pthread_mutex_t qmu;
+	pthread_cond_t qcv;
+	struct block *full_head, *full_tail, *free_blocks, *rblock;
+	size_t nblocks;
+	bool eof;		/* the reader has queued its last block */
+	bool cfailed;		/* the chunker hit an error; reader stops */
 
 	/* stream buffer: [cstart, scanpos) scanned, [scanpos, slen) not yet */
 	unsigned char *sbuf;
@@ -228,14 +248,14 @@ static enum cc_code pack_seal(struct saver *sv)
 	cc_id_from_hash(&id, XXH3_128bits_digest(sv->pack_hash));
 	if (close(sv->pack_fd)) {
 		sv->pack_fd = -1;
-		return cc_err_set(sv->err, CC_ESTORE, errno, "cannot write pack '%s'", sv->pack_tmp.data);
+		return cc_err_set(sv->cerr, CC_ESTORE, errno, "cannot write pack '%s'", sv->pack_tmp.data);
 	}
 	sv->pack_fd = -1;
 	cc_id_hex(&id, hex);
-	if ((rc = buf_addf(&name, sv->err, "%s%s.pack", STORE_PACKS_PREFIX, hex)))
+	if ((rc = buf_addf(&name, sv->cerr, "%s%s.pack", STORE_PACKS_PREFIX, hex)))
 		goto cleanup;
 	if ((rc = sv->store->ops->put(sv->store, name.data, sv->pack_tmp.data, STORE_PUT_MOVE,
-				      NULL, sv->err)))
+				      NULL, sv->cerr)))
 		goto cleanup;
 	buf_reset(&sv->pack_tmp);
 	sv->cs.packs[sv->pack_idx].id = id;
@@ -275,18 +295,18 @@ static enum cc_code pack_append(struct saver *sv, struct job *j)
 	if (sv->pack_fd < 0) {
 		static const struct cc_id zero;
 
-		sv->pack_fd = store_tmpfile(sv->store, &sv->pack_tmp, sv->err);
+		sv->pack_fd = store_tmpfile(sv->store, &sv->pack_tmp, sv->cerr);
 		if (sv->pack_fd < 0)
-			return sv->err->code;
+			return sv->cerr->code;
 		XXH3_128bits_reset(sv->pack_hash);
 		XXH3_128bits_update(sv->pack_hash, PACK_MAGIC, 8);
-		if ((rc = write_fd(sv->pack_fd, PACK_MAGIC, 8, sv->pack_tmp.data, sv->err)))
+		if ((rc = write_fd(sv->pack_fd, PACK_MAGIC, 8, sv->pack_tmp.data, sv->cerr)))
 			return rc;
 		sv->pack_len = 8;
-		if ((rc = chunkset_pack(&sv->cs, &zero, false, &sv->pack_idx, sv->err)))
+		if ((rc = chunkset_pack(&sv->cs, &zero, false, &sv->pack_idx, sv->cerr)))
 			return rc;
 	}
-	if ((rc = write_fd(sv->pack_fd, data, j->outlen, sv->pack_tmp.data, sv->err)))
+	if ((rc = write_fd(sv->pack_fd, data, j->outlen, sv->pack_tmp.data, sv->cerr)))
 		return rc;
 	XXH3_128bits_update(sv->pack_hash, data, j->outlen);
 	f = &sv->cs.frames[j->frame];
@@ -324,7 +344,7 @@ static enum cc_code emit_rows(struct saver *sv)
 				uint32_t *x = realloc(sv->mpacks, na * sizeof(*x));
 
 				if (!x)
-					return cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
+					return cc_err_set(sv->cerr, CC_ENOMEM, ENOMEM, "cannot allocate");
 				sv->mpacks = x;
 				sv->mpacks_alloc = na;
 			}
@@ -339,7 +359,7 @@ static enum cc_code emit_rows(struct saver *sv)
 		c.frame.ulen = f->ulen;
 		c.off = r->loc.off;
 		c.len = r->loc.len;
-		if ((rc = mf_add_chunk(&sv->mw, &c, sv->err)))
+		if ((rc = mf_add_chunk(&sv->mw, &c, sv->cerr)))
 			return rc;
 		sv->rows_head = (sv->rows_head + 1) % MAX_PENDING;
 		sv->rows_len--;
@@ -430,7 +450,7 @@ static enum cc_code emit_chunk(struct saver *sv, const unsigned char *data, size
 		struct frame_info f = { 0 };
 
 		if ((rc = job_get(sv, &sv->cur)) ||
-		    (rc = chunkset_add_frame(&sv->cs, &f, &sv->cur->frame, sv->err)))
+		    (rc = chunkset_add_frame(&sv->cs, &f, &sv->cur->frame, sv->cerr)))
 			return rc;
 	}
 	loc.frame = sv->cur->frame;
@@ -440,7 +460,7 @@ static enum cc_code emit_chunk(struct saver *sv, const unsigned char *data, size
 	sv->cur->rawlen += len;
 	sv->st->new_chunks++;
 	sv->st->new_data += len;
-	if ((rc = chunkset_add(&sv->cs, &id, &loc, sv->err)) ||
+	if ((rc = chunkset_add(&sv->cs, &id, &loc, sv->cerr)) ||
 	    (rc = push_row(sv, &id, &loc)))
 		return rc;
 	if (sv->cur && sv->cur->rawlen >= FRAME_TARGET)
@@ -469,6 +489,140 @@ static enum cc_code scan(struct saver *sv)
 	return CC_OK;
 }
 
+/* Appends a block of the data stream and cuts what can be cut. */
+static enum cc_code feed(struct saver *sv, const unsigned char *data, size_t len)
+{
+	if (sv->scap - sv->slen < len) {
+		memmove(sv->sbuf, sv->sbuf + sv->cstart, sv->slen - sv->cstart);
+		sv->slen -= sv->cstart;
+		sv->scanpos -= sv->cstart;
+		sv->cstart = 0;
+	}
+	memcpy(sv->sbuf + sv->slen, data, len);
+	sv->slen += len;
+	return scan(sv);
+}
+
+/* After the last block: the tail is the last chunk; then every frame is
+ * compressed, written and recorded, and the last pack sealed. */
+static enum cc_code stream_finish(struct saver *sv)
+{
+	enum cc_code rc = CC_OK;
+
+	if (sv->slen > sv->cstart)
+		rc = emit_chunk(sv, sv->sbuf + sv->cstart, sv->slen - sv->cstart);
+	sv->slen = sv->cstart = sv->scanpos = 0;
+	if (!rc)
+		rc = submit(sv);
+	while (!rc && sv->ring_len)
+		rc = drain(sv, true);
+	if (!rc)
+		rc = pack_seal(sv);
+	if (!rc)
+		rc = emit_rows(sv);
+	if (!rc && sv->rows_len)
+		rc = cc_err_set(sv->cerr, CC_EINTERNAL, 0, "chunk records left behind");
+	return rc;
+}
+
+static void *chunker_main(void *arg)
+{
+	struct saver *sv = arg;
+	enum cc_code rc = CC_OK;
+
+	for (;;) {
+		struct block *b;
+		bool last;
+
+		pthread_mutex_lock(&sv->qmu);
+		while (!sv->full_head && !sv->eof)
+			pthread_cond_wait(&sv->qcv, &sv->qmu);
+		b = sv->full_head;
+		if (b) {
+			sv->full_head = b->next;
+			if (!sv->full_head)
+				sv->full_tail = NULL;
+		}
+		last = !b && sv->eof;
+		pthread_mutex_unlock(&sv->qmu);
+		if (last)
+			break;
+		/* After an error, keep taking blocks so the reader never waits
+		 * forever; it sees cfailed and stops. */
+		if (!rc && (rc = feed(sv, b->data, b->len))) {
+			pthread_mutex_lock(&sv->qmu);
+			sv->cfailed = true;
+			pthread_mutex_unlock(&sv->qmu);
+		}
+		pthread_mutex_lock(&sv->qmu);
+		b->next = sv->free_blocks;
+		sv->free_blocks = b;
+		pthread_cond_broadcast(&sv->qcv);
+		pthread_mutex_unlock(&sv->qmu);
+	}
+	if (!rc)
+		rc = stream_finish(sv);
+	if (rc) {
+		pthread_mutex_lock(&sv->qmu);
+		sv->cfailed = true;
+		pthread_mutex_unlock(&sv->qmu);
+	}
+	return NULL;
+}
+
+/* Reader side: queues the current block (if any) for the chunker. */
+static void queue_block(struct saver *sv)
+{
+	struct block *b = sv->rblock;
+
+	if (!b)
+		return;
+	sv->rblock = NULL;
+	pthread_mutex_lock(&sv->qmu);
+	b->next = NULL;
+	if (sv->full_tail)
+		sv->full_tail->next = b;
+	else
+		sv->full_head = b;
+	sv->full_tail = b;
+	pthread_cond_broadcast(&sv->qcv);
+	pthread_mutex_unlock(&sv->qmu);
+}
+
+/* Reader side: makes sure rblock has room.  @return false if the chunker
+ * failed (its error is reported at the end) or memory ran out. */
+static enum cc_code reader_block(struct saver *sv)
+{
+	struct block *b = NULL;
+	bool failed;
+
+	if (sv->rblock && sv->rblock->len < READ_SIZE)
+		return CC_OK;
+	queue_block(sv);
+	pthread_mutex_lock(&sv->qmu);
+	while (!sv->free_blocks && sv->nblocks >= NBLOCKS && !sv->cfailed)
+		pthread_cond_wait(&sv->qcv, &sv->qmu);
+	failed = sv->cfailed;
+	if (!failed && sv->free_blocks) {
+		b = sv->free_blocks;
+		sv->free_blocks = b->next;
+	}
+	pthread_mutex_unlock(&sv->qmu);
+	if (failed)
+		return CC_EINTERNAL;	/* the chunker's error wins */
+	if (!b) {
+		b = calloc(1, sizeof(*b));
+		if (!b || !(b->data = malloc(READ_SIZE))) {
+			free(b);
+			return cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		}
+		sv->nblocks++;
+	}
+	b->len = 0;
+	sv->rblock = b;
+	return CC_OK;
+}
+
 static enum cc_code stream_read(struct saver *sv, int fd, uint64_t want, const char *what)
 {
 	enum cc_code rc;
@@ -477,15 +631,11 @@ static enum cc_code stream_read(struct saver *sv, int fd, uint64_t want, const c
 		size_t room, n;
 		ssize_t k;
 
-		if (sv->scap - sv->slen < READ_SIZE) {
-			memmove(sv->sbuf, sv->sbuf + sv->cstart, sv->slen - sv->cstart);
-			sv->slen -= sv->cstart;
-			sv->scanpos -= sv->cstart;
-			sv->cstart = 0;
-		}
-		room = sv->scap - sv->slen;
+		if ((rc = reader_block(sv)))
+			return rc;
+		room = READ_SIZE - sv->rblock->len;
 		n = want < room ? (size_t)want : room;
-		k = read(fd, sv->sbuf + sv->slen, n);
+		k = read(fd, sv->rblock->data + sv->rblock->len, n);
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0)
@@ -493,23 +643,32 @@ static enum cc_code stream_read(struct saver *sv, int fd, uint64_t want, const c
 		if (k == 0)
 			return cc_err_set(sv->err, CC_ESOURCE, 0,
 					  "'%s' shrank while it was being saved", what);
-		sv->slen += (size_t)k;
+		sv->rblock->len += (size_t)k;
 		want -= (uint64_t)k;
 		sv->st->bytes += (uint64_t)k;
 		sv->prog.bytes_done = sv->st->bytes;
-		if ((rc = scan(sv)))
-			return rc;
 	}
 	return CC_OK;
 }
 
-static enum cc_code stream_finish(struct saver *sv)
+/* Reader side: tells the chunker the stream has ended and waits for it.
+ * @return the chunker's error, if any. */
+static enum cc_code chunker_join(struct saver *sv, enum cc_code rc)
 {
-	enum cc_code rc = CC_OK;
-
-	if (sv->slen > sv->cstart)
-		rc = emit_chunk(sv, sv->sbuf + sv->cstart, sv->slen - sv->cstart);
-	sv->slen = sv->cstart = sv->scanpos = 0;
+	if (!sv->chunker_started)
+		return rc;
+	if (!rc)
+		queue_block(sv);
+	pthread_mutex_lock(&sv->qmu);
+	sv->eof = true;
+	pthread_cond_broadcast(&sv->qcv);
+	pthread_mutex_unlock(&sv->qmu);
+	pthread_join(sv->chunker, NULL);
+	sv->chunker_started = false;
+	if (sv->cfailed && (!rc || rc == CC_EINTERNAL) && sv->cerr->code) {
+		*sv->err = *sv->cerr;
+		return sv->cerr->code;
+	}
 	return rc;
 }
 
@@ -1150,6 +1309,7 @@ enum cc_code cc_save(struct store *s, const struct save_opts *o,
 	struct save_stats dummy;
 	enum cc_code rc;
 	bool pool = false;
+	int e;
 
 	if (!ret_stats)
 		ret_stats = &dummy;
@@ -1160,6 +1320,8 @@ enum cc_code cc_save(struct store *s, const struct save_opts *o,
 	sv->o = o;
 	sv->st = ret_stats;
 	sv->err = err;
+	sv->cerr = &sv->cerr_store;
+	cc_err_clear(sv->cerr);
 	sv->pack_fd = -1;
 	sv->prog.phase = "saving";
 	chunkset_init(&sv->cs);
@@ -1169,6 +1331,8 @@ enum cc_code cc_save(struct store *s, const struct save_opts *o,
 	pthread_mutex_init(&sv->mu, NULL);
 	pthread_cond_init(&sv->cv_work, NULL);
 	pthread_cond_init(&sv->cv_done, NULL);
+	pthread_mutex_init(&sv->qmu, NULL);
+	pthread_cond_init(&sv->qcv, NULL);
 
 	if ((rc = s->ops->prepare_write(s, err)))
 		goto cleanup;
@@ -1193,7 +1357,7 @@ enum cc_code cc_save(struct store *s, const struct save_opts *o,
 		rc = cc_err_set(err, CC_EINTERNAL, 0, "bad chunker parameters");
 		goto cleanup;
 	}
-	sv->scap = READ_SIZE + CHUNK_MAX_DEFAULT;
+	sv->scap = READ_SIZE + CHUNK_MAX_DEFAULT;	/* a block + the carried chunk */
 	sv->sbuf = malloc(sv->scap);
 	sv->rows = malloc(MAX_PENDING * sizeof(*sv->rows));
 	sv->pack_hash = XXH3_createState();
@@ -1206,24 +1370,19 @@ enum cc_code cc_save(struct store *s, const struct save_opts *o,
 	pool = true;
 	if ((rc = pool_start(sv)))
 		goto cleanup;
+	if ((e = pthread_create(&sv->chunker, NULL, chunker_main, sv))) {
+		rc = cc_err_set(err, CC_EINTERNAL, e, "cannot start a thread");
+		goto cleanup;
+	}
+	sv->chunker_started = true;
 	for (size_t i = 0; i < o->nroots && !rc; i++)
 		rc = save_root(sv, &o->roots[i]);
-	if (!rc)
-		rc = stream_finish(sv);
-	if (!rc)
-		rc = submit(sv);
-	while (!rc && sv->ring_len)
-		rc = drain(sv, true);
-	if (!rc)
-		rc = pack_seal(sv);
-	if (!rc)
-		rc = emit_rows(sv);
-	if (!rc && sv->rows_len)
-		rc = cc_err_set(err, CC_EINTERNAL, 0, "chunk records left behind");
+	rc = chunker_join(sv, rc);
 	if (!rc)
 		rc = publish(sv);
 	cc_progress(&sv->prog);
 cleanup:
+	rc = chunker_join(sv, rc);
 	if (pool)
 		pool_stop(sv);
 	if (sv->pack_fd >= 0)
@@ -1240,6 +1399,26 @@ cleanup:
 		job_free(j);
 	}
 	links_reset(sv);
+	if (sv->rblock) {
+		sv->rblock->next = sv->free_blocks;
+		sv->free_blocks = sv->rblock;
+	}
+	for (struct block *b = sv->full_head; b;) {
+		struct block *n = b->next;
+
+		free(b->data);
+		free(b);
+		b = n;
+	}
+	while (sv->free_blocks) {
+		struct block *b = sv->free_blocks;
+
+		sv->free_blocks = b->next;
+		free(b->data);
+		free(b);
+	}
+	pthread_mutex_destroy(&sv->qmu);
+	pthread_cond_destroy(&sv->qcv);
 	free(sv->threads);
 	free(sv->ring);
 	free(sv->sbuf);

@@ -71,10 +71,6 @@ static void parse(int argc, char **argv, struct args *a)
 	const char *env;
 	int c;
 
-	if ((env = getenv("CACHE_LEVEL")) && *env)
-		a->level = cli_int("CACHE_LEVEL", env, 1, 19);
-	if ((env = getenv("CACHE_JOBS")) && *env)
-		a->jobs = cli_int("CACHE_JOBS", env, 1, 64);
 	a->immutable = cli_env_bool("CACHE_IMMUTABLE");
 	if (cli_env_bool("CACHE_QUIET"))
 		cli_verbosity = -1;
@@ -102,6 +98,11 @@ static void parse(int argc, char **argv, struct args *a)
 		cli_error("unexpected argument '%s' (paths go after --path)", argv[optind]);
 		exit(EXIT_USAGE);
 	}
+	/* Twins are read after the flags, so a flag hides a bad twin. */
+	if (!a->level && (env = getenv("CACHE_LEVEL")) && *env)
+		a->level = cli_int("CACHE_LEVEL", env, 1, 19);
+	if (!a->jobs && (env = getenv("CACHE_JOBS")) && *env)
+		a->jobs = cli_int("CACHE_JOBS", env, 1, 64);
 	if (!a->key)
 		a->key = getenv("CACHE_KEY");
 	if (!a->npaths)

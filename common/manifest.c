@@ -627,7 +627,10 @@ enum cc_code mf_open(struct mf_reader *r, int fd, struct cc_err *err)
 	hd->n_chunks = get_le64(h + 96);
 	/* Each part is bounded by the file size first, so the sum below
 	 * cannot overflow. */
-	if (hd->key_len > MF_MAX_KEY || hd->entries_clen > size || hd->chunks_clen > size ||
+	for (int i = 104; i < MF_HEADER_LEN; i++)
+		if (h[i])
+			return corrupt(err, "reserved header bytes are not zero");
+	if (!hd->key_len || hd->key_len > MF_MAX_KEY || hd->entries_clen > size || hd->chunks_clen > size ||
 	    hd->n_packs > MF_MAX_PACKS)
 		return corrupt(err, "section length out of range");
 	expect = MF_HEADER_LEN + hd->key_len + hd->entries_clen + hd->chunks_clen +

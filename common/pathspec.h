@@ -2,7 +2,9 @@
  *
  * A recorded spec is one of: "~" or "~/REL" (under $HOME), a relative path
  * (under the current directory), or an absolute path.  Specs are cleaned
- * lexically: no empty or "." components, ".." only leading a relative spec. */
+ * lexically: no empty or "." components, ".." only leading a relative spec,
+ * except that a relative path whose first component is a directory named
+ * "~" is recorded as "./~/..." so it cannot be read as $HOME. */
 #ifndef CC_PATHSPEC_H
 #define CC_PATHSPEC_H
 

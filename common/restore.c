@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -256,9 +257,11 @@ static enum cc_code ds_load(struct dstream *ds, const char *what, struct cc_err 
 	return CC_OK;
 }
 
-/* Consumes n bytes of the stream; writes them to fd (at off) unless fd < 0. */
+/* Consumes n bytes of the stream: writes them to fd (at off) when fd >= 0,
+ * copies them to mem when mem is not NULL, else only skips them (a skip
+ * never fetches data). */
 static enum cc_code ds_take(struct dstream *ds, uint64_t n, int fd, uint64_t off,
-			    const char *what, struct cc_err *err)
+			    unsigned char *mem, const char *what, struct cc_err *err)
 {
 	enum cc_code rc;
 
@@ -270,7 +273,12 @@ static enum cc_code ds_take(struct dstream *ds, uint64_t n, int fd, uint64_t off
 		k = ds->cur.len - ds->pos;
 		if (k > n)
 			k = (size_t)n;
-		if (fd >= 0) {
+		if (mem) {
+			if (!ds->data && (rc = ds_load(ds, what, err)))
+				return rc;
+			memcpy(mem, ds->data + ds->pos, k);
+			mem += k;
+		} else if (fd >= 0) {
 			const unsigned char *p;
 			size_t left = k;
 
@@ -395,12 +403,37 @@ fail:
 /* ------------------------------------------------------------------ */
 /* writing */
 
-struct level {
-	size_t len;		/* length of this directory's path in dirpath */
+/* A directory being restored.  The walk holds one reference while the
+ * directory is on its stack, each queued file job one more; whoever drops
+ * the last applies the directory's mode and times (after every entry in
+ * it exists, so its mtime sticks) and closes it. */
+struct dirref {
 	int fd;
+	int refs;
 	uint32_t mode, uid, gid;
 	struct timespec times[2];
 };
+
+struct level {
+	size_t len;		/* length of this directory's path in dirpath */
+	struct dirref *dir;	/* NULL in the dry run and for skipped roots */
+};
+
+/* A small file handed to a writer thread, with its data. */
+struct wjob {
+	struct dirref *dir;
+	char *name, *what;
+	unsigned char *data;
+	size_t len;
+	uint32_t mode, uid, gid;
+	struct timespec times[2];
+	struct wjob *next;
+};
+
+#define MAX_WRITERS 8
+#define WJOB_MAX_FILE (1u << 20)	/* larger files are written in line */
+#define WJOB_MAX_BYTES (64u << 20)	/* data waiting in the queue */
+#define WJOB_MAX_JOBS 4096
 
 struct walker {
 	struct cc_entry *ent;
@@ -422,24 +455,77 @@ struct walker {
 	size_t nlinks, links_alloc;
 	struct cc_progress prog;
 	double last_progress;
+
+	/* Writer threads: creating files is system-call bound, and two
+	 * threads creating files overlap in the kernel. */
+	pthread_mutex_t mu;
+	pthread_cond_t cv_work, cv_idle;
+	pthread_t threads[MAX_WRITERS];
+	int nthreads;
+	bool stop;
+	struct wjob *qhead, *qtail;
+	size_t busy, queued_bytes;	/* jobs queued or running, their data */
+	bool wfailed;
+	struct cc_err werr;		/* first failure of any thread */
 };
 
-static enum cc_code pop(struct walker *w, struct cc_err *err)
+static void fail(struct walker *w, const struct cc_err *e)
 {
-	struct level *l = &w->stack[--w->depth];
+	pthread_mutex_lock(&w->mu);
+	if (!w->wfailed) {
+		w->wfailed = true;
+		w->werr = *e;
+	}
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* @return the first failure recorded by any thread, copied to err. */
+static enum cc_code failed(struct walker *w, struct cc_err *err)
+{
 	enum cc_code rc = CC_OK;
 
-	if (l->fd < 0)
-		return CC_OK;
-	if (w->o->same_owner && fchown(l->fd, l->uid, l->gid))
-		rc = cc_err_set(err, CC_EDEST, errno, "cannot set the owner of '%s'", w->dirpath.data);
-	if (!rc && fchmod(l->fd, l->mode))
-		rc = cc_err_set(err, CC_EDEST, errno, "cannot set the mode of a directory");
-	if (!rc && futimens(l->fd, l->times))
-		rc = cc_err_set(err, CC_EDEST, errno, "cannot set the time of a directory");
-	close(l->fd);
-	l->fd = -1;
+	pthread_mutex_lock(&w->mu);
+	if (w->wfailed) {
+		*err = w->werr;
+		rc = w->werr.code;
+	}
+	pthread_mutex_unlock(&w->mu);
 	return rc;
+}
+
+static void dir_unref(struct walker *w, struct dirref *d)
+{
+	struct cc_err e;
+	bool last;
+
+	if (!d)
+		return;
+	pthread_mutex_lock(&w->mu);
+	last = --d->refs == 0;
+	pthread_mutex_unlock(&w->mu);
+	if (!last)
+		return;
+	cc_err_clear(&e);
+	if (!w->wfailed) {
+		if (w->o->same_owner && fchown(d->fd, d->uid, d->gid))
+			cc_err_set(&e, CC_EDEST, errno, "cannot set the owner of a directory");
+		else if (fchmod(d->fd, d->mode))
+			cc_err_set(&e, CC_EDEST, errno, "cannot set the mode of a directory");
+		else if (futimens(d->fd, d->times))
+			cc_err_set(&e, CC_EDEST, errno, "cannot set the time of a directory");
+		if (e.code)
+			fail(w, &e);
+	}
+	close(d->fd);
+	free(d);
+}
+
+static void pop(struct walker *w)
+{
+	struct level *l = &w->stack[--w->depth];
+
+	dir_unref(w, l->dir);
+	l->dir = NULL;
 }
 
 static void set_what(struct walker *w, const char *path)
@@ -457,26 +543,193 @@ static uint32_t file_mode(const struct walker *w, uint32_t mode)
 
 /* Makes room for a new non-directory name in dfd: an existing
  * non-directory there is unlinked; a directory is an error. */
-static enum cc_code clear_name(struct walker *w, int dfd, const char *name, struct cc_err *err)
+static enum cc_code clear_name(int dfd, const char *name, const char *what, struct cc_err *err)
 {
 	struct stat st;
 
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW))
 		return errno == ENOENT ? CC_OK
-				       : cc_err_set(err, CC_EDEST, errno, "cannot stat '%s'", w->what.data);
+				       : cc_err_set(err, CC_EDEST, errno, "cannot stat '%s'", what);
 	if (S_ISDIR(st.st_mode))
 		return cc_err_set(err, CC_EDEST, 0,
-				  "cannot replace directory '%s': the cache holds a file there",
-				  w->what.data);
+				  "cannot replace directory '%s': the cache holds a file there", what);
 	if (unlinkat(dfd, name, 0) && errno != ENOENT)
-		return cc_err_set(err, CC_EDEST, errno, "cannot replace '%s'", w->what.data);
+		return cc_err_set(err, CC_EDEST, errno, "cannot replace '%s'", what);
 	return CC_OK;
+}
+
+/* Creates name in dfd for writing, replacing a non-directory there, never
+ * following a symlink.  @return the fd, or -1 with err set. */
+static int create_file(int dfd, const char *name, const char *what, struct cc_err *err)
+{
+	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	if (fd < 0 && errno == EEXIST) {
+		if (clear_name(dfd, name, what, err))
+			return -1;
+		fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	}
+	if (fd < 0)
+		cc_err_set(err, CC_EDEST, errno, "cannot create '%s'", what);
+	return fd;
+}
+
+/* Sets the metadata of a written file and closes it (always). */
+static enum cc_code finish_file(struct walker *w, int fd, const char *what, uint32_t mode,
+				uint32_t uid, uint32_t gid, const struct timespec times[2],
+				struct cc_err *err)
+{
+	enum cc_code rc = CC_OK;
+
+	if (w->o->same_owner && fchown(fd, uid, gid))
+		rc = cc_err_set(err, CC_EDEST, errno, "cannot set the owner of '%s'", what);
+	else if (fchmod(fd, file_mode(w, mode)))
+		rc = cc_err_set(err, CC_EDEST, errno, "cannot set the mode of '%s'", what);
+	else if (futimens(fd, times))
+		rc = cc_err_set(err, CC_EDEST, errno, "cannot set the time of '%s'", what);
+	if (close(fd) && !rc)
+		rc = cc_err_set(err, CC_EDEST, errno, "cannot write '%s'", what);
+	return rc;
+}
+
+static enum cc_code write_all(int fd, const unsigned char *p, size_t n, const char *what,
+			      struct cc_err *err)
+{
+	while (n) {
+		ssize_t k = write(fd, p, n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return cc_err_set(err, CC_EDEST, errno, "cannot write '%s'", what);
+		p += k;
+		n -= (size_t)k;
+	}
+	return CC_OK;
+}
+
+static void wjob_free(struct wjob *j)
+{
+	free(j->name);
+	free(j->what);
+	free(j->data);
+	free(j);
+}
+
+static void run_job(struct walker *w, struct wjob *j)
+{
+	struct cc_err e;
+	int fd;
+
+	cc_err_clear(&e);
+	if (__atomic_load_n(&w->wfailed, __ATOMIC_RELAXED))
+		return;
+	fd = create_file(j->dir->fd, j->name, j->what, &e);
+	if (fd < 0) {
+		fail(w, &e);
+		return;
+	}
+	if (write_all(fd, j->data, j->len, j->what, &e)) {
+		close(fd);
+		fail(w, &e);
+		return;
+	}
+	if (finish_file(w, fd, j->what, j->mode, j->uid, j->gid, j->times, &e))
+		fail(w, &e);
+}
+
+static void *writer_main(void *arg)
+{
+	struct walker *w = arg;
+
+	for (;;) {
+		struct wjob *j;
+
+		pthread_mutex_lock(&w->mu);
+		while (!w->qhead && !w->stop)
+			pthread_cond_wait(&w->cv_work, &w->mu);
+		j = w->qhead;
+		if (!j) {
+			pthread_mutex_unlock(&w->mu);
+			return NULL;
+		}
+		w->qhead = j->next;
+		if (!w->qhead)
+			w->qtail = NULL;
+		pthread_mutex_unlock(&w->mu);
+
+		run_job(w, j);
+		dir_unref(w, j->dir);
+
+		pthread_mutex_lock(&w->mu);
+		w->busy--;
+		w->queued_bytes -= j->len;
+		if (!w->wfailed) {
+			w->st->files++;
+			w->st->bytes += j->len;
+		}
+		pthread_cond_broadcast(&w->cv_idle);
+		pthread_mutex_unlock(&w->mu);
+		wjob_free(j);
+	}
+}
+
+static void writers_start(struct walker *w)
+{
+	long n = getenv("CC_WRITERS") ? atol(getenv("CC_WRITERS")) : sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		n = 1;
+	if (n > MAX_WRITERS)
+		n = MAX_WRITERS;
+	while (w->nthreads < n && !pthread_create(&w->threads[w->nthreads], NULL, writer_main, w))
+		w->nthreads++;
+}
+
+/* Waits until every queued file is written. */
+static void writers_barrier(struct walker *w)
+{
+	pthread_mutex_lock(&w->mu);
+	while (w->busy)
+		pthread_cond_wait(&w->cv_idle, &w->mu);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static void writers_stop(struct walker *w)
+{
+	writers_barrier(w);
+	pthread_mutex_lock(&w->mu);
+	w->stop = true;
+	pthread_cond_broadcast(&w->cv_work);
+	pthread_mutex_unlock(&w->mu);
+	for (int i = 0; i < w->nthreads; i++)
+		pthread_join(w->threads[i], NULL);
+	w->nthreads = 0;
+}
+
+static void dispatch(struct walker *w, struct wjob *j)
+{
+	pthread_mutex_lock(&w->mu);
+	while ((w->busy >= WJOB_MAX_JOBS || w->queued_bytes >= WJOB_MAX_BYTES) && !w->wfailed)
+		pthread_cond_wait(&w->cv_idle, &w->mu);
+	j->dir->refs++;
+	j->next = NULL;
+	if (w->qtail)
+		w->qtail->next = j;
+	else
+		w->qhead = j;
+	w->qtail = j;
+	w->busy++;
+	w->queued_bytes += j->len;
+	pthread_cond_signal(&w->cv_work);
+	pthread_mutex_unlock(&w->mu);
 }
 
 static enum cc_code make_dir(struct walker *w, int dfd, const char *name,
 			     const struct mf_entry *e, bool follow, struct cc_err *err)
 {
 	struct level *l;
+	struct dirref *d;
 	struct stat st;
 	int fd;
 
@@ -484,13 +737,8 @@ static enum cc_code make_dir(struct walker *w, int dfd, const char *name,
 		return cc_err_set(err, CC_ECORRUPT, 0, "directories nested too deeply at '%s'",
 				  w->what.data);
 	l = &w->stack[w->depth];
-	l->fd = -1;
+	l->dir = NULL;
 	l->len = e->path.len;
-	l->mode = e->mode & 07777;
-	l->uid = e->uid;
-	l->gid = e->gid;
-	l->times[0].tv_sec = l->times[1].tv_sec = e->mtime_sec;
-	l->times[0].tv_nsec = l->times[1].tv_nsec = e->mtime_nsec;
 	w->depth++;
 	if (w->dry || !w->selected)
 		return CC_OK;
@@ -506,15 +754,27 @@ static enum cc_code make_dir(struct walker *w, int dfd, const char *name,
 	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
 	if (fd < 0)
 		return cc_err_set(err, CC_EDEST, errno, "cannot create directory '%s'", w->what.data);
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		close(fd);
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	}
 	/* An existing read-only directory must take our new entries. */
 	if (!fstat(fd, &st) && (st.st_mode & 0700) != 0700)
 		fchmod(fd, (st.st_mode & 07777) | 0700);
-	l->fd = fd;
+	d->fd = fd;
+	d->refs = 1;
+	d->mode = e->mode & 07777;
+	d->uid = e->uid;
+	d->gid = e->gid;
+	d->times[0].tv_sec = d->times[1].tv_sec = e->mtime_sec;
+	d->times[0].tv_nsec = d->times[1].tv_nsec = e->mtime_nsec;
+	l->dir = d;
 	w->st->dirs++;
 	return CC_OK;
 }
 
-static enum cc_code make_file(struct walker *w, int dfd, const char *name,
+static enum cc_code make_file(struct walker *w, struct dirref *dir, int dfd, const char *name,
 			      const struct mf_entry *e, struct cc_err *err)
 {
 	uint64_t len = mf_entry_data_len(e);
@@ -523,39 +783,59 @@ static enum cc_code make_file(struct walker *w, int dfd, const char *name,
 	int fd;
 
 	if (w->dry || !w->selected)
-		return ds_take(&w->ds, len, -1, 0, w->what.data, err);
-	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0 && errno == EEXIST) {
-		if ((rc = clear_name(w, dfd, name, err)))
+		return ds_take(&w->ds, len, -1, 0, NULL, w->what.data, err);
+	times[0].tv_sec = times[1].tv_sec = e->mtime_sec;
+	times[0].tv_nsec = times[1].tv_nsec = e->mtime_nsec;
+	/* Small dense files inside a directory go to the writer threads with
+	 * their data; a hard-link target is written here, so it exists when
+	 * the link comes. */
+	if (dir && w->nthreads && !(e->flags & (MF_F_SPARSE | MF_F_LINK_TARGET)) &&
+	    e->size <= WJOB_MAX_FILE) {
+		struct wjob *j = calloc(1, sizeof(*j));
+
+		if (!j || !(j->name = strdup(name)) || !(j->what = strdup(w->what.data)) ||
+		    !(j->data = malloc(e->size ? e->size : 1))) {
+			if (j)
+				wjob_free(j);
+			return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		}
+		if ((rc = ds_take(&w->ds, e->size, -1, 0, j->data, w->what.data, err))) {
+			wjob_free(j);
 			return rc;
-		fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		}
+		j->dir = dir;
+		j->len = (size_t)e->size;
+		j->mode = e->mode;
+		j->uid = e->uid;
+		j->gid = e->gid;
+		j->times[0] = times[0];
+		j->times[1] = times[1];
+		dispatch(w, j);
+		return CC_OK;
 	}
+	fd = create_file(dfd, name, w->what.data, err);
 	if (fd < 0)
-		return cc_err_set(err, CC_EDEST, errno, "cannot create '%s'", w->what.data);
+		return err->code;
 	if (e->flags & MF_F_SPARSE) {
 		if (ftruncate(fd, (off_t)e->size))
 			rc = cc_err_set(err, CC_EDEST, errno, "cannot size '%s'", w->what.data);
 		for (size_t i = 0; i < e->nextents && !rc; i++)
-			rc = ds_take(&w->ds, e->extents[i].len, fd, e->extents[i].off, w->what.data, err);
+			rc = ds_take(&w->ds, e->extents[i].len, fd, e->extents[i].off, NULL,
+				     w->what.data, err);
 	} else {
-		rc = ds_take(&w->ds, e->size, fd, 0, w->what.data, err);
+		rc = ds_take(&w->ds, e->size, fd, 0, NULL, w->what.data, err);
 	}
-	if (rc)
-		goto cleanup;
-	times[0].tv_sec = times[1].tv_sec = e->mtime_sec;
-	times[0].tv_nsec = times[1].tv_nsec = e->mtime_nsec;
-	if (w->o->same_owner && fchown(fd, e->uid, e->gid))
-		rc = cc_err_set(err, CC_EDEST, errno, "cannot set the owner of '%s'", w->what.data);
-	else if (fchmod(fd, file_mode(w, e->mode)))
-		rc = cc_err_set(err, CC_EDEST, errno, "cannot set the mode of '%s'", w->what.data);
-	else if (futimens(fd, times))
-		rc = cc_err_set(err, CC_EDEST, errno, "cannot set the time of '%s'", w->what.data);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	if ((rc = finish_file(w, fd, w->what.data, e->mode, e->uid, e->gid, times, err)))
+		return rc;
+	pthread_mutex_lock(&w->mu);
 	w->st->files++;
 	w->st->bytes += e->size;
-cleanup:
-	if (close(fd) && !rc)
-		rc = cc_err_set(err, CC_EDEST, errno, "cannot write '%s'", w->what.data);
-	return rc;
+	pthread_mutex_unlock(&w->mu);
+	return CC_OK;
 }
 
 static enum cc_code make_symlink(struct walker *w, int dfd, const char *name,
@@ -567,7 +847,7 @@ static enum cc_code make_symlink(struct walker *w, int dfd, const char *name,
 	if (w->dry || !w->selected)
 		return CC_OK;
 	if (symlinkat(e->target.data, dfd, name) && errno == EEXIST) {
-		if ((rc = clear_name(w, dfd, name, err)))
+		if ((rc = clear_name(dfd, name, w->what.data, err)))
 			return rc;
 		if (symlinkat(e->target.data, dfd, name))
 			return cc_err_set(err, CC_EDEST, errno, "cannot create '%s'", w->what.data);
@@ -620,7 +900,7 @@ static void forget_links(struct walker *w)
 static int open_parent_in_root(struct walker *w, const char *target, const char **ret_name)
 {
 	const char *p = target, *slash;
-	int fd = dup(w->stack[0].fd);
+	int fd = dup(w->stack[0].dir->fd);
 
 	while (fd >= 0 && (slash = strchr(p, '/'))) {
 		char comp[MF_MAX_NAME + 1];
@@ -656,7 +936,7 @@ static enum cc_code make_hardlink(struct walker *w, int dfd, const char *name,
 	if (tfd < 0)
 		return cc_err_set(err, CC_EDEST, errno, "cannot open the target of '%s'", w->what.data);
 	if (linkat(tfd, tname, dfd, name, 0) && errno == EEXIST) {
-		if (!(rc = clear_name(w, dfd, name, err)) && linkat(tfd, tname, dfd, name, 0))
+		if (!(rc = clear_name(dfd, name, w->what.data, err)) && linkat(tfd, tname, dfd, name, 0))
 			rc = cc_err_set(err, CC_EDEST, errno, "cannot link '%s'", w->what.data);
 	} else if (errno && faccessat(dfd, name, F_OK, AT_SYMLINK_NOFOLLOW)) {
 		rc = cc_err_set(err, CC_EDEST, errno, "cannot link '%s'", w->what.data);
@@ -667,22 +947,20 @@ static enum cc_code make_hardlink(struct walker *w, int dfd, const char *name,
 	return rc;
 }
 
+/* Ends the current root: drops the directories, waits for the writers
+ * (the last of them applies each directory's metadata).
+ * @return the first failure of any thread. */
 static enum cc_code finish_root(struct walker *w, struct cc_err *err)
 {
-	enum cc_code rc = CC_OK;
-
-	while (w->depth) {
-		enum cc_code r2 = pop(w, err);
-
-		if (!rc)
-			rc = r2;
-	}
+	while (w->depth)
+		pop(w);
+	writers_barrier(w);
 	if (w->parent_fd >= 0) {
 		close(w->parent_fd);
 		w->parent_fd = -1;
 	}
 	forget_links(w);
-	return rc;
+	return failed(w, err);
 }
 
 static bool spec_selected(const struct restore_opts *o, const char *spec)
@@ -779,6 +1057,7 @@ static enum cc_code start_root(struct walker *w, const char *spec, struct cc_err
 static enum cc_code place_entry(struct walker *w, const struct mf_entry *e, struct cc_err *err)
 {
 	const char *name;
+	struct dirref *dir = NULL;
 	int dfd;
 	enum cc_code rc;
 
@@ -809,15 +1088,15 @@ static enum cc_code place_entry(struct walker *w, const struct mf_entry *e, stru
 					!memcmp(e->path.data, w->dirpath.data, L))) &&
 			    !strchr(e->path.data + (L ? L + 1 : 0), '/'))
 				break;
-			if ((rc = pop(w, err)))
-				return rc;
+			pop(w);
 			buf_setlen(&w->dirpath, w->depth ? w->stack[w->depth - 1].len : 0);
 		}
 		{
 			size_t L = w->stack[w->depth - 1].len;
 
 			name = e->path.data + (L ? L + 1 : 0);
-			dfd = w->stack[w->depth - 1].fd;
+			dir = w->stack[w->depth - 1].dir;
+			dfd = dir ? dir->fd : -1;
 		}
 	}
 	switch (e->type) {
@@ -827,7 +1106,7 @@ static enum cc_code place_entry(struct walker *w, const struct mf_entry *e, stru
 		buf_reset(&w->dirpath);
 		return buf_add(&w->dirpath, e->path.data, e->path.len, err);
 	case MF_FILE:
-		if ((rc = make_file(w, dfd, name, e, err)))
+		if ((rc = make_file(w, dir, dfd, name, e, err)))
 			return rc;
 		if ((e->flags & MF_F_LINK_TARGET) && (rc = remember_link(w, e->path.data, err)))
 			return rc;
@@ -873,6 +1152,11 @@ static enum cc_code walk(struct cc_entry *ent, const struct restore_opts *o, boo
 		goto cleanup;
 	}
 	ZSTD_DCtx_setParameter(w.ds.dc, ZSTD_d_windowLogMax, 23);
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cv_work, NULL);
+	pthread_cond_init(&w.cv_idle, NULL);
+	if (!dry)
+		writers_start(&w);
 	for (;;) {
 		enum mf_item item;
 
@@ -889,7 +1173,7 @@ static enum cc_code walk(struct cc_entry *ent, const struct restore_opts *o, boo
 				break;
 			continue;
 		}
-		if ((rc = place_entry(&w, &e, err)))
+		if ((rc = place_entry(&w, &e, err)) || (!dry && (rc = failed(&w, err))))
 			break;
 		if (!dry && e.type == MF_FILE) {
 			double t = now_monotonic();
@@ -924,13 +1208,22 @@ static enum cc_code walk(struct cc_entry *ent, const struct restore_opts *o, boo
 	if (!rc && !dry)
 		cc_progress(&w.prog);
 cleanup:
-	while (w.depth) {
-		w.depth--;
-		if (w.stack[w.depth].fd >= 0)
-			close(w.stack[w.depth].fd);
+	/* On failure: stop the writers first, then let go of the
+	 * directories they may still hold. */
+	if (!w.wfailed && rc) {
+		pthread_mutex_lock(&w.mu);
+		w.wfailed = true;
+		w.werr = *err;
+		pthread_mutex_unlock(&w.mu);
 	}
+	writers_stop(&w);
+	while (w.depth)
+		pop(&w);
 	if (w.parent_fd >= 0)
 		close(w.parent_fd);
+	pthread_mutex_destroy(&w.mu);
+	pthread_cond_destroy(&w.cv_work);
+	pthread_cond_destroy(&w.cv_idle);
 	forget_links(&w);
 	free(w.links);
 	free(w.stack);

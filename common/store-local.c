@@ -236,14 +236,19 @@ cleanup:
 	return rc;
 }
 
-/* Returns a cached read fd for an object; packs are read many times. */
-static int local_fd(struct local *l, const char *name, bool *ret_found, struct cc_err *err)
+/* Returns a read fd for an object.  Packs are read many times and never
+ * change under their name (it is their hash), so their fds are cached;
+ * anything else may be replaced or deleted, so it is opened afresh and
+ * the caller closes it (*ret_owned). */
+static int local_fd(struct local *l, const char *name, bool *ret_found, bool *ret_owned,
+		    struct cc_err *err)
 {
 	struct buf path = BUF_INIT;
 	int victim = 0, fd;
 
 	*ret_found = true;
-	for (int i = 0; i < NFD; i++) {
+	*ret_owned = strncmp(name, STORE_PACKS_PREFIX, strlen(STORE_PACKS_PREFIX)) != 0;
+	for (int i = 0; i < NFD && !*ret_owned; i++) {
 		if (l->fds[i].name && !strcmp(l->fds[i].name, name)) {
 			l->fds[i].used = ++l->tick;
 			return l->fds[i].fd;
@@ -263,6 +268,8 @@ static int local_fd(struct local *l, const char *name, bool *ret_found, struct c
 		return -1;
 	}
 	buf_release(&path);
+	if (*ret_owned)
+		return fd;
 	if (l->fds[victim].fd >= 0)
 		close(l->fds[victim].fd);
 	free(l->fds[victim].name);
@@ -281,9 +288,10 @@ static enum cc_code local_get_range(struct store *s, const char *name, uint64_t 
 				    size_t len, void *dst, struct cc_err *err)
 {
 	struct local *l = s->priv;
-	bool found;
-	int fd = local_fd(l, name, &found, err);
+	bool found, owned;
+	int fd = local_fd(l, name, &found, &owned, err);
 	char *p = dst;
+	enum cc_code rc = CC_OK;
 
 	if (fd < 0)
 		return found ? err->code
@@ -294,15 +302,21 @@ static enum cc_code local_get_range(struct store *s, const char *name, uint64_t 
 
 		if (k < 0 && errno == EINTR)
 			continue;
-		if (k < 0)
-			return cc_err_set(err, CC_ESTORE, errno, "cannot read '%s'", name);
-		if (k == 0)
-			return cc_err_set(err, CC_ECORRUPT, 0, "object '%s' is truncated", name);
+		if (k < 0) {
+			rc = cc_err_set(err, CC_ESTORE, errno, "cannot read '%s'", name);
+			break;
+		}
+		if (k == 0) {
+			rc = cc_err_set(err, CC_ECORRUPT, 0, "object '%s' is truncated", name);
+			break;
+		}
 		p += k;
 		len -= (size_t)k;
 		off += (uint64_t)k;
 	}
-	return CC_OK;
+	if (owned)
+		close(fd);
+	return rc;
 }
 
 static enum cc_code local_get_file(struct store *s, const char *name, int out, uint64_t max,

@@ -676,10 +676,10 @@ static void *writer_main(void *arg)
 
 static void writers_start(struct walker *w)
 {
-	long n = getenv("CC_WRITERS") ? atol(getenv("CC_WRITERS")) : sysconf(_SC_NPROCESSORS_ONLN);
+	long n = w->o->jobs > 0 ? w->o->jobs : sysconf(_SC_NPROCESSORS_ONLN);
 
-	if (n < 1)
-		n = 1;
+	if (n < 0)
+		n = 0;
 	if (n > MAX_WRITERS)
 		n = MAX_WRITERS;
 	while (w->nthreads < n && !pthread_create(&w->threads[w->nthreads], NULL, writer_main, w))

@@ -39,6 +39,7 @@ struct restore_opts {
 	const char *const *only;	/* recorded specs to restore; NULL: all */
 	size_t nonly;
 	bool same_owner;		/* restore uid/gid (root only) */
+	int jobs;			/* writer threads; 0 = online CPUs */
 };
 
 struct restore_stats {

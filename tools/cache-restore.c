@@ -33,6 +33,8 @@ static const char usage[] =
 "                           (env CACHE_LOOKUP_ONLY=true)\n"
 "      --fail-on-miss       exit 1 when nothing matches\n"
 "                           (env CACHE_FAIL_ON_MISS=true)\n"
+"  -j, --jobs N             file writer threads (env CACHE_JOBS; default:\n"
+"                           CPUs)\n"
 "      --same-owner         restore owners too (root only)\n"
 "  -q, --quiet              only errors (env CACHE_QUIET=true)\n"
 "  -v, --verbose            more detail (env CACHE_VERBOSE=true)\n"
@@ -48,6 +50,7 @@ static const char usage[] =
 static const struct option longopts[] = {
 	{ "fail-on-miss", no_argument, NULL, 'F' },
 	{ "help", no_argument, NULL, 'h' },
+	{ "jobs", required_argument, NULL, 'j' },
 	{ "key", required_argument, NULL, 'k' },
 	{ "lookup-only", no_argument, NULL, 'L' },
 	{ "path", required_argument, NULL, 'p' },
@@ -65,6 +68,7 @@ struct args {
 	const char **paths, **restore_keys;
 	size_t npaths, nrestore_keys;
 	bool lookup_only, fail_on_miss, same_owner;
+	int jobs;
 };
 
 static void parse(int argc, char **argv, struct args *a)
@@ -77,10 +81,11 @@ static void parse(int argc, char **argv, struct args *a)
 		cli_verbosity = -1;
 	if (cli_env_bool("CACHE_VERBOSE"))
 		cli_verbosity = 1;
-	while ((c = getopt_long(argc, argv, "hk:p:qr:s:vV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hj:k:p:qr:s:vV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'F': a->fail_on_miss = true; break;
 		case 'h': fputs(usage, stdout); exit(EXIT_OK);
+		case 'j': a->jobs = cli_int("--jobs", optarg, 1, 8); break;
 		case 'k': a->key = optarg; break;
 		case 'L': a->lookup_only = true; break;
 		case 'O': a->same_owner = true; break;
@@ -99,6 +104,8 @@ static void parse(int argc, char **argv, struct args *a)
 		cli_error("unexpected argument '%s'", argv[optind]);
 		exit(EXIT_USAGE);
 	}
+	if (!a->jobs && getenv("CACHE_JOBS") && *getenv("CACHE_JOBS"))
+		a->jobs = cli_int("CACHE_JOBS", getenv("CACHE_JOBS"), 1, 8);
 	if (!a->key)
 		a->key = getenv("CACHE_KEY");
 	if (!a->npaths)
@@ -223,6 +230,7 @@ int main(int argc, char **argv)
 		ro.only = a.npaths ? only : NULL;
 		ro.nonly = a.npaths;
 		ro.same_owner = a.same_owner;
+		ro.jobs = a.jobs;
 		rc = cc_entry_restore(entry, &ro, &st, &err);
 		if (rc) {
 			cli_error("%s", err.msg);

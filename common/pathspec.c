@@ -94,6 +94,20 @@ static bool under(const char *path, const char *dir, const char **ret_rest)
 	return true;
 }
 
+/* @return true if abs lies in or below dir, dir being an absolute path
+ * other than "/" (cleaned here). */
+static bool lies_under(const char *abs, const char *dir, struct cc_err *err)
+{
+	struct buf d = BUF_INIT;
+	const char *rest;
+	bool r = false;
+
+	if (dir && dir[0] == '/' && !clean_abs(&d, dir, err) && strcmp(d.data, "/"))
+		r = under(abs, d.data, &rest);
+	buf_release(&d);
+	return r;
+}
+
 enum cc_code cc_path_record(const char *arg, const char *cwd, const char *home,
 			    struct buf *ret_spec, struct buf *ret_abs, struct cc_err *err)
 {
@@ -176,7 +190,19 @@ enum cc_code cc_path_resolve(const char *spec, const char *cwd, const char *home
 			goto cleanup;
 		*ret_contained = !climbed;
 	}
+	/* Any spec that lands under home or the current directory (other
+	 * than "/" itself) is as safe as one recorded that way. */
+	if (!rc && !*ret_contained)
+		*ret_contained = lies_under(ret_abs->data, home, err) ||
+				 lies_under(ret_abs->data, cwd, err);
 cleanup:
 	buf_release(&tmp);
 	return rc;
+}
+
+bool cc_path_overlap(const char *a, const char *b)
+{
+	const char *rest;
+
+	return under(a, b, &rest) || under(b, a, &rest);
 }

@@ -20,9 +20,13 @@ enum cc_code cc_path_record(const char *arg, const char *cwd, const char *home,
 
 /* Resolves a recorded spec (untrusted: it comes from the store) to the
  * absolute destination.  *ret_contained is true when the destination lies
- * under home or cwd without leaving them ("~/x", "x"), false for absolute
- * specs and specs with "..". */
+ * under home or cwd: "~/x" and "x" always, an absolute or ".." spec only
+ * when it lands under a home or cwd other than "/". */
 enum cc_code cc_path_resolve(const char *spec, const char *cwd, const char *home,
 			     struct buf *ret_abs, bool *ret_contained, struct cc_err *err);
+
+/* @return true if the absolute clean paths a and b are the same or one
+ * lies below the other. */
+bool cc_path_overlap(const char *a, const char *b);
 
 #endif

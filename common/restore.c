@@ -10,6 +10,7 @@
 #include "restore.h"
 #include "chunkset.h"
 #include "chunker.h"
+#include "key.h"
 #include "log.h"
 #include "pathspec.h"
 #include "util.h"
@@ -52,6 +53,10 @@ static int collect(void *ctx, const struct store_object *o)
 		c->v = x;
 		c->alloc = na;
 	}
+	/* A name in the store that is no valid key (a newline, say) could
+	 * forge the step outputs it is printed in: it matches nothing. */
+	if (cc_key_check(o->name + strlen(STORE_KEYS_PREFIX), "key", NULL))
+		return 0;
 	c->v[c->n].key = strdup(o->name + strlen(STORE_KEYS_PREFIX));
 	c->v[c->n].exact = false;
 	c->v[c->n].mtime_ns = o->mtime_ns;
@@ -1236,6 +1241,33 @@ cleanup:
 	return rc;
 }
 
+/* Refuses entries whose roots land on or inside one another: an earlier
+ * root could otherwise plant a symlink that a later root is written
+ * through. */
+static enum cc_code check_roots(struct cc_entry *e, const struct restore_opts *o,
+				struct cc_err *err)
+{
+	struct buf *abs = calloc(e->nroots ? e->nroots : 1, sizeof(*abs));
+	enum cc_code rc = CC_OK;
+	bool contained;
+
+	if (!abs)
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	for (size_t i = 0; i < e->nroots && !rc; i++) {
+		buf_init(&abs[i], 0);
+		rc = cc_path_resolve(e->roots[i], o->cwd, o->home, &abs[i], &contained, err);
+		for (size_t j = 0; j < i && !rc; j++)
+			if (cc_path_overlap(abs[i].data, abs[j].data))
+				rc = cc_err_set(err, CC_ECORRUPT, 0,
+						"corrupt manifest: paths '%s' and '%s' overlap",
+						e->roots[j], e->roots[i]);
+	}
+	for (size_t i = 0; i < e->nroots; i++)
+		buf_release(&abs[i]);
+	free(abs);
+	return rc;
+}
+
 enum cc_code cc_entry_restore(struct cc_entry *e, const struct restore_opts *o,
 			      struct restore_stats *ret_stats, struct cc_err *err)
 {
@@ -1245,7 +1277,7 @@ enum cc_code cc_entry_restore(struct cc_entry *e, const struct restore_opts *o,
 	if (!ret_stats)
 		ret_stats = &dummy;
 	memset(ret_stats, 0, sizeof(*ret_stats));
-	if ((rc = mf_rewind(&e->mr, err)))
+	if ((rc = check_roots(e, o, err)) || (rc = mf_rewind(&e->mr, err)))
 		return rc;
 	return walk(e, o, false, ret_stats, err);
 }

@@ -242,6 +242,16 @@ int main(int argc, char **argv)
 			code = cli_exit_code(rc);
 			goto out;
 		}
+		if (!st.roots) {
+			/* Every path was outside home and cwd and not named with
+			 * --path: nothing is in place, so it is no hit. */
+			cli_warn("entry '%s' restored nothing", m[chosen].key);
+			cli_output("cache-hit", "false");
+			cli_output("cache-primary-key", a.key);
+			cli_output("cache-matched-key", "");
+			code = a.fail_on_miss ? EXIT_MISS : EXIT_OK;
+			goto out;
+		}
 		cli_info("restored '%s' (%s): %llu files, %s, %.2f s, %s", m[chosen].key,
 			 m[chosen].exact ? "exact match" : "restore-key match",
 			 (unsigned long long)st.files, fmt_bytes(b1, sizeof(b1), st.bytes),

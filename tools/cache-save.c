@@ -165,9 +165,12 @@ int main(int argc, char **argv)
 			cli_error("%s", err.msg);
 			return cli_exit_code(rc);
 		}
+		/* Nested paths would be saved twice and could not be restored
+		 * safely (see cache-restore(1), SAFETY). */
 		for (size_t j = 0; j < i; j++)
-			if (!strcmp(specs[j].data, specs[i].data)) {
-				cli_error("path '%s' is given twice", a.paths[i]);
+			if (cc_path_overlap(abss[i].data, abss[j].data)) {
+				cli_error("paths '%s' and '%s' overlap: give only the outer one",
+					  a.paths[j], a.paths[i]);
 				return EXIT_USAGE;
 			}
 		roots[i].spec = specs[i].data;

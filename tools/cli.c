@@ -16,14 +16,28 @@ int cli_verbosity;
 static double start_time, last_progress;
 static bool progress_tty, progress_shown;
 
+/* Messages quote names that come from the store or the file system: a
+ * newline or escape in them must not start a new log line (a CI runner
+ * reads "::warning::" or "::set-output" lines as commands), so control
+ * bytes are printed escaped. */
 static void vmsg(const char *level, const char *fmt, va_list ap)
 {
+	char msg[4096];
+
 	if (progress_shown && progress_tty) {
 		fputs("\r\033[K", stderr);
 		progress_shown = false;
 	}
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	fprintf(stderr, "%s: %s", cli_prog, level);
-	vfprintf(stderr, fmt, ap);
+	for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+		if (*p == '\n')
+			fputs("\\n", stderr);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(stderr, "\\x%02x", *p);
+		else
+			fputc(*p, stderr);
+	}
 	fputc('\n', stderr);
 }
 

@@ -160,7 +160,7 @@ static const struct res_case resolve_cases[] = {
 	{ "~/x/..", CWD, HOME, "/home/u", true },
 	{ "~/.cache//pip/.", CWD, HOME, "/home/u/.cache/pip", true },
 	{ "~/..", CWD, HOME, "/home", false },
-	{ "~/../u/x", CWD, HOME, "/home/u/x", false },
+	{ "~/../u/x", CWD, HOME, "/home/u/x", true },	/* lands under home or cwd */
 	{ "~/x/../../y", CWD, HOME, "/home/y", false },
 	{ "~/../../../../etc", CWD, HOME, "/etc", false },
 	{ "~/x", CWD, "/home/u/", "/home/u/x", true },
@@ -169,8 +169,8 @@ static const struct res_case resolve_cases[] = {
 	{ "~/x", CWD, "rel/home", NULL, false },
 	{ "/etc/x", CWD, HOME, "/etc/x", false },
 	{ "/etc/../x", CWD, HOME, "/x", false },
-	{ "/home/u/x", CWD, HOME, "/home/u/x", false },
-	{ "/work/proj/x", CWD, HOME, "/work/proj/x", false },
+	{ "/home/u/x", CWD, HOME, "/home/u/x", true },	/* lands under home or cwd */
+	{ "/work/proj/x", CWD, HOME, "/work/proj/x", true },	/* lands under home or cwd */
 	{ "/", CWD, HOME, "/", false },
 	{ "/../../x", CWD, HOME, "/x", false },
 	{ "x", CWD, HOME, "/work/proj/x", true },
@@ -180,7 +180,7 @@ static const struct res_case resolve_cases[] = {
 	{ ".", CWD, HOME, "/work/proj", true },
 	{ "..", CWD, HOME, "/work", false },
 	{ "../x", CWD, HOME, "/work/x", false },
-	{ "../proj/x", CWD, HOME, "/work/proj/x", false },
+	{ "../proj/x", CWD, HOME, "/work/proj/x", true },	/* lands under home or cwd */
 	{ "a/../../x", CWD, HOME, "/work/x", false },
 	{ "a/../../../../../x", CWD, HOME, "/x", false },
 	{ "~user/x", CWD, HOME, "/work/proj/~user/x", true },
@@ -285,6 +285,24 @@ static void ref_record(const char *arg, const char *cwd, const char *home,
 	buf_release(&h);
 }
 
+/* The contract: an absolute or ".." spec is contained when it lands in or
+ * below a home or cwd other than "/". */
+static bool ref_under(const char *abs, const char *dir)
+{
+	struct buf d = BUF_INIT;
+	bool r = false;
+	size_t n;
+
+	if (dir && dir[0] == '/') {
+		ref_clean(dir, true, &d);
+		n = d.len;
+		r = strcmp(d.data, "/") && !strncmp(abs, d.data, n) &&
+		    (abs[n] == '/' || !abs[n]);
+	}
+	buf_release(&d);
+	return r;
+}
+
 static void ref_resolve(const char *spec, const char *cwd, const char *home,
 			struct buf *abs, bool *contained)
 {
@@ -292,7 +310,7 @@ static void ref_resolve(const char *spec, const char *cwd, const char *home,
 
 	if (spec[0] == '/') {
 		ref_clean(spec, true, abs);
-		*contained = false;
+		*contained = ref_under(abs->data, home) || ref_under(abs->data, cwd);
 		return;
 	}
 	ref_clean(is_tilde(spec) ? spec + 1 : spec, false, &rel);
@@ -300,6 +318,8 @@ static void ref_resolve(const char *spec, const char *cwd, const char *home,
 		       (rel.data[2] == '/' || !rel.data[2]));
 	ref_join_abs(is_tilde(spec) ? home : cwd, rel.data, abs);
 	buf_release(&rel);
+	if (!*contained)
+		*contained = ref_under(abs->data, home) || ref_under(abs->data, cwd);
 }
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;

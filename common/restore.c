@@ -456,7 +456,7 @@ struct walker {
 	const char *root_base;	/* the root's name in parent_fd */
 	bool root_seen;		/* the root's own record was read */
 	bool root_is_dir;
-	char **links;		/* link targets restored in this root */
+	char **links;		/* link targets restored in this root (a set) */
 	size_t nlinks, links_alloc;
 	struct cc_progress prog;
 	double last_progress;
@@ -868,35 +868,61 @@ static enum cc_code make_symlink(struct walker *w, int dfd, const char *name,
 	return CC_OK;
 }
 
+/* The link targets restored in this root: an open-addressing set of
+ * paths (links_alloc slots, a power of two; NULL marks a free slot). */
 static bool link_known(struct walker *w, const char *path)
 {
-	for (size_t i = w->nlinks; i-- > 0;)
+	size_t mask = w->links_alloc - 1;
+
+	if (!w->links_alloc)
+		return false;
+	for (size_t i = XXH3_64bits(path, strlen(path)) & mask; w->links[i]; i = (i + 1) & mask)
 		if (!strcmp(w->links[i], path))
 			return true;
 	return false;
 }
 
+static void link_insert(char **slots, size_t nslots, char *path)
+{
+	size_t i, mask = nslots - 1;
+
+	for (i = XXH3_64bits(path, strlen(path)) & mask; slots[i]; i = (i + 1) & mask)
+		;
+	slots[i] = path;
+}
+
 static enum cc_code remember_link(struct walker *w, const char *path, struct cc_err *err)
 {
-	if (w->nlinks == w->links_alloc) {
-		size_t na = w->links_alloc ? w->links_alloc * 2 : 16;
-		char **x = realloc(w->links, na * sizeof(*x));
+	char *copy;
+
+	if (link_known(w, path))
+		return CC_OK;
+	if ((w->nlinks + 1) * 2 > w->links_alloc) {
+		size_t na = w->links_alloc ? w->links_alloc * 2 : 64;
+		char **x = calloc(na, sizeof(*x));
 
 		if (!x)
 			return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		for (size_t i = 0; i < w->links_alloc; i++)
+			if (w->links[i])
+				link_insert(x, na, w->links[i]);
+		free(w->links);
 		w->links = x;
 		w->links_alloc = na;
 	}
-	if (!(w->links[w->nlinks] = strdup(path)))
+	if (!(copy = strdup(path)))
 		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	link_insert(w->links, w->links_alloc, copy);
 	w->nlinks++;
 	return CC_OK;
 }
 
 static void forget_links(struct walker *w)
 {
-	for (size_t i = 0; i < w->nlinks; i++)
+	for (size_t i = 0; i < w->links_alloc; i++) {
 		free(w->links[i]);
+		w->links[i] = NULL;
+	}
 	w->nlinks = 0;
 }
 

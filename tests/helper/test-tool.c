@@ -977,6 +977,19 @@ static void k_bad_header_len(struct hctx *h) { edit_header(h, H_HLEN, 4, 129, tr
 static void k_key_too_long(struct hctx *h) { edit_header(h, H_KEYLEN, 4, 1000, true); }
 static void k_huge_packs(struct hctx *h) { edit_header(h, H_NPACKS, 8, 1ULL << 40, true); }
 static void k_huge_count(struct hctx *h) { edit_header(h, H_NENTRIES, 8, 1ULL << 60, true); }
+static void k_reserved_bytes(struct hctx *h) { edit_header(h, MF_HEADER_LEN - 1, 1, 1, true); }
+
+static void k_empty_key(struct hctx *h)
+{
+	struct parts p;
+
+	parts_init(&p);
+	base(h);
+	h_to_parts(h, &p);
+	buf_reset(&p.key);
+	h_finish_parts(h, &p);
+	parts_release(&p);
+}
 
 static void k_size_mismatch(struct hctx *h)
 {
@@ -1625,6 +1638,30 @@ static void k_root_symlink_swap(struct hctx *h)
 	h_finish(h);
 }
 
+/* The same overlap, spelled so that only cleaning the spec shows it. */
+static void k_root_overlap_dotdot(struct hctx *h)
+{
+	h_root(h, "r");
+	h_symlink(h, "", h->outside);
+	h_root(h, "q/../r/pwned");
+	h_file(h, "", "pwned\n");
+	h_finish(h);
+}
+
+/* A small file (written by a writer thread) and then a symlink of the
+ * same name: whichever lands last, nothing is written through the link. */
+static void k_file_symlink_swap(struct hctx *h)
+{
+	h_root(h, "r");
+	h_dir(h, "");
+	h_file(h, "v", "pwned\n");
+	h_symlink(h, "v", outside_path(h, "victim"));
+	h_file(h, "w", "pwned\n");
+	h_symlink(h, "w", outside_path(h, "victim"));
+	h_file(h, "w", "pwned again\n");
+	h_finish(h);
+}
+
 static void k_root_symlink_parent(struct hctx *h)
 {
 	h_root(h, "r");
@@ -1826,6 +1863,7 @@ static const struct kind kinds[] = {
 	{ "dotdot-path", k_dotdot_path },
 	{ "dotdot-root", k_dotdot_root },
 	{ "empty-component", k_empty_component },
+	{ "empty-key", k_empty_key },
 	{ "empty-root", k_empty_root },
 	{ "empty-symlink", k_empty_symlink },
 	{ "entries-after-end", k_entries_after_end },
@@ -1834,6 +1872,7 @@ static const struct kind kinds[] = {
 	{ "extent-range", k_extent_range },
 	{ "extent-zero", k_extent_zero },
 	{ "extra-root", k_extra_root },
+	{ "file-symlink-swap", k_file_symlink_swap },
 	{ "frame-beyond-pack", k_frame_beyond_pack },
 	{ "frame-no-packs", k_frame_no_packs },
 	{ "frame-offset-range", k_frame_offset_range },
@@ -1876,8 +1915,10 @@ static const struct kind kinds[] = {
 	{ "raw-len-mismatch", k_raw_len_mismatch },
 	{ "record-truncated", k_record_truncated },
 	{ "root-hardlink", k_root_hardlink },
+	{ "reserved-bytes", k_reserved_bytes },
 	{ "root-no-records", k_root_no_records },
 	{ "root-not-dir", k_root_not_dir },
+	{ "root-overlap-dotdot", k_root_overlap_dotdot },
 	{ "root-slash", k_root_slash },
 	{ "root-symlink-parent", k_root_symlink_parent },
 	{ "root-symlink-swap", k_root_symlink_swap },

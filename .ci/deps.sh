@@ -3,7 +3,7 @@
 # Idempotent: skips apt-get when everything is already there.
 set -euo pipefail
 pkgs=(build-essential pkg-config libzstd-dev libxxhash-dev zstd clang libclang-rt-14-dev
-      time e2fsprogs)
+      time e2fsprogs libcurl4-openssl-dev libssl-dev awscli)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

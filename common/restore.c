@@ -747,7 +747,10 @@ static enum cc_code make_dir(struct walker *w, int dfd, const char *name,
 	w->depth++;
 	if (w->dry || !w->selected)
 		return CC_OK;
-	if (mkdirat(dfd, name, 0700) && errno == EEXIST) {
+	if (mkdirat(dfd, name, 0700)) {
+		if (errno != EEXIST)
+			return cc_err_set(err, CC_EDEST, errno, "cannot create directory '%s'",
+					  w->what.data);
 		if (fstatat(dfd, name, &st, follow ? 0 : AT_SYMLINK_NOFOLLOW))
 			return cc_err_set(err, CC_EDEST, errno, "cannot stat '%s'", w->what.data);
 		if (!S_ISDIR(st.st_mode)) {

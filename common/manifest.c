@@ -269,7 +269,7 @@ static enum cc_code write_all(int fd, const void *p, size_t n, XXH3_state_t *st,
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0)
-			return cc_err_set(err, errno == ENOSPC ? CC_ESTORE : CC_ESTORE,
+			return cc_err_set(err, CC_ESTORE,
 					  errno, "cannot write the manifest");
 		c += k;
 		n -= (size_t)k;

@@ -422,6 +422,7 @@ struct dirref {
 struct level {
 	size_t len;		/* length of this directory's path in dirpath */
 	struct dirref *dir;	/* NULL in the dry run and for skipped roots */
+	struct buf last;	/* the name of its previous entry */
 };
 
 /* A small file handed to a writer thread, with its data. */
@@ -744,6 +745,7 @@ static enum cc_code make_dir(struct walker *w, int dfd, const char *name,
 	l = &w->stack[w->depth];
 	l->dir = NULL;
 	l->len = e->path.len;
+	buf_reset(&l->last);
 	w->depth++;
 	if (w->dry || !w->selected)
 		return CC_OK;
@@ -1005,6 +1007,13 @@ static bool spec_selected(const struct restore_opts *o, const char *spec)
 	return false;
 }
 
+/* The one rule for which roots are written: those named in opts->only,
+ * or (with no --path) those landing under home or cwd. */
+static bool root_wanted(const struct restore_opts *o, const char *spec, bool contained)
+{
+	return o->only ? spec_selected(o, spec) : contained;
+}
+
 /* Creates the parents of the destination (the user's own directories:
  * they are followed like any path the user types). */
 static enum cc_code open_root_parent(struct walker *w, struct cc_err *err)
@@ -1073,12 +1082,10 @@ static enum cc_code start_root(struct walker *w, const char *spec, struct cc_err
 		return rc;
 	if (!strcmp(w->root_abs.data, "/"))
 		return cc_err_set(err, CC_ECORRUPT, 0, "refusing to restore over '/'");
-	w->selected = w->o->only ? spec_selected(w->o, spec) : true;
-	if (w->selected && !contained && !w->o->only) {
+	w->selected = root_wanted(w->o, spec, contained);
+	if (!w->selected && !w->o->only)
 		cc_warn("not restoring '%s': it lies outside the home and current directories; "
 			"name it with --path to restore it", spec);
-		w->selected = false;
-	}
 	if (!w->selected) {
 		w->st->skipped_roots++;
 		return CC_OK;
@@ -1126,9 +1133,20 @@ static enum cc_code place_entry(struct walker *w, const struct mf_entry *e, stru
 			buf_setlen(&w->dirpath, w->depth ? w->stack[w->depth - 1].len : 0);
 		}
 		{
-			size_t L = w->stack[w->depth - 1].len;
+			struct level *l = &w->stack[w->depth - 1];
+			size_t L = l->len;
 
 			name = e->path.data + (L ? L + 1 : 0);
+			/* A save lists each directory in strcmp order: a name
+			 * out of order, or twice, is no manifest of ours, and
+			 * two records racing for one name are refused here. */
+			if (l->last.len && strcmp(name, l->last.data) <= 0)
+				return cc_err_set(err, CC_ECORRUPT, 0,
+						  "corrupt manifest: '%s' is out of order or given twice",
+						  e->path.data);
+			buf_reset(&l->last);
+			if ((rc = buf_addstr(&l->last, name, err)))
+				return rc;
 			dir = w->stack[w->depth - 1].dir;
 			dfd = dir ? dir->fd : -1;
 		}
@@ -1180,6 +1198,8 @@ static enum cc_code walk(struct cc_entry *ent, const struct restore_opts *o, boo
 	buf_init(&w.what, 0);
 	buf_init(&w.ds.cbuf, MF_MAX_FRAME + (MF_MAX_FRAME >> 4) + 1024);
 	w.stack = calloc(STACK_MAX, sizeof(*w.stack));
+	for (size_t i = 0; w.stack && i < STACK_MAX; i++)
+		buf_init(&w.stack[i].last, MF_MAX_NAME + 1);
 	w.ds.dc = ZSTD_createDCtx();
 	if (!w.stack || !w.ds.dc) {
 		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
@@ -1260,6 +1280,8 @@ cleanup:
 	pthread_cond_destroy(&w.cv_idle);
 	forget_links(&w);
 	free(w.links);
+	for (size_t i = 0; w.stack && i < STACK_MAX; i++)
+		buf_release(&w.stack[i].last);
 	free(w.stack);
 	ds_release(&w.ds);
 	buf_release(&w.dirpath);
@@ -1273,6 +1295,22 @@ cleanup:
 /* Refuses entries whose roots land on or inside one another: an earlier
  * root could otherwise plant a symlink that a later root is written
  * through. */
+size_t cc_entry_restorable(struct cc_entry *e, const struct restore_opts *o)
+{
+	struct buf abs = BUF_INIT;
+	size_t n = 0;
+
+	for (size_t i = 0; i < e->nroots; i++) {
+		bool contained;
+
+		if (!cc_path_resolve(e->roots[i], o->cwd, o->home, &abs, &contained, NULL) &&
+		    strcmp(abs.data, "/") && root_wanted(o, e->roots[i], contained))
+			n++;
+	}
+	buf_release(&abs);
+	return n;
+}
+
 static enum cc_code check_roots(struct cc_entry *e, const struct restore_opts *o,
 				struct cc_err *err)
 {

@@ -46,6 +46,10 @@ struct restore_stats {
 	uint64_t files, dirs, symlinks, hardlinks, bytes, roots, skipped_roots;
 };
 
+/* @return how many of the entry's roots cc_entry_restore() would write
+ * with these options (what --lookup-only reports). */
+size_t cc_entry_restorable(struct cc_entry *e, const struct restore_opts *opts);
+
 /* Writes the entry's selected roots.  Roots outside cwd and home (absolute
  * specs, specs with "..") are restored only when named in opts->only.
  * Every chunk is verified; the first mismatch is CC_ECORRUPT naming the

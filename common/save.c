@@ -913,7 +913,8 @@ static enum cc_code save_dir_contents(struct saver *sv, int dfd, const char *roo
 	}
 	/* A fixed order makes the data stream, and so the chunks,
 	 * independent of the file system's directory order. */
-	qsort(names, n, sizeof(*names), cmp_names);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_names);
 	for (size_t i = 0; i < n && !rc; i++) {
 		buf_setlen(&sv->path, base);
 		if ((base && (rc = buf_add(&sv->path, "/", 1, sv->err))) ||

@@ -21,9 +21,12 @@ enum cc_code store_open(struct store **ret, const char *url, struct cc_err *err)
 	*ret = NULL;
 	if (!strncmp(url, "file://", 7)) {
 		loc = url + 7;
+	} else if (!strncmp(url, "s3://", 5)) {
+		ops = &store_s3;
+		loc = url + 5;
 	} else if (colon && colon > url && !memchr(url, '/', (size_t)(colon - url))) {
 		return cc_err_set(err, CC_EUSAGE, 0,
-				  "unsupported store '%s' (this build knows directories and file://)",
+				  "unsupported store '%s' (this build knows directories, file:// and s3://)",
 				  url);
 	}
 	if (!*loc)

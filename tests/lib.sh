@@ -32,7 +32,12 @@ trap _on_exit EXIT
 test_expect_success() {
 	local desc=$1 body=$2 log="$TRASH/.test.log"
 	test_count=$((test_count + 1))
-	if (cd "$TRASH" && set -e && eval "$body") >"$log" 2>&1; then
+	# The subshell must stand alone: inside an if, an && or an || list
+	# bash ignores set -e, and only the body's last command would count.
+	local rc
+	(cd "$TRASH" || exit 1; set -e; eval "$body") >"$log" 2>&1
+	rc=$?
+	if [ "$rc" = 0 ]; then
 		echo "ok $test_count - $desc"
 	else
 		test_failed=$((test_failed + 1))

@@ -33,8 +33,8 @@ static const char usage[] =
 "                           (env CACHE_LOOKUP_ONLY=true)\n"
 "      --fail-on-miss       exit 1 when nothing matches\n"
 "                           (env CACHE_FAIL_ON_MISS=true)\n"
-"  -j, --jobs N             file writer threads (env CACHE_JOBS; default:\n"
-"                           CPUs)\n"
+"  -j, --jobs N             file writer threads, at most 8 are used\n"
+"                           (env CACHE_JOBS; default: CPUs)\n"
 "      --same-owner         restore owners too (root only)\n"
 "  -q, --quiet              only errors (env CACHE_QUIET=true)\n"
 "  -v, --verbose            more detail (env CACHE_VERBOSE=true)\n"
@@ -85,7 +85,7 @@ static void parse(int argc, char **argv, struct args *a)
 		switch (c) {
 		case 'F': a->fail_on_miss = true; break;
 		case 'h': fputs(usage, stdout); exit(EXIT_OK);
-		case 'j': a->jobs = cli_int("--jobs", optarg, 1, 8); break;
+		case 'j': a->jobs = cli_int("--jobs", optarg, 1, 64); break;
 		case 'k': a->key = optarg; break;
 		case 'L': a->lookup_only = true; break;
 		case 'O': a->same_owner = true; break;
@@ -105,7 +105,7 @@ static void parse(int argc, char **argv, struct args *a)
 		exit(EXIT_USAGE);
 	}
 	if (!a->jobs && getenv("CACHE_JOBS") && *getenv("CACHE_JOBS"))
-		a->jobs = cli_int("CACHE_JOBS", getenv("CACHE_JOBS"), 1, 8);
+		a->jobs = cli_int("CACHE_JOBS", getenv("CACHE_JOBS"), 1, 64);
 	if (!a->key)
 		a->key = getenv("CACHE_KEY");
 	if (!a->npaths)
@@ -224,13 +224,13 @@ int main(int argc, char **argv)
 		code = a.fail_on_miss ? EXIT_MISS : EXIT_OK;
 		goto out;
 	}
+	ro.cwd = cwd;
+	ro.home = home;
+	ro.only = a.npaths ? only : NULL;
+	ro.nonly = a.npaths;
+	ro.same_owner = a.same_owner;
+	ro.jobs = a.jobs;
 	if (!a.lookup_only) {
-		ro.cwd = cwd;
-		ro.home = home;
-		ro.only = a.npaths ? only : NULL;
-		ro.nonly = a.npaths;
-		ro.same_owner = a.same_owner;
-		ro.jobs = a.jobs;
 		rc = cc_entry_restore(entry, &ro, &st, &err);
 		if (rc) {
 			cli_error("%s", err.msg);
@@ -256,6 +256,13 @@ int main(int argc, char **argv)
 			 m[chosen].exact ? "exact match" : "restore-key match",
 			 (unsigned long long)st.files, fmt_bytes(b1, sizeof(b1), st.bytes),
 			 cli_elapsed(), cli_rate(rate, sizeof(rate), st.bytes, cli_elapsed()));
+	} else if (!cc_entry_restorable(entry, &ro)) {
+		cli_warn("entry '%s' holds no path this job would restore", m[chosen].key);
+		cli_output("cache-hit", "false");
+		cli_output("cache-primary-key", a.key);
+		cli_output("cache-matched-key", "");
+		code = a.fail_on_miss ? EXIT_MISS : EXIT_OK;
+		goto out;
 	} else {
 		cli_info("found '%s' (%s); --lookup-only: nothing written", m[chosen].key,
 			 m[chosen].exact ? "exact match" : "restore-key match");

@@ -2,6 +2,7 @@
 #include "../common/log.h"
 #include "../common/util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -203,6 +204,11 @@ const char *cli_store(const char *flag)
 {
 	static char def[PATH_MAX];
 	const char *v = flag ? flag : getenv("CACHE_STORE");
+
+	if (flag && !*flag) {
+		cli_error("--store is empty");
+		exit(EXIT_USAGE);
+	}
 	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
 
 	if (v && *v)
@@ -216,23 +222,37 @@ const char *cli_store(const char *flag)
 	return def;
 }
 
+static void append_line(const char *var, const char *name, const char *value)
+{
+	const char *path = getenv(var);
+	FILE *f;
+
+	if (!path || !*path)
+		return;
+	f = fopen(path, "a");
+	if (!f) {
+		cli_warn("cannot append to %s '%s': %s", var, path, strerror(errno));
+		return;
+	}
+	fprintf(f, "%s=%s\n", name, value);
+	if (fclose(f))
+		cli_warn("cannot append to %s '%s': %s", var, path, strerror(errno));
+}
+
 void cli_output(const char *name, const char *value)
 {
-	const char *path = getenv("GITHUB_OUTPUT");
+	char dotenv[64];
+	size_t i;
 
 	printf("%s=%s\n", name, value);
 	fflush(stdout);
-	if (path && *path) {
-		FILE *f = fopen(path, "a");
-
-		if (!f) {
-			cli_warn("cannot append to GITHUB_OUTPUT '%s': %s", path, strerror(errno));
-			return;
-		}
-		fprintf(f, "%s=%s\n", name, value);
-		if (fclose(f))
-			cli_warn("cannot append to GITHUB_OUTPUT '%s': %s", path, strerror(errno));
-	}
+	append_line("GITHUB_OUTPUT", name, value);
+	/* GitLab's dotenv reports take [A-Z0-9_] names: cache-hit becomes
+	 * CACHE_HIT in the file CACHE_DOTENV names. */
+	for (i = 0; name[i] && i < sizeof(dotenv) - 1; i++)
+		dotenv[i] = name[i] == '-' ? '_' : (char)toupper((unsigned char)name[i]);
+	dotenv[i] = '\0';
+	append_line("CACHE_DOTENV", dotenv, value);
 }
 
 double cli_elapsed(void)

@@ -1,0 +1,533 @@
+/* http.c: requests over libcurl easy handles kept in a pool, and the one
+ * retry loop (see http.h for the policy). */
+#include "http.h"
+#include "log.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define POOL_MAX 16
+#define BACKOFF_BASE_MS 100
+#define BACKOFF_CAP_MS 10000
+#define RETRY_AFTER_CAP_S 60
+#define CONNECT_TIMEOUT_S 10
+
+struct http {
+	pthread_mutex_t mu;
+	CURL *idle[POOL_MAX];
+	int nidle;
+	int max_tries;
+	char *cainfo;
+	unsigned seed;
+};
+
+struct http_headers {
+	struct curl_slist *list;
+};
+
+struct xfer {
+	const struct http_req *req;
+	struct http_resp *resp;
+	CURL *c;
+	uint64_t up_pos;		/* upload position in this attempt */
+	uint64_t got;			/* dst: bytes received over all attempts */
+	uint64_t attempt_start;		/* dst: got when this attempt began */
+	uint64_t fd_written;		/* out_fd: bytes written in this attempt */
+	int64_t fd_start;
+	int body_state;			/* 0 unknown, 1 2xx, 2 error answer */
+	enum cc_code fatal;		/* set by a callback that stopped the transfer */
+	struct cc_err *err;
+	long retry_after;		/* seconds, or -1 */
+};
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc;
+
+static void global_init(void)
+{
+	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+void http_req_init(struct http_req *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->body_fd = -1;
+	r->out_fd = -1;
+}
+
+void http_resp_init(struct http_resp *r)
+{
+	memset(r, 0, sizeof(*r));
+	buf_init(&r->err_body, HTTP_ERR_BODY_MAX);
+	r->last_modified = -1;
+}
+
+void http_resp_release(struct http_resp *r)
+{
+	buf_release(&r->err_body);
+}
+
+enum cc_code http_header_add(struct http_headers *h, const char *name, const char *value,
+			     struct cc_err *err)
+{
+	char *line = NULL;
+	struct curl_slist *l;
+
+	/* "Name;" sends a header with an empty value; "Name:" removes one. */
+	if (asprintf(&line, *value ? "%s: %s" : "%s;", name, value) < 0)
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	l = curl_slist_append(h->list, line);
+	free(line);
+	if (!l)
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	h->list = l;
+	return CC_OK;
+}
+
+enum cc_code http_new(struct http **ret, int max_tries, struct cc_err *err)
+{
+	struct http *h;
+	const char *ca = getenv("AWS_CA_BUNDLE");
+
+	*ret = NULL;
+	pthread_once(&global_once, global_init);
+	if (global_rc != CURLE_OK)
+		return cc_err_set(err, CC_EINTERNAL, 0, "cannot initialise libcurl: %s",
+				  curl_easy_strerror(global_rc));
+	if (!(h = calloc(1, sizeof(*h))))
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	pthread_mutex_init(&h->mu, NULL);
+	h->max_tries = max_tries < 1 ? 1 : max_tries;
+	h->seed = (unsigned)time(NULL) ^ ((unsigned)getpid() << 16);
+	if (!ca || !*ca)
+		ca = getenv("SSL_CERT_FILE");
+	if (ca && *ca && !(h->cainfo = strdup(ca))) {
+		http_free(h);
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	}
+	*ret = h;
+	return CC_OK;
+}
+
+void http_free(struct http *h)
+{
+	if (!h)
+		return;
+	for (int i = 0; i < h->nidle; i++)
+		curl_easy_cleanup(h->idle[i]);
+	pthread_mutex_destroy(&h->mu);
+	free(h->cainfo);
+	free(h);
+}
+
+static CURL *pool_get(struct http *h)
+{
+	CURL *c = NULL;
+
+	pthread_mutex_lock(&h->mu);
+	if (h->nidle)
+		c = h->idle[--h->nidle];
+	pthread_mutex_unlock(&h->mu);
+	if (c)
+		curl_easy_reset(c);	/* keeps live connections and caches */
+	else
+		c = curl_easy_init();
+	return c;
+}
+
+static void pool_put(struct http *h, CURL *c)
+{
+	pthread_mutex_lock(&h->mu);
+	if (h->nidle < POOL_MAX) {
+		h->idle[h->nidle++] = c;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&h->mu);
+	if (c)
+		curl_easy_cleanup(c);
+}
+
+static bool hdr_is(const char *line, size_t n, const char *name, const char **ret_value)
+{
+	size_t k = strlen(name);
+
+	if (n <= k || strncasecmp(line, name, k) || line[k] != ':')
+		return false;
+	line += k + 1;
+	while (*line == ' ' || *line == '\t')
+		line++;
+	*ret_value = line;
+	return true;
+}
+
+static size_t on_header(char *p, size_t size, size_t nmemb, void *ctx)
+{
+	struct xfer *x = ctx;
+	struct http_resp *r = x->resp;
+	size_t n = size * nmemb;
+	char line[512];
+	const char *v;
+	size_t k = n < sizeof(line) - 1 ? n : sizeof(line) - 1;
+
+	memcpy(line, p, k);
+	line[k] = '\0';
+	while (k && (line[k - 1] == '\r' || line[k - 1] == '\n'))
+		line[--k] = '\0';
+	if (!strncmp(line, "HTTP/", 5)) {
+		/* A new response (after 100 Continue, or a new attempt). */
+		r->has_length = r->has_total = false;
+		r->last_modified = -1;
+		r->etag[0] = '\0';
+		x->retry_after = -1;
+		return n;
+	}
+	if (hdr_is(line, k, "content-length", &v)) {
+		r->content_length = strtoull(v, NULL, 10);
+		r->has_length = true;
+	} else if (hdr_is(line, k, "content-range", &v)) {
+		const char *slash = strchr(v, '/');
+
+		if (slash && slash[1] >= '0' && slash[1] <= '9') {
+			r->range_total = strtoull(slash + 1, NULL, 10);
+			r->has_total = true;
+		}
+	} else if (hdr_is(line, k, "etag", &v)) {
+		snprintf(r->etag, sizeof(r->etag), "%s", v);
+	} else if (hdr_is(line, k, "last-modified", &v)) {
+		time_t t = curl_getdate(v, NULL);
+
+		r->last_modified = t == (time_t)-1 ? -1 : (int64_t)t;
+	} else if (hdr_is(line, k, "retry-after", &v)) {
+		if (*v >= '0' && *v <= '9') {
+			x->retry_after = strtol(v, NULL, 10);
+		} else {
+			time_t t = curl_getdate(v, NULL);
+
+			if (t != (time_t)-1)
+				x->retry_after = t > time(NULL) ? (long)(t - time(NULL)) : 0;
+		}
+	}
+	return n;
+}
+
+static size_t on_body(char *p, size_t size, size_t nmemb, void *ctx)
+{
+	struct xfer *x = ctx;
+	const struct http_req *q = x->req;
+	size_t n = size * nmemb;
+
+	if (!x->body_state) {
+		long status = 0;
+
+		curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &status);
+		x->body_state = status >= 200 && status < 300 ? 1 : 2;
+		if (x->body_state == 1 && q->dst && status != 206 &&
+		    (x->attempt_start || q->range_off)) {
+			x->fatal = cc_err_set(x->err, CC_ECORRUPT, 0,
+					      "server ignored the byte range asked for");
+			return 0;
+		}
+	}
+	if (x->body_state == 2) {
+		struct buf *b = &x->resp->err_body;
+		size_t room = b->max - 1 - b->len;
+
+		/* An error page is only for the message: keep its start. */
+		buf_add(b, p, n < room ? n : room, NULL);
+		return n;
+	}
+	if (q->dst) {
+		if (n > q->dst_len - x->got) {
+			x->fatal = cc_err_set(x->err, CC_ECORRUPT, 0,
+					      "server sent more than the %zu bytes asked for",
+					      q->dst_len);
+			return 0;
+		}
+		memcpy((char *)q->dst + x->got, p, n);
+		x->got += n;
+	} else if (q->out_fd >= 0) {
+		if (n > q->out_max - x->fd_written) {
+			x->fatal = cc_err_set(x->err, CC_ECORRUPT, 0,
+					      "object is larger than %llu bytes",
+					      (unsigned long long)q->out_max);
+			return 0;
+		}
+		for (size_t w = 0; w < n;) {
+			ssize_t k = pwrite(q->out_fd, p + w, n - w,
+					   (off_t)(x->fd_start + (int64_t)(x->fd_written + w)));
+
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k < 0) {
+				x->fatal = cc_err_set(x->err, CC_EDEST, errno,
+						      "cannot write a downloaded object");
+				return 0;
+			}
+			w += (size_t)k;
+		}
+		x->fd_written += n;
+	} else if (q->out) {
+		enum cc_code rc = buf_add(q->out, p, n, x->err);
+
+		if (rc) {
+			x->fatal = rc;
+			return 0;
+		}
+	}
+	return n;
+}
+
+static size_t on_read(char *p, size_t size, size_t nmemb, void *ctx)
+{
+	struct xfer *x = ctx;
+	const struct http_req *q = x->req;
+	size_t n = size * nmemb;
+	uint64_t left = q->body_len - x->up_pos;
+
+	if (n > left)
+		n = (size_t)left;
+	if (!n)
+		return 0;
+	if (q->body_fd < 0) {
+		memcpy(p, (const char *)q->body + x->up_pos, n);
+	} else {
+		ssize_t k;
+
+		do
+			k = pread(q->body_fd, p, n, (off_t)(q->body_off + x->up_pos));
+		while (k < 0 && errno == EINTR);
+		if (k <= 0) {
+			x->fatal = cc_err_set(x->err, CC_ESTORE, k < 0 ? errno : 0,
+					      "cannot read the file to upload%s",
+					      k == 0 ? ": it shrank" : "");
+			return CURL_READFUNC_ABORT;
+		}
+		n = (size_t)k;
+	}
+	x->up_pos += n;
+	return n;
+}
+
+static int on_seek(void *ctx, curl_off_t off, int origin)
+{
+	struct xfer *x = ctx;
+
+	if (origin != SEEK_SET || off < 0 || (uint64_t)off > x->req->body_len)
+		return CURL_SEEKFUNC_CANTSEEK;
+	x->up_pos = (uint64_t)off;
+	return CURL_SEEKFUNC_OK;
+}
+
+static bool transient_curl(CURLcode c)
+{
+	switch (c) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:	/* includes the stall limit */
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_GOT_NOTHING:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_SSL_CONNECT_ERROR:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool transient_status(const struct http_req *q, const struct http_resp *r)
+{
+	if (r->status >= 500 || r->status == 429 || r->status == 408)
+		return true;
+	return q->retryable && q->retryable(r->status, &r->err_body);
+}
+
+/* Full jitter over an exponential ceiling; Retry-After is a floor. */
+static void backoff(struct http *h, int attempt, long retry_after)
+{
+	unsigned seed;
+	long ceil_ms = BACKOFF_BASE_MS, ms;
+	struct timespec ts;
+
+	for (int i = 1; i < attempt && ceil_ms < BACKOFF_CAP_MS; i++)
+		ceil_ms *= 2;
+	if (ceil_ms > BACKOFF_CAP_MS)
+		ceil_ms = BACKOFF_CAP_MS;
+	pthread_mutex_lock(&h->mu);
+	seed = h->seed = h->seed * 1103515245u + 12345u;
+	pthread_mutex_unlock(&h->mu);
+	ms = ceil_ms / 2 + (long)(rand_r(&seed) % (unsigned)(ceil_ms / 2 + 1));
+	if (retry_after >= 0) {
+		long ra = (retry_after > RETRY_AFTER_CAP_S ? RETRY_AFTER_CAP_S : retry_after) * 1000;
+
+		if (ms < ra)
+			ms = ra;
+	}
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+/* Sets up c for one attempt of x. */
+static enum cc_code setup(struct http *h, struct xfer *x, struct http_headers *hh,
+			  char *errbuf, struct cc_err *err)
+{
+	const struct http_req *q = x->req;
+	CURL *c = x->c;
+	enum cc_code rc;
+
+	curl_easy_setopt(c, CURLOPT_URL, q->url);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT_S);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)HTTP_STALL_SECONDS);
+	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (h->cainfo)
+		curl_easy_setopt(c, CURLOPT_CAINFO, h->cainfo);
+	if (!strcmp(q->method, "HEAD")) {
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	} else if (!strcmp(q->method, "PUT")) {
+		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)q->body_len);
+	} else if (!strcmp(q->method, "POST")) {
+		curl_easy_setopt(c, CURLOPT_POST, 1L);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body_len);
+	} else if (strcmp(q->method, "GET")) {
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, q->method);
+	}
+	curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+	curl_easy_setopt(c, CURLOPT_READDATA, x);
+	curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, on_seek);
+	curl_easy_setopt(c, CURLOPT_SEEKDATA, x);
+	/* No 100-continue round trip: bodies are small or the server is
+	 * expected to take them. */
+	{
+		struct curl_slist *l = curl_slist_append(hh->list, "Expect:");
+
+		if (!l)
+			return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		hh->list = l;
+	}
+	if (q->dst) {
+		char range[64];
+
+		snprintf(range, sizeof(range), "bytes=%llu-%llu",
+			 (unsigned long long)(q->range_off + x->got),
+			 (unsigned long long)(q->range_off + q->dst_len - 1));
+		if ((rc = http_header_add(hh, "Range", range, err)))
+			return rc;
+	}
+	if (q->sign && (rc = q->sign(q->sign_ctx, hh, err)))
+		return rc;
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hh->list);
+	return CC_OK;
+}
+
+enum cc_code http_do(struct http *h, const struct http_req *q, struct http_resp *resp,
+		     struct cc_err *err)
+{
+	struct xfer x = { .req = q, .resp = resp, .err = err, .retry_after = -1 };
+	char errbuf[CURL_ERROR_SIZE];
+	enum cc_code rc = CC_OK;
+
+	resp->tries = 0;
+	if (q->out_fd >= 0) {
+		off_t pos = lseek(q->out_fd, 0, SEEK_CUR);
+
+		x.fd_start = pos < 0 ? 0 : (int64_t)pos;
+	}
+	if (q->dst && !q->dst_len)
+		return CC_OK;
+	if (!(x.c = pool_get(h)))
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate a connection");
+	for (int attempt = 1;; attempt++) {
+		struct http_headers hh = { NULL };
+		CURLcode cc;
+		bool again = false;
+		char why[CURL_ERROR_SIZE + 64];
+
+		curl_easy_reset(x.c);
+		errbuf[0] = '\0';
+		x.up_pos = 0;
+		x.body_state = 0;
+		x.fatal = CC_OK;
+		x.attempt_start = x.got;
+		x.fd_written = 0;
+		x.retry_after = -1;
+		resp->status = 0;
+		resp->tries = attempt;
+		buf_reset(&resp->err_body);
+		if (q->out)
+			buf_reset(q->out);
+		if (q->out_fd >= 0 && ftruncate(q->out_fd, (off_t)x.fd_start) && errno != EINVAL) {
+			rc = cc_err_set(err, CC_EDEST, errno, "cannot write a downloaded object");
+			curl_slist_free_all(hh.list);
+			break;
+		}
+		if ((rc = setup(h, &x, &hh, errbuf, err))) {
+			curl_slist_free_all(hh.list);
+			break;
+		}
+		cc = curl_easy_perform(x.c);
+		curl_slist_free_all(hh.list);
+		curl_easy_getinfo(x.c, CURLINFO_RESPONSE_CODE, &resp->status);
+		if (x.fatal) {
+			rc = x.fatal;
+			break;
+		}
+		if (cc != CURLE_OK) {
+			snprintf(why, sizeof(why), "%s", errbuf[0] ? errbuf : curl_easy_strerror(cc));
+			if (!transient_curl(cc)) {
+				rc = cc_err_set(err, CC_ESTORE, 0, "%s %s: %s", q->method, q->url, why);
+				break;
+			}
+			again = true;
+		} else if (resp->status >= 200 && resp->status < 300) {
+			if (q->dst && x.got < q->dst_len) {
+				if (resp->has_total && resp->range_total < q->range_off + q->dst_len) {
+					rc = cc_err_set(err, CC_ECORRUPT, 0,
+							"object is truncated: %llu bytes, %llu expected",
+							(unsigned long long)resp->range_total,
+							(unsigned long long)(q->range_off + q->dst_len));
+					break;
+				}
+				snprintf(why, sizeof(why), "body truncated at %llu of %zu bytes",
+					 (unsigned long long)x.got, q->dst_len);
+				again = true;
+			}
+		} else if (transient_status(q, resp)) {
+			snprintf(why, sizeof(why), "HTTP %ld", resp->status);
+			again = true;
+		}
+		if (!again)
+			break;
+		if (attempt >= h->max_tries) {
+			if (cc != CURLE_OK || (resp->status >= 200 && resp->status < 300))
+				rc = cc_err_set(err, CC_ESTORE, 0, "%s %s: %s (after %d tries)",
+						q->method, q->url, why, attempt);
+			break;	/* an HTTP error answer: the caller words it */
+		}
+		cc_debug("%s %s: %s; retrying (try %d of %d)", q->method, q->url, why,
+			 attempt + 1, h->max_tries);
+		backoff(h, attempt, x.retry_after);
+	}
+	if (!rc && q->out_fd >= 0)
+		lseek(q->out_fd, (off_t)(x.fd_start + (int64_t)x.fd_written), SEEK_SET);
+	pool_put(h, x.c);
+	return rc;
+}

@@ -1,0 +1,1135 @@
+/* store-s3.c: a store in an S3 bucket (AWS S3 or an S3-compatible server).
+ *
+ * Location: s3://BUCKET[/PREFIX][?endpoint=URL&region=R&path-style=true].
+ * Object NAME lives at key "PREFIX/NAME".  Requests are signed with SigV4
+ * (sigv4.c) and sent through the one HTTP layer (http.c), which owns the
+ * retries; this file maps answers to store semantics and words errors as
+ * "s3 bucket 'B': ... Code: Message (HTTP n)".  Secrets never reach a
+ * message: errors quote only the S3 error Code and Message.
+ *
+ * Uploads up to PART_SIZE are one PUT with Content-MD5; larger ones are a
+ * multipart upload (aborted on failure).  STORE_PUT_IF_ABSENT is a
+ * conditional write (If-None-Match: *), 412 meaning "it exists". */
+#include "store.h"
+#include "http.h"
+#include "log.h"
+#include "sigv4.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#define PART_SIZE (16u << 20)
+#define MAX_PARTS 10000
+#define LIST_PAGE_MAX (16u << 20)
+#define SMALL_BODY_MAX (1u << 20)
+#define DEFAULT_TRIES 5
+
+struct s3 {
+	char *bucket;
+	char *prefix;		/* "" or "dir/sub/" */
+	char *scheme;		/* "http" or "https" */
+	char *hostport;		/* of the endpoint */
+	char *region;
+	bool path_style;
+	/* The server checks signatures against a query with %2F decoded
+	 * (moto does): learnt from a SignatureDoesNotMatch, see call_run. */
+	bool query_keep_slash;
+	char *access_key, *secret_key, *session_token;
+	struct http *http;
+};
+
+/* One S3 request: what to sign and where the bodies go. */
+struct s3_call {
+	const char *method;
+	const char *key;		/* full object key, or NULL for the bucket */
+	struct sigv4_pair q[6];
+	size_t nq;
+	struct sigv4_pair hdr[4];	/* extra signed headers */
+	size_t nhdr;
+	const char *payload_hash;	/* NULL: hash of body, or UNSIGNED for files */
+	struct http_req req;
+	struct s3 *s3;
+	struct buf path;		/* raw path, for the signer */
+	char hash[65];
+};
+
+static void secret_free(char *p)
+{
+	if (p) {
+		OPENSSL_cleanse(p, strlen(p));
+		free(p);
+	}
+}
+
+static void s3_close(struct store *s)
+{
+	struct s3 *s3 = s->priv;
+
+	free(s3->bucket);
+	free(s3->prefix);
+	free(s3->scheme);
+	free(s3->hostport);
+	free(s3->region);
+	free(s3->access_key);
+	secret_free(s3->secret_key);
+	secret_free(s3->session_token);
+	http_free(s3->http);
+	free(s3);
+	s->priv = NULL;
+}
+
+static const char *env(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : NULL;
+}
+
+/* Reads keys from one INI section of an AWS shared file.  want[i] names a
+ * key, ret[i] receives a malloc'd value (left alone when absent). */
+static enum cc_code ini_read(const char *path, const char *section, const char *const *want,
+			     char **ret, size_t n, struct cc_err *err)
+{
+	FILE *f = fopen(path, "re");
+	char line[4096];
+	bool in = false;
+
+	if (!f)
+		return CC_OK;	/* a missing file is no error: the next source is tried */
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line, *eq, *end;
+
+		while (isspace((unsigned char)*p))
+			p++;
+		end = p + strlen(p);
+		while (end > p && isspace((unsigned char)end[-1]))
+			*--end = '\0';
+		if (!*p || *p == '#' || *p == ';')
+			continue;
+		if (*p == '[') {
+			char *close = strchr(p, ']');
+
+			if (close) {
+				*close = '\0';
+				p++;
+				while (isspace((unsigned char)*p))
+					p++;
+				for (char *e = close; e > p && isspace((unsigned char)e[-1]);)
+					*--e = '\0';
+				in = !strcmp(p, section);
+			}
+			continue;
+		}
+		if (!in || !(eq = strchr(p, '=')))
+			continue;
+		for (char *e = eq; e > p && isspace((unsigned char)e[-1]);)
+			*--e = '\0';
+		*eq++ = '\0';
+		while (isspace((unsigned char)*eq))
+			eq++;
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(p, want[i]))
+				continue;
+			secret_free(ret[i]);
+			if (!(ret[i] = strdup(eq))) {
+				OPENSSL_cleanse(line, sizeof(line));
+				fclose(f);
+				return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+			}
+		}
+	}
+	OPENSSL_cleanse(line, sizeof(line));
+	fclose(f);
+	return CC_OK;
+}
+
+/* Credentials in the order the SDKs use: environment, then the shared
+ * credentials file, then the shared config file (for the profile). */
+static enum cc_code load_credentials(struct s3 *s3, char **ret_region, struct cc_err *err)
+{
+	static const char *const keys[] = {
+		"aws_access_key_id", "aws_secret_access_key", "aws_session_token", "region",
+	};
+	char *v[4] = { NULL, NULL, NULL, NULL };
+	const char *profile = env("AWS_PROFILE");
+	const char *home = env("HOME");
+	char path[4096], section[512];
+	enum cc_code rc = CC_OK;
+
+	if (!profile)
+		profile = env("AWS_DEFAULT_PROFILE");
+	if (!profile)
+		profile = "default";
+	if (env("AWS_ACCESS_KEY_ID") && env("AWS_SECRET_ACCESS_KEY")) {
+		if (!(s3->access_key = strdup(env("AWS_ACCESS_KEY_ID"))) ||
+		    !(s3->secret_key = strdup(env("AWS_SECRET_ACCESS_KEY"))) ||
+		    (env("AWS_SESSION_TOKEN") &&
+		     !(s3->session_token = strdup(env("AWS_SESSION_TOKEN")))))
+			return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	}
+	/* The config file: [profile NAME] or [default]; it may hold keys too. */
+	if (env("AWS_CONFIG_FILE"))
+		snprintf(path, sizeof(path), "%s", env("AWS_CONFIG_FILE"));
+	else
+		snprintf(path, sizeof(path), "%s/.aws/config", home ? home : "");
+	if (!strcmp(profile, "default"))
+		snprintf(section, sizeof(section), "default");
+	else
+		snprintf(section, sizeof(section), "profile %s", profile);
+	if ((rc = ini_read(path, section, keys, v, 4, err)))
+		goto cleanup;
+	/* The credentials file wins over the config file. */
+	if (env("AWS_SHARED_CREDENTIALS_FILE"))
+		snprintf(path, sizeof(path), "%s", env("AWS_SHARED_CREDENTIALS_FILE"));
+	else
+		snprintf(path, sizeof(path), "%s/.aws/credentials", home ? home : "");
+	if ((rc = ini_read(path, profile, keys, v, 3, err)))
+		goto cleanup;
+	if (!s3->access_key && v[0] && v[1]) {
+		s3->access_key = v[0];
+		s3->secret_key = v[1];
+		s3->session_token = v[2];
+		v[0] = v[1] = v[2] = NULL;
+	}
+	*ret_region = v[3];
+	v[3] = NULL;
+	if (!s3->access_key)
+		rc = cc_err_set(err, CC_ESTORE, 0,
+				"no AWS credentials for bucket '%s': set AWS_ACCESS_KEY_ID and "
+				"AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials "
+				"(web identity, container and instance credentials are not supported yet)",
+				s3->bucket);
+cleanup:
+	free(v[0]);
+	secret_free(v[1]);
+	secret_free(v[2]);
+	free(v[3]);
+	return rc;
+}
+
+static bool valid_bucket(const char *b)
+{
+	size_t n = strlen(b);
+
+	if (n < 3 || n > 63)
+		return false;
+	for (const char *p = b; *p; p++)
+		if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) && *p != '-' &&
+		    *p != '.')
+			return false;
+	return true;
+}
+
+static bool host_is_ip_or_local(const char *hostport)
+{
+	const char *p = hostport;
+
+	if (*p == '[' || !strncasecmp(p, "localhost", 9))
+		return true;
+	for (; *p && *p != ':'; p++)
+		if (!isdigit((unsigned char)*p) && *p != '.')
+			return false;
+	return true;
+}
+
+/* Splits "scheme://host[:port][/...]" into scheme and host:port. */
+static enum cc_code set_endpoint(struct s3 *s3, const char *url, struct cc_err *err)
+{
+	const char *sep = strstr(url, "://"), *host, *end;
+
+	if (!sep || (strncasecmp(url, "http://", 7) && strncasecmp(url, "https://", 8)))
+		return cc_err_set(err, CC_EUSAGE, 0,
+				  "s3 endpoint '%s' must start with http:// or https://", url);
+	host = sep + 3;
+	end = host + strcspn(host, "/?#");
+	if (end == host || memchr(host, '@', (size_t)(end - host)))
+		return cc_err_set(err, CC_EUSAGE, 0, "bad s3 endpoint '%s'", url);
+	free(s3->scheme);
+	free(s3->hostport);
+	s3->scheme = strndup(url, (size_t)(sep - url));
+	s3->hostport = strndup(host, (size_t)(end - host));
+	if (!s3->scheme || !s3->hostport)
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	for (char *p = s3->scheme; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return CC_OK;
+}
+
+/* Decodes %XX in place (for values of the location's query). */
+static void pct_decode(char *s)
+{
+	char *w = s;
+
+	for (char *r = s; *r; r++) {
+		if (*r == '%' && isxdigit((unsigned char)r[1]) && isxdigit((unsigned char)r[2])) {
+			char h[3] = { r[1], r[2], 0 };
+
+			*w++ = (char)strtol(h, NULL, 16);
+			r += 2;
+		} else {
+			*w++ = *r;
+		}
+	}
+	*w = '\0';
+}
+
+static enum cc_code s3_open(struct store *s, const char *location, struct cc_err *err)
+{
+	struct s3 *s3 = calloc(1, sizeof(*s3));
+	char *loc = NULL, *query, *slash, *opt_endpoint = NULL, *opt_region = NULL;
+	char *cfg_region = NULL;
+	int path_style = -1;
+	const char *tmp = env("TMPDIR");
+	const char *endpoint, *region;
+	enum cc_code rc = CC_OK;
+
+	if (!s3 || !(loc = strdup(location))) {
+		free(s3);
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	}
+	s->priv = s3;
+	if ((query = strchr(loc, '?')))
+		*query++ = '\0';
+	for (char *opt = query, *next; opt && *opt; opt = next) {
+		char *eq;
+
+		if ((next = strchr(opt, '&')))
+			*next++ = '\0';
+		eq = strchr(opt, '=');
+		if (eq)
+			*eq++ = '\0';
+		if (eq)
+			pct_decode(eq);
+		if (!strcmp(opt, "endpoint") && eq) {
+			opt_endpoint = eq;
+		} else if (!strcmp(opt, "region") && eq) {
+			opt_region = eq;
+		} else if (!strcmp(opt, "path-style") && eq) {
+			path_style = !strcmp(eq, "true") || !strcmp(eq, "1");
+		} else {
+			rc = cc_err_set(err, CC_EUSAGE, 0,
+					"unknown option '%s' in '%s' (known: endpoint, region, path-style)",
+					opt, s->location);
+			goto cleanup;
+		}
+	}
+	if ((slash = strchr(loc, '/')))
+		*slash++ = '\0';
+	if (!valid_bucket(loc)) {
+		rc = cc_err_set(err, CC_EUSAGE, 0,
+				"bad s3 bucket name '%s' in '%s' (3 to 63 characters: a-z 0-9 . -)",
+				loc, s->location);
+		goto cleanup;
+	}
+	if (!(s3->bucket = strdup(loc)))
+		goto nomem;
+	{
+		/* The prefix, without leading, trailing or doubled slashes. */
+		struct buf p = BUF_INIT;
+
+		for (char *seg = slash, *next; seg && *seg; seg = next) {
+			size_t n;
+
+			if ((next = strchr(seg, '/')))
+				*next++ = '\0';
+			n = strlen(seg);
+			if (!n)
+				continue;
+			if ((n == 1 && seg[0] == '.') || (n == 2 && !strcmp(seg, ".."))) {
+				buf_release(&p);
+				rc = cc_err_set(err, CC_EUSAGE, 0, "bad s3 prefix in '%s'", s->location);
+				goto cleanup;
+			}
+			if (buf_addf(&p, err, "%s/", seg)) {
+				buf_release(&p);
+				goto nomem;
+			}
+		}
+		s3->prefix = buf_detach(&p, NULL);
+	}
+	if ((rc = load_credentials(s3, &cfg_region, err)))
+		goto cleanup;
+	region = opt_region ? opt_region : env("AWS_REGION") ? env("AWS_REGION") :
+		 env("AWS_DEFAULT_REGION") ? env("AWS_DEFAULT_REGION") :
+		 cfg_region ? cfg_region : "us-east-1";
+	if (!(s3->region = strdup(region)))
+		goto nomem;
+	endpoint = opt_endpoint ? opt_endpoint : env("AWS_ENDPOINT_URL_S3") ?
+		   env("AWS_ENDPOINT_URL_S3") : env("AWS_ENDPOINT_URL");
+	if (endpoint) {
+		if ((rc = set_endpoint(s3, endpoint, err)))
+			goto cleanup;
+		s3->path_style = path_style >= 0 ? path_style : host_is_ip_or_local(s3->hostport);
+	} else {
+		char def[256];
+
+		snprintf(def, sizeof(def), "https://s3.%s.amazonaws.com", s3->region);
+		if ((rc = set_endpoint(s3, def, err)))
+			goto cleanup;
+		/* Dotted names break TLS under virtual hosting. */
+		s3->path_style = path_style > 0 || strchr(s3->bucket, '.');
+	}
+	if (!(s->tmpdir = strdup(tmp ? tmp : "/tmp")))
+		goto nomem;
+	{
+		const char *t = env("CICACHE_S3_TRIES");
+		int tries = t ? atoi(t) : DEFAULT_TRIES;
+
+		rc = http_new(&s3->http, tries > 0 ? tries : DEFAULT_TRIES, err);
+	}
+	goto cleanup;
+nomem:
+	rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+cleanup:
+	free(cfg_region);
+	free(loc);
+	return rc;
+}
+
+/* Object key of a store name. */
+static enum cc_code object_key(struct s3 *s3, const char *name, struct buf *ret,
+			       struct cc_err *err)
+{
+	buf_reset(ret);
+	return buf_addf(ret, err, "%s%s", s3->prefix, name);
+}
+
+static enum cc_code sign_call(void *ctx, struct http_headers *hh, struct cc_err *err)
+{
+	struct s3_call *c = ctx;
+	struct s3 *s3 = c->s3;
+	struct sigv4_pair h[10];
+	struct sigv4_creds cr = { s3->access_key, s3->secret_key, s3->session_token };
+	struct sigv4_request r = {
+		.method = c->method, .path = c->path.data, .query = c->q, .nquery = c->nq,
+		.query_keep_slash = s3->query_keep_slash,
+		.headers = h, .payload_hash = c->payload_hash,
+	};
+	struct buf auth = BUF_INIT, host = BUF_INIT;
+	char date[17];
+	size_t n = 0;
+	enum cc_code rc;
+
+	sigv4_amz_date(time(NULL), date);
+	if (s3->path_style)
+		rc = buf_addstr(&host, s3->hostport, err);
+	else
+		rc = buf_addf(&host, err, "%s.%s", s3->bucket, s3->hostport);
+	if (rc)
+		return rc;
+	h[n++] = (struct sigv4_pair){ "host", host.data };
+	h[n++] = (struct sigv4_pair){ "x-amz-date", date };
+	h[n++] = (struct sigv4_pair){ "x-amz-content-sha256", c->payload_hash };
+	if (s3->session_token)
+		h[n++] = (struct sigv4_pair){ "x-amz-security-token", s3->session_token };
+	for (size_t i = 0; i < c->nhdr; i++)
+		h[n++] = c->hdr[i];
+	r.nheaders = n;
+	if ((rc = sigv4_sign(&r, &cr, s3->region, "s3", date, &auth, NULL, NULL, err)))
+		goto cleanup;
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = http_header_add(hh, h[i].name, h[i].value, err);
+	if (!rc)
+		rc = http_header_add(hh, "Authorization", auth.data, err);
+cleanup:
+	OPENSSL_cleanse(auth.data, auth.len);
+	buf_release(&auth);
+	buf_release(&host);
+	return rc;
+}
+
+static bool s3_retryable(long status, const struct buf *body)
+{
+	return (status == 400 && strstr(body->data, "<Code>RequestTimeout</Code>")) ||
+	       (status == 409 && strstr(body->data, "<Code>ConditionalRequestConflict</Code>"));
+}
+
+static void call_init(struct s3_call *c, struct s3 *s3, const char *method, const char *key)
+{
+	memset(c, 0, sizeof(*c));
+	c->s3 = s3;
+	c->method = method;
+	c->key = key;
+	buf_init(&c->path, 0);
+	http_req_init(&c->req);
+}
+
+static enum cc_code call_once(struct s3_call *c, struct http_resp *resp, struct cc_err *err)
+{
+	struct s3 *s3 = c->s3;
+	struct buf url = BUF_INIT;
+	enum cc_code rc;
+
+	buf_reset(&c->path);
+	if (s3->path_style)
+		rc = buf_addf(&c->path, err, "/%s%s%s", s3->bucket, c->key ? "/" : "",
+			      c->key ? c->key : "");
+	else
+		rc = buf_addf(&c->path, err, "/%s", c->key ? c->key : "");
+	if (rc)
+		goto cleanup;
+	if (s3->path_style)
+		rc = buf_addf(&url, err, "%s://%s", s3->scheme, s3->hostport);
+	else
+		rc = buf_addf(&url, err, "%s://%s.%s", s3->scheme, s3->bucket, s3->hostport);
+	if (rc || (rc = sigv4_uri_encode(&url, c->path.data, c->path.len, true, err)))
+		goto cleanup;
+	if (c->nq && ((rc = buf_add(&url, "?", 1, err)) ||
+		      (rc = sigv4_canonical_query_ex(&url, c->q, c->nq, s3->query_keep_slash, err))))
+		goto cleanup;
+	if (!c->payload_hash) {
+		if (c->req.body_fd >= 0) {
+			c->payload_hash = SIGV4_UNSIGNED_PAYLOAD;
+		} else {
+			sigv4_sha256_hex(c->req.body ? c->req.body : "", (size_t)c->req.body_len,
+					 c->hash);
+			c->payload_hash = c->hash;
+		}
+	}
+	c->req.method = c->method;
+	c->req.url = url.data;
+	c->req.sign = sign_call;
+	c->req.sign_ctx = c;
+	c->req.retryable = s3_retryable;
+	rc = http_do(s3->http, &c->req, resp, err);
+	if (rc)
+		cc_err_prefix(err, "s3 bucket '%s'", s3->bucket);
+cleanup:
+	buf_release(&url);
+	buf_release(&c->path);
+	return rc;
+}
+
+static bool query_has_slash(const struct s3_call *c)
+{
+	for (size_t i = 0; i < c->nq; i++)
+		if (c->q[i].value && strchr(c->q[i].value, '/'))
+			return true;
+	return false;
+}
+
+/* Runs c.  A server that decodes %2F in the query before checking the
+ * signature rejects a correct one; when a query with '/' meets
+ * SignatureDoesNotMatch, the other form is tried once and, if it works,
+ * kept for the life of the store. */
+static enum cc_code call_run(struct s3_call *c, struct http_resp *resp, struct cc_err *err)
+{
+	enum cc_code rc = call_once(c, resp, err);
+
+	if (!rc && resp->status == 403 && query_has_slash(c) &&
+	    strstr(resp->err_body.data, "<Code>SignatureDoesNotMatch</Code>")) {
+		c->s3->query_keep_slash = !c->s3->query_keep_slash;
+		rc = call_once(c, resp, err);
+		if (rc || resp->status == 403) {
+			c->s3->query_keep_slash = !c->s3->query_keep_slash;
+		} else {
+			cc_debug("s3 bucket '%s': the server wants '/' unencoded in signed queries",
+				 c->s3->bucket);
+		}
+	}
+	return rc;
+}
+
+/* Finds <tag>...</tag> in [p, end).  @return true with the content range. */
+static bool xml_find(const char *p, const char *end, const char *tag, const char **ret_start,
+		     const char **ret_end)
+{
+	char open[64], close[64];
+	size_t on, cn;
+
+	on = (size_t)snprintf(open, sizeof(open), "<%s>", tag);
+	cn = (size_t)snprintf(close, sizeof(close), "</%s>", tag);
+	for (const char *s = p; s + on <= end; s++) {
+		if (memcmp(s, open, on))
+			continue;
+		for (const char *e = s + on; e + cn <= end; e++) {
+			if (!memcmp(e, close, cn)) {
+				*ret_start = s + on;
+				*ret_end = e;
+				return true;
+			}
+		}
+		return false;
+	}
+	return false;
+}
+
+/* Appends the XML text [p, end) with entities decoded. */
+static enum cc_code xml_text(struct buf *out, const char *p, const char *end, struct cc_err *err)
+{
+	static const struct { const char *ent; char c; } ents[] = {
+		{ "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' }, { "&quot;", '"' }, { "&apos;", '\'' },
+	};
+	enum cc_code rc = CC_OK;
+
+	while (p < end && !rc) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		bool done = false;
+
+		if (!amp)
+			return buf_add(out, p, (size_t)(end - p), err);
+		if ((rc = buf_add(out, p, (size_t)(amp - p), err)))
+			break;
+		p = amp;
+		for (size_t i = 0; i < sizeof(ents) / sizeof(*ents) && !done; i++) {
+			size_t n = strlen(ents[i].ent);
+
+			if ((size_t)(end - p) >= n && !memcmp(p, ents[i].ent, n)) {
+				rc = buf_add(out, &ents[i].c, 1, err);
+				p += n;
+				done = true;
+			}
+		}
+		if (!done && end - p > 3 && p[1] == '#') {
+			const char *semi = memchr(p, ';', (size_t)(end - p));
+			unsigned long cp;
+			char *stop;
+
+			if (semi && semi - p < 12) {
+				cp = p[2] == 'x' ? strtoul(p + 3, &stop, 16) : strtoul(p + 2, &stop, 10);
+				if (stop == semi && cp > 0 && cp < 0x80) {
+					char ch = (char)cp;
+
+					rc = buf_add(out, &ch, 1, err);
+					p = semi + 1;
+					done = true;
+				}
+			}
+		}
+		if (!done && !rc) {
+			rc = buf_add(out, "&", 1, err);
+			p++;
+		}
+	}
+	return rc;
+}
+
+/* Words a failed answer: "s3 bucket 'B': cannot WHAT 'NAME': Code: Message (HTTP n)". */
+static enum cc_code s3_fail(struct s3 *s3, const char *what, const char *name,
+			    const struct http_resp *r, struct cc_err *err)
+{
+	const char *b = r->err_body.data, *e = b + r->err_body.len, *s, *t;
+	char code[128] = "", msg[384] = "";
+
+	if (xml_find(b, e, "Code", &s, &t))
+		snprintf(code, sizeof(code), "%.*s", (int)(t - s), s);
+	if (xml_find(b, e, "Message", &s, &t))
+		snprintf(msg, sizeof(msg), "%.*s", (int)(t - s), s);
+	for (char *p = code; *p; p++)
+		if (!isprint((unsigned char)*p))
+			*p = '?';
+	for (char *p = msg; *p; p++)
+		if (!isprint((unsigned char)*p))
+			*p = '?';
+	if (!code[0]) {
+		/* HEAD answers have no body: name the usual reasons. */
+		snprintf(code, sizeof(code), "%s",
+			 r->status == 403 ? "AccessDenied" : r->status == 404 ? "NotFound" :
+			 r->status == 412 ? "PreconditionFailed" : r->status == 301 ||
+			 r->status == 307 ? "PermanentRedirect (wrong region?)" : "error");
+	}
+	return cc_err_set(err, CC_ESTORE, 0, "s3 bucket '%s': cannot %s '%s': %s%s%s (HTTP %ld)",
+			  s3->bucket, what, name, code, msg[0] ? ": " : "", msg, r->status);
+}
+
+/* HEAD answers carry no body.  After a failed HEAD, asks for an empty
+ * listing to learn S3's reason (NoSuchBucket, SignatureDoesNotMatch,
+ * InvalidAccessKeyId ...) into *r; r->status 200 means the listing worked. */
+static enum cc_code probe_reason(struct s3 *s3, struct http_resp *r, struct cc_err *err)
+{
+	struct s3_call c;
+
+	call_init(&c, s3, "GET", NULL);
+	c.q[c.nq++] = (struct sigv4_pair){ "list-type", "2" };
+	c.q[c.nq++] = (struct sigv4_pair){ "max-keys", "0" };
+	return call_run(&c, r, err);
+}
+
+static enum cc_code s3_prepare_write(struct store *s, struct cc_err *err)
+{
+	struct s3 *s3 = s->priv;
+	struct s3_call c;
+	struct http_resp r;
+	enum cc_code rc;
+
+	http_resp_init(&r);
+	call_init(&c, s3, "HEAD", NULL);
+	if ((rc = call_run(&c, &r, err)) || r.status == 200)
+		goto cleanup;
+	if ((rc = probe_reason(s3, &r, err)))
+		goto cleanup;
+	if (r.status == 200)	/* listing allowed but HEAD not: go on */
+		goto cleanup;
+	rc = s3_fail(s3, "use bucket", s3->bucket, &r, err);
+cleanup:
+	http_resp_release(&r);
+	return rc;
+}
+
+static enum cc_code file_md5(int fd, uint64_t off, uint64_t len, char ret[32], struct cc_err *err)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char md[16];
+	char *tmp = malloc(1 << 20);
+	enum cc_code rc = CC_OK;
+
+	if (!ctx || !tmp || !EVP_DigestInit_ex(ctx, EVP_md5(), NULL)) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot hash the upload");
+		goto cleanup;
+	}
+	while (len) {
+		ssize_t k = pread(fd, tmp, len < (1 << 20) ? (size_t)len : (1 << 20), (off_t)off);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			rc = cc_err_set(err, CC_ESTORE, k < 0 ? errno : 0,
+					"cannot read the file to upload");
+			goto cleanup;
+		}
+		EVP_DigestUpdate(ctx, tmp, (size_t)k);
+		off += (uint64_t)k;
+		len -= (uint64_t)k;
+	}
+	EVP_DigestFinal_ex(ctx, md, NULL);
+	EVP_EncodeBlock((unsigned char *)ret, md, 16);	/* 24 chars + NUL */
+cleanup:
+	EVP_MD_CTX_free(ctx);
+	free(tmp);
+	return rc;
+}
+
+static enum cc_code put_single(struct s3 *s3, const char *key, const char *name, int fd,
+			       uint64_t size, bool if_absent, bool *ret_existed,
+			       struct cc_err *err)
+{
+	struct s3_call c;
+	struct http_resp r;
+	char md5[32];
+	enum cc_code rc;
+
+	http_resp_init(&r);
+	if ((rc = file_md5(fd, 0, size, md5, err)))
+		goto cleanup;
+	call_init(&c, s3, "PUT", key);
+	c.hdr[c.nhdr++] = (struct sigv4_pair){ "content-md5", md5 };
+	c.hdr[c.nhdr++] = (struct sigv4_pair){ "content-type", "application/octet-stream" };
+	if (if_absent)
+		c.hdr[c.nhdr++] = (struct sigv4_pair){ "if-none-match", "*" };
+	c.req.body_fd = fd;
+	c.req.body_len = size;
+	if ((rc = call_run(&c, &r, err)))
+		goto cleanup;
+	if (r.status == 412 && if_absent)
+		*ret_existed = true;
+	else if (r.status != 200)
+		rc = s3_fail(s3, "upload", name, &r, err);
+cleanup:
+	http_resp_release(&r);
+	return rc;
+}
+
+static void abort_upload(struct s3 *s3, const char *key, const char *upload_id)
+{
+	struct s3_call c;
+	struct http_resp r;
+	struct cc_err e;
+
+	http_resp_init(&r);
+	call_init(&c, s3, "DELETE", key);
+	c.q[c.nq++] = (struct sigv4_pair){ "uploadId", upload_id };
+	if (call_run(&c, &r, &e) || (r.status != 204 && r.status != 200 && r.status != 404))
+		cc_warn("s3 bucket '%s': cannot abort the multipart upload of '%s' (HTTP %ld)",
+			s3->bucket, key, r.status);
+	http_resp_release(&r);
+}
+
+static enum cc_code put_multipart(struct s3 *s3, const char *key, const char *name, int fd,
+				  uint64_t size, bool if_absent, bool *ret_existed,
+				  struct cc_err *err)
+{
+	struct s3_call c;
+	struct http_resp r;
+	struct buf out = BUF_INIT, upload_id = BUF_INIT, done = BUF_INIT;
+	uint64_t part = PART_SIZE, nparts;
+	const char *s, *e;
+	enum cc_code rc;
+
+	buf_init(&out, SMALL_BODY_MAX);
+	http_resp_init(&r);
+	if ((size + part - 1) / part > MAX_PARTS)
+		part = (size + MAX_PARTS - 1) / MAX_PARTS;
+	nparts = (size + part - 1) / part;
+
+	call_init(&c, s3, "POST", key);
+	c.q[c.nq++] = (struct sigv4_pair){ "uploads", "" };
+	c.hdr[c.nhdr++] = (struct sigv4_pair){ "content-type", "application/octet-stream" };
+	c.req.out = &out;
+	if ((rc = call_run(&c, &r, err)))
+		goto cleanup;
+	if (r.status != 200) {
+		rc = s3_fail(s3, "start uploading", name, &r, err);
+		goto cleanup;
+	}
+	if (!xml_find(out.data, out.data + out.len, "UploadId", &s, &e) || s == e) {
+		rc = cc_err_set(err, CC_ESTORE, 0,
+				"s3 bucket '%s': cannot upload '%s': no UploadId in the answer",
+				s3->bucket, name);
+		goto cleanup;
+	}
+	if ((rc = xml_text(&upload_id, s, e, err)) ||
+	    (rc = buf_addstr(&done, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">", err)))
+		goto cleanup;
+
+	for (uint64_t i = 0; i < nparts; i++) {
+		uint64_t off = i * part, len = size - off < part ? size - off : part;
+		char num[24], md5[32];
+
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)(i + 1));
+		if ((rc = file_md5(fd, off, len, md5, err)))
+			goto fail;
+		call_init(&c, s3, "PUT", key);
+		c.q[c.nq++] = (struct sigv4_pair){ "partNumber", num };
+		c.q[c.nq++] = (struct sigv4_pair){ "uploadId", upload_id.data };
+		c.hdr[c.nhdr++] = (struct sigv4_pair){ "content-md5", md5 };
+		c.req.body_fd = fd;
+		c.req.body_off = off;
+		c.req.body_len = len;
+		if ((rc = call_run(&c, &r, err)))
+			goto fail;
+		if (r.status != 200) {
+			rc = s3_fail(s3, "upload a part of", name, &r, err);
+			goto fail;
+		}
+		if (!r.etag[0] || strchr(r.etag, '<') || strchr(r.etag, '&')) {
+			rc = cc_err_set(err, CC_ESTORE, 0,
+					"s3 bucket '%s': cannot upload '%s': part %s has no usable ETag",
+					s3->bucket, name, num);
+			goto fail;
+		}
+		if ((rc = buf_addf(&done, err, "<Part><PartNumber>%s</PartNumber><ETag>%s</ETag></Part>",
+				   num, r.etag)))
+			goto fail;
+		cc_debug("s3: uploaded part %s of %llu of '%s'", num, (unsigned long long)nparts, name);
+	}
+	if ((rc = buf_addstr(&done, "</CompleteMultipartUpload>", err)))
+		goto fail;
+	call_init(&c, s3, "POST", key);
+	c.q[c.nq++] = (struct sigv4_pair){ "uploadId", upload_id.data };
+	c.hdr[c.nhdr++] = (struct sigv4_pair){ "content-type", "application/xml" };
+	if (if_absent)
+		c.hdr[c.nhdr++] = (struct sigv4_pair){ "if-none-match", "*" };
+	c.req.body = done.data;
+	c.req.body_len = done.len;
+	c.req.out = &out;
+	if ((rc = call_run(&c, &r, err)))
+		goto fail;
+	if (r.status == 412 && if_absent) {
+		*ret_existed = true;
+		goto fail;	/* not a failure, but the parts must go */
+	}
+	/* CompleteMultipartUpload may fail with 200 and an <Error> body. */
+	if (r.status == 200 && strstr(out.data, "<Error>")) {
+		buf_reset(&r.err_body);
+		buf_add(&r.err_body, out.data, out.len < r.err_body.max - 1 ? out.len :
+			r.err_body.max - 1, NULL);
+		r.status = 500;
+	}
+	if (r.status != 200) {
+		rc = s3_fail(s3, "complete the upload of", name, &r, err);
+		goto fail;
+	}
+	goto cleanup;
+fail:
+	abort_upload(s3, key, upload_id.data);
+cleanup:
+	http_resp_release(&r);
+	buf_release(&out);
+	buf_release(&upload_id);
+	buf_release(&done);
+	return rc;
+}
+
+static enum cc_code s3_put(struct store *s, const char *name, const char *src, unsigned flags,
+			   bool *ret_existed, struct cc_err *err)
+{
+	struct s3 *s3 = s->priv;
+	struct buf key = BUF_INIT;
+	bool existed = false;
+	struct stat st;
+	enum cc_code rc;
+	int fd = -1;
+
+	if (ret_existed)
+		*ret_existed = false;
+	if ((rc = object_key(s3, name, &key, err)))
+		goto cleanup;
+	fd = open(src, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st)) {
+		rc = cc_err_set(err, CC_ESTORE, errno, "cannot open '%s'", src);
+		goto cleanup;
+	}
+	if ((uint64_t)st.st_size <= PART_SIZE)
+		rc = put_single(s3, key.data, name, fd, (uint64_t)st.st_size,
+				flags & STORE_PUT_IF_ABSENT, &existed, err);
+	else
+		rc = put_multipart(s3, key.data, name, fd, (uint64_t)st.st_size,
+				   flags & STORE_PUT_IF_ABSENT, &existed, err);
+	if (rc)
+		goto cleanup;
+	if (ret_existed)
+		*ret_existed = existed;
+	/* Uploaded: the staged file has done its job. */
+	if (flags & STORE_PUT_MOVE)
+		unlink(src);
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	buf_release(&key);
+	return rc;
+}
+
+static enum cc_code s3_get_range(struct store *s, const char *name, uint64_t off, size_t len,
+				 void *dst, struct cc_err *err)
+{
+	struct s3 *s3 = s->priv;
+	struct buf key = BUF_INIT;
+	struct s3_call c;
+	struct http_resp r;
+	enum cc_code rc;
+
+	http_resp_init(&r);
+	if ((rc = object_key(s3, name, &key, err)))
+		goto cleanup;
+	call_init(&c, s3, "GET", key.data);
+	c.req.dst = dst;
+	c.req.dst_len = len;
+	c.req.range_off = off;
+	if ((rc = call_run(&c, &r, err)))
+		goto cleanup;
+	if (r.status == 404)
+		rc = cc_err_set(err, CC_ECORRUPT, 0, "object '%s' is missing from the store", name);
+	else if (r.status == 416)
+		rc = cc_err_set(err, CC_ECORRUPT, 0, "object '%s' is truncated", name);
+	else if (r.status != 206 && r.status != 200)
+		rc = s3_fail(s3, "read", name, &r, err);
+cleanup:
+	http_resp_release(&r);
+	buf_release(&key);
+	return rc;
+}
+
+static enum cc_code s3_get_file(struct store *s, const char *name, int fd, uint64_t max,
+				bool *ret_found, struct cc_err *err)
+{
+	struct s3 *s3 = s->priv;
+	struct buf key = BUF_INIT;
+	struct s3_call c;
+	struct http_resp r;
+	enum cc_code rc;
+
+	*ret_found = false;
+	http_resp_init(&r);
+	if ((rc = object_key(s3, name, &key, err)))
+		goto cleanup;
+	call_init(&c, s3, "GET", key.data);
+	c.req.out_fd = fd;
+	c.req.out_max = max;
+	if ((rc = call_run(&c, &r, err)))
+		goto cleanup;
+	if (r.status == 200)
+		*ret_found = true;
+	else if (r.status != 404)
+		rc = s3_fail(s3, "read", name, &r, err);
+cleanup:
+	http_resp_release(&r);
+	buf_release(&key);
+	return rc;
+}
+
+static enum cc_code s3_stat(struct store *s, const char *name, bool *ret_found,
+			    struct store_object *ret, struct cc_err *err)
+{
+	struct s3 *s3 = s->priv;
+	struct buf key = BUF_INIT;
+	struct s3_call c;
+	struct http_resp r;
+	enum cc_code rc;
+
+	*ret_found = false;
+	http_resp_init(&r);
+	if ((rc = object_key(s3, name, &key, err)))
+		goto cleanup;
+	call_init(&c, s3, "HEAD", key.data);
+	if ((rc = call_run(&c, &r, err)))
+		goto cleanup;
+	if (r.status == 200) {
+		*ret_found = true;
+		if (ret) {
+			ret->name = name;
+			ret->size = r.has_length ? r.content_length : 0;
+			ret->mtime_ns = r.last_modified >= 0 ? r.last_modified * 1000000000 : 0;
+		}
+	} else if (r.status != 404) {
+		struct http_resp why;
+
+		http_resp_init(&why);
+		if (!r.err_body.len && !probe_reason(s3, &why, err) && why.status != 200)
+			rc = s3_fail(s3, "stat", name, &why, err);
+		else
+			rc = s3_fail(s3, "stat", name, &r, err);
+		http_resp_release(&why);
+	}
+cleanup:
+	http_resp_release(&r);
+	buf_release(&key);
+	return rc;
+}
+
+/* "2024-01-02T03:04:05.678Z" -> ns since the epoch, or 0. */
+static int64_t parse_iso8601(const char *p)
+{
+	struct tm tm;
+	char *rest;
+	int64_t ns = 0;
+
+	memset(&tm, 0, sizeof(tm));
+	if (!(rest = strptime(p, "%Y-%m-%dT%H:%M:%S", &tm)))
+		return 0;
+	if (*rest == '.') {
+		int64_t scale = 100000000;
+
+		for (rest++; isdigit((unsigned char)*rest); rest++) {
+			ns += (*rest - '0') * scale;
+			scale /= 10;
+		}
+	}
+	return (int64_t)timegm(&tm) * 1000000000 + ns;
+}
+
+static enum cc_code s3_list(struct store *s, const char *prefix, store_list_fn fn, void *ctx,
+			    struct cc_err *err)
+{
+	struct s3 *s3 = s->priv;
+	struct buf full = BUF_INIT, page = BUF_INIT, token = BUF_INIT, name = BUF_INIT;
+	struct buf text = BUF_INIT;
+	struct http_resp r;
+	enum cc_code rc;
+	size_t plen = strlen(s3->prefix);
+
+	buf_init(&page, LIST_PAGE_MAX);
+	http_resp_init(&r);
+	if ((rc = object_key(s3, prefix, &full, err)))
+		goto cleanup;
+	for (;;) {
+		struct s3_call c;
+		const char *p, *end, *cs, *ce, *s0, *e0;
+		bool truncated;
+
+		call_init(&c, s3, "GET", NULL);
+		c.q[c.nq++] = (struct sigv4_pair){ "list-type", "2" };
+		c.q[c.nq++] = (struct sigv4_pair){ "prefix", full.data };
+		if (token.len)
+			c.q[c.nq++] = (struct sigv4_pair){ "continuation-token", token.data };
+		c.req.out = &page;
+		if ((rc = call_run(&c, &r, err)))
+			goto cleanup;
+		if (r.status != 200) {
+			rc = s3_fail(s3, "list", prefix, &r, err);
+			goto cleanup;
+		}
+		p = page.data;
+		end = page.data + page.len;
+		while (xml_find(p, end, "Contents", &cs, &ce)) {
+			struct store_object o = { 0 };
+
+			p = ce;
+			if (!xml_find(cs, ce, "Key", &s0, &e0))
+				continue;
+			buf_reset(&name);
+			if ((rc = xml_text(&name, s0, e0, err)))
+				goto cleanup;
+			if (name.len < plen || memcmp(name.data, s3->prefix, plen) ||
+			    strlen(name.data) != name.len)
+				continue;	/* not ours (or a NUL in it) */
+			o.name = name.data + plen;
+			if (xml_find(cs, ce, "Size", &s0, &e0))
+				o.size = strtoull(s0, NULL, 10);
+			if (xml_find(cs, ce, "LastModified", &s0, &e0)) {
+				buf_reset(&text);
+				if ((rc = buf_add(&text, s0, (size_t)(e0 - s0), err)))
+					goto cleanup;
+				o.mtime_ns = parse_iso8601(text.data);
+			}
+			if (fn(ctx, &o))
+				goto cleanup;
+		}
+		truncated = xml_find(page.data, end, "IsTruncated", &s0, &e0) &&
+			    e0 - s0 == 4 && !memcmp(s0, "true", 4);
+		if (!truncated)
+			break;
+		buf_reset(&token);
+		if (!xml_find(page.data, end, "NextContinuationToken", &s0, &e0) || s0 == e0) {
+			rc = cc_err_set(err, CC_ESTORE, 0,
+					"s3 bucket '%s': a truncated listing has no continuation token",
+					s3->bucket);
+			goto cleanup;
+		}
+		if ((rc = xml_text(&token, s0, e0, err)))
+			goto cleanup;
+	}
+cleanup:
+	http_resp_release(&r);
+	buf_release(&full);
+	buf_release(&page);
+	buf_release(&token);
+	buf_release(&name);
+	buf_release(&text);
+	return rc;
+}
+
+static enum cc_code s3_del(struct store *s, const char *name, struct cc_err *err)
+{
+	struct s3 *s3 = s->priv;
+	struct buf key = BUF_INIT;
+	struct s3_call c;
+	struct http_resp r;
+	enum cc_code rc;
+
+	http_resp_init(&r);
+	if ((rc = object_key(s3, name, &key, err)))
+		goto cleanup;
+	call_init(&c, s3, "DELETE", key.data);
+	if ((rc = call_run(&c, &r, err)))
+		goto cleanup;
+	if (r.status != 204 && r.status != 200 && r.status != 404)
+		rc = s3_fail(s3, "remove", name, &r, err);
+cleanup:
+	http_resp_release(&r);
+	buf_release(&key);
+	return rc;
+}
+
+const struct store_ops store_s3 = {
+	.name = "s3",
+	.caps = 0,
+	.open = s3_open,
+	.close = s3_close,
+	.prepare_write = s3_prepare_write,
+	.put = s3_put,
+	.get_range = s3_get_range,
+	.get_file = s3_get_file,
+	.stat = s3_stat,
+	.list = s3_list,
+	.del = s3_del,
+};

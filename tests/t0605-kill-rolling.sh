@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# t0605: killing a save that replaces an existing key leaves the old
+# entry whole (or the new one, if it was already published); a killed
+# restore can simply be run again; SIGTERM and SIGINT publish nothing.
+. "$(dirname "$0")/lib.sh"
+
+exec 3>&1
+note() { echo "# $*" >&3; }
+
+S=$TRASH/store
+
+# restores KEY into a fresh directory check/ and prints which version
+# (v1 or v2) came back, or "other" if it is neither exactly
+which_version() {
+	rm -rf check && mkdir check &&
+	(cd check && cache-restore -q --key "$1" --store "$S" >/dev/null) || { echo failed; return; }
+	if diff -r v1 check/tree >/dev/null; then echo v1
+	elif diff -r v2 check/tree >/dev/null; then echo v2
+	else echo other; fi
+}
+
+# bg_save KEY: starts a save of tree under KEY in the background, its
+# pid in $pid (background jobs of a script start with SIGINT ignored;
+# env undoes that)
+bg_save() {
+	env --default-signal=INT cache-save -q --key "$1" --path tree --store "$S" >/dev/null 2>&1 &
+	pid=$!
+}
+
+test_expect_success 'set up a ~150 MB tree and save it' '
+	mkdir -p v1/a v1/b &&
+	for i in $(seq 1 40); do
+		head -c 2000000 /dev/urandom >v1/a/r$i &&
+		head -c 1200000 /dev/urandom | base64 >v1/b/t$i || exit 1
+	done &&
+	cp -a v1 tree &&
+	cache-save -q --key roll --path tree --store "$S" >/dev/null &&
+	expect_eq "$(which_version roll)" v1
+'
+
+# each round saves new content (so the save has real work to do) over
+# the entry holding v1
+for delay in 0.05 0.2 0.4 0.7 1 1.5; do
+	test_expect_success "a replacing save killed after $delay s keeps a whole entry" '
+		rm -rf tree v2 && cp -a v1 tree &&
+		for i in $(seq 1 30); do head -c 2000000 /dev/urandom >tree/a/r$i || exit 1; done &&
+		echo new >tree/new && rm tree/b/t5 &&
+		cp -a tree v2 &&
+		bg_save roll &&
+		sleep '$delay' &&
+		{ kill -9 $pid 2>/dev/null || true; } &&
+		st=0 && { wait $pid || st=$?; } &&
+		v=$(which_version roll) &&
+		note "killed after '$delay' s: exit $st, entry now $v" &&
+		case $st:$v in 137:v1|137:v2|0:v2) ;; *) die "exit $st left version $v" ;; esac &&
+		if [ "$v" = v2 ]; then
+			rm -rf tree && cp -a v1 tree &&
+			cache-save -q --key roll --path tree --store "$S" >/dev/null &&
+			expect_eq "$(which_version roll)" v1
+		fi
+	'
+done
+
+for sig in TERM INT; do
+	test_expect_success "a save stopped by SIG$sig publishes nothing" '
+		rm -rf tree && cp -a v1 tree &&
+		for i in $(seq 1 40); do head -c 2000000 /dev/urandom >tree/a/r$i || exit 1; done &&
+		rm -rf v3 && cp -a tree v3 &&
+		bg_save sig-'$sig' &&
+		sleep 0.3 &&
+		{ kill -'$sig' $pid 2>/dev/null || true; } &&
+		st=0 && { wait $pid || st=$?; } &&
+		note "SIG'$sig' after 0.3 s: exit $st" &&
+		if [ $st = 0 ]; then
+			rm -rf check && mkdir check &&
+			(cd check && cache-restore -q --key sig-'$sig' --store "$S" >/dev/null) &&
+			diff -r v3 check/tree
+		else
+			cache-restore --key sig-'$sig' --store "$S" --lookup-only >out &&
+			expect_grep "^cache-hit=false$" out
+		fi
+	'
+done
+
+test_expect_success 'a killed restore can be run again and gives the exact tree' '
+	rm -rf tree v2 && cp -a v1 tree && echo r2 >tree/r2 && cp -a tree v2 &&
+	cache-save -q --key r2 --path tree --store "$S" >/dev/null &&
+	rm -rf check && mkdir check &&
+	(cd check && { cache-restore -q --key r2 --store "$S" >/dev/null 2>&1 & pid=$!;
+		sleep 0.3; kill -9 $pid 2>/dev/null; wait $pid; true; }) &&
+	(cd check && cache-restore -q --key r2 --store "$S" >/dev/null) &&
+	diff -r v2 check/tree
+'
+
+test_expect_success 'after all that the store serves both keys exactly' '
+	expect_eq "$(which_version roll)" v1 &&
+	expect_eq "$(which_version r2)" v2
+'
+
+test_done

@@ -72,14 +72,21 @@ expect_grep() { grep -q -e "$1" "$2" || { echo "--- $2:"; cat "$2"; die "no '$1'
 expect_no_grep() { ! grep -q -e "$1" "$2" || { echo "--- $2:"; cat "$2"; die "unexpected '$1' in $2"; }; }
 
 # A canonical listing of a tree: type, mode, size, mtime (ns), link
-# target, content hash; what a faithful restore must reproduce.
+# target, content hash and name (quoted, so odd names stay on one line);
+# what a faithful restore must reproduce.  Directory sizes are left out.
 tree_listing() {
-	(cd "$1" && find . -mindepth 0 -printf '%y %m %s %T@ %l %p\n' | sort -k6 |
-		while read -r y m s t l p; do
-			h=-
-			[ "$y" = f ] && h=$(md5sum <"$p" | cut -c1-32)
-			[ "$y" = d ] && s=-
-			echo "$y $m $s $t $l $h $p"
+	(cd "$1" && find . -print0 | LC_ALL=C sort -z |
+		while IFS= read -r -d '' p; do
+			if [ -L "$p" ]; then
+				printf 'l %s %q %q\n' "$(stat -c '%.9Y' "$p")" "$(readlink "$p")" "$p"
+			elif [ -d "$p" ]; then
+				printf 'd %s %q\n' "$(stat -c '%a %.9Y' "$p")" "$p"
+			elif [ -f "$p" ]; then
+				printf 'f %s %s %q\n' "$(stat -c '%a %s %.9Y' "$p")" \
+					"$(md5sum <"$p" | cut -c1-32)" "$p"
+			else
+				printf 'o %s %q\n' "$(stat -c '%F %a' "$p")" "$p"
+			fi
 		done)
 }
 expect_same_tree() {

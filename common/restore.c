@@ -110,7 +110,8 @@ enum cc_code cc_lookup(struct store *s, const char *key, const char *const *rest
 			cc_matches_free(c.v, c.n);
 			goto cleanup;
 		}
-		qsort(c.v, c.n, sizeof(*c.v), newest_first);
+		if (c.n > 1)
+			qsort(c.v, c.n, sizeof(*c.v), newest_first);
 		for (size_t i = 0; i < c.n; i++) {
 			bool dup = false;
 

@@ -122,7 +122,8 @@ enum cc_code sigv4_canonical_query_ex(struct buf *out, const struct sigv4_pair *
 		rc = sigv4_uri_encode(&e[i].value, v, strlen(v), keep_slash, err);
 	}
 	if (!rc) {
-		qsort(e, n, sizeof(*e), cmp_enc_pair);
+		if (n > 1)
+			qsort(e, n, sizeof(*e), cmp_enc_pair);
 		for (size_t i = 0; i < n && !rc; i++)
 			rc = buf_addf(out, err, "%s%s=%s", i ? "&" : "", e[i].name.data,
 				      e[i].value.data);
@@ -262,7 +263,8 @@ enum cc_code sigv4_sign(const struct sigv4_request *req, const struct sigv4_cred
 		h[i].value = req->headers[i].value ? req->headers[i].value : "";
 		h[i].order = i;
 	}
-	qsort(h, nh, sizeof(*h), cmp_hdr);
+	if (nh > 1)
+		qsort(h, nh, sizeof(*h), cmp_hdr);
 	for (size_t i = 0; i < nh; i++) {
 		bool same = i && !strcmp(h[i].name, h[i - 1].name);
 

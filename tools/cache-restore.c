@@ -166,28 +166,33 @@ int main(int argc, char **argv)
 	parse(argc, argv, &a);
 	if (cc_key_check(a.key, "key", &err)) {
 		cli_error("%s", err.msg);
-		return EXIT_USAGE;
+		code = EXIT_USAGE;
+		goto out;
 	}
 	for (size_t i = 0; i < a.nrestore_keys; i++)
 		if (cc_key_check(a.restore_keys[i], "restore key", &err)) {
 			cli_error("%s", err.msg);
-			return EXIT_USAGE;
+			code = EXIT_USAGE;
+			goto out;
 		}
 	if (!getcwd(cwd, sizeof(cwd))) {
 		cli_error("cannot determine the current directory");
-		return EXIT_DEST;
+		code = EXIT_DEST;
+		goto out;
 	}
 	specs = calloc(a.npaths + 1, sizeof(*specs));
 	only = calloc(a.npaths + 1, sizeof(*only));
 	if (!specs || !only) {
 		cli_error("out of memory");
-		return EXIT_INTERNAL;
+		code = EXIT_INTERNAL;
+		goto out;
 	}
 	for (size_t i = 0; i < a.npaths; i++) {
 		buf_init(&specs[i], 0);
 		if ((rc = cc_path_record(a.paths[i], cwd, home, &specs[i], &abs, &err))) {
 			cli_error("%s", err.msg);
-			return cli_exit_code(rc);
+			code = cli_exit_code(rc);
+			goto out;
 		}
 		only[i] = specs[i].data;
 	}
@@ -274,7 +279,7 @@ out:
 	cc_entry_close(entry);
 	cc_matches_free(m, nm);
 	store_close(store);
-	for (size_t i = 0; i < a.npaths; i++)
+	for (size_t i = 0; specs && i < a.npaths; i++)
 		buf_release(&specs[i]);
 	buf_release(&abs);
 	free(specs);

@@ -140,30 +140,35 @@ int main(int argc, char **argv)
 	parse(argc, argv, &a);
 	if ((rc = cc_key_check(a.key, "key", &err))) {
 		cli_error("%s", err.msg);
-		return EXIT_USAGE;
+		code = EXIT_USAGE;
+		goto out;
 	}
 	for (size_t i = 0; i < a.nrestore_keys; i++)
 		if ((rc = cc_key_check(a.restore_keys[i], "restore key", &err))) {
 			cli_error("%s", err.msg);
-			return EXIT_USAGE;
+			code = EXIT_USAGE;
+			goto out;
 		}
 	if (!getcwd(cwd, sizeof(cwd))) {
 		cli_error("cannot determine the current directory");
-		return EXIT_SOURCE;
+		code = EXIT_SOURCE;
+		goto out;
 	}
 	roots = calloc(a.npaths, sizeof(*roots));
 	specs = calloc(a.npaths, sizeof(*specs));
 	abss = calloc(a.npaths, sizeof(*abss));
 	if (!roots || !specs || !abss) {
 		cli_error("out of memory");
-		return EXIT_INTERNAL;
+		code = EXIT_INTERNAL;
+		goto out;
 	}
 	for (size_t i = 0; i < a.npaths; i++) {
 		buf_init(&specs[i], 0);
 		buf_init(&abss[i], 0);
 		if ((rc = cc_path_record(a.paths[i], cwd, home, &specs[i], &abss[i], &err))) {
 			cli_error("%s", err.msg);
-			return cli_exit_code(rc);
+			code = cli_exit_code(rc);
+			goto out;
 		}
 		/* Nested paths would be saved twice and could not be restored
 		 * safely (see cache-restore(1), SAFETY). */
@@ -171,7 +176,8 @@ int main(int argc, char **argv)
 			if (cc_path_overlap(abss[i].data, abss[j].data)) {
 				cli_error("paths '%s' and '%s' overlap: give only the outer one",
 					  a.paths[j], a.paths[i]);
-				return EXIT_USAGE;
+				code = EXIT_USAGE;
+				goto out;
 			}
 		roots[i].spec = specs[i].data;
 		roots[i].abs = abss[i].data;
@@ -187,7 +193,8 @@ int main(int argc, char **argv)
 
 	if ((rc = store_open(&store, a.store, &err))) {
 		cli_error("%s", err.msg);
-		return cli_exit_code(rc);
+		code = cli_exit_code(rc);
+		goto out;
 	}
 	rc = cc_save(store, &so, &st, &err);
 	secs = cli_elapsed();
@@ -196,6 +203,7 @@ int main(int argc, char **argv)
 		cli_error("nothing was saved under '%s'", a.key);
 		code = cli_exit_code(rc);
 		cli_output("cache-saved", "false");
+		cli_output("cache-key", a.key);
 		goto out;
 	}
 	code = EXIT_OK;
@@ -217,10 +225,10 @@ int main(int argc, char **argv)
 				 (unsigned long long)st.packs, st.bases);
 		cli_output("cache-saved", "true");
 	}
-out:
 	cli_output("cache-key", a.key);
+out:
 	store_close(store);
-	for (size_t i = 0; i < a.npaths; i++) {
+	for (size_t i = 0; specs && abss && i < a.npaths; i++) {
 		buf_release(&specs[i]);
 		buf_release(&abss[i]);
 	}

@@ -4,21 +4,6 @@
 # and so do such names in the --path arguments themselves.
 . "$(dirname "$0")/lib.sh"
 
-# lib.sh's tree_listing reads "%l %p" with read(1), so for anything but a
-# symlink the empty link field swallows the path and file contents are
-# never hashed; this one is NUL-separated, hashes every regular file and
-# quotes names (newlines, odd bytes) with %q.  expect_same_tree uses it.
-tree_listing() {
-	(cd "$1" && find . -printf '%p\0%y %m %s %T@\0%l\0' |
-		while IFS= read -r -d '' p && IFS= read -r -d '' a && IFS= read -r -d '' l; do
-			set -- $a
-			h=- s=$3
-			[ "$1" = f ] && h=$(md5sum <"$p" | cut -c1-32)
-			[ "$1" = d ] && s=-
-			printf '%q %s %s %s %s %q %s\n' "$p" "$1" "$2" "$s" "$4" "$l" "$h"
-		done | LC_ALL=C sort)
-}
-
 S=$TRASH/store
 export LC_ALL=C
 

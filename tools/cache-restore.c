@@ -1,6 +1,5 @@
 /* cache-restore: find the best entry for a key and put it back. */
 #include "cli.h"
-#include "../common/key.h"
 #include "../common/log.h"
 #include "../common/pathspec.h"
 #include "../common/restore.h"
@@ -104,23 +103,12 @@ static void parse(int argc, char **argv, struct args *a)
 		cli_error("unexpected argument '%s'", argv[optind]);
 		exit(EXIT_USAGE);
 	}
-	if (!a->jobs && getenv("CACHE_JOBS") && *getenv("CACHE_JOBS"))
-		a->jobs = cli_int("CACHE_JOBS", getenv("CACHE_JOBS"), 1, 64);
-	if (!a->key)
-		a->key = getenv("CACHE_KEY");
-	if (!a->npaths)
-		cli_env_list("CACHE_PATH", &a->paths, &a->npaths);
-	if (!a->nrestore_keys)
-		cli_env_list("CACHE_RESTORE_KEYS", &a->restore_keys, &a->nrestore_keys);
-	if (!a->key || !*a->key) {
-		cli_error("no key given (use --key or CACHE_KEY)");
-		exit(EXIT_USAGE);
-	}
+	cli_shared_twins(&a->key, &a->paths, &a->npaths, &a->restore_keys, &a->nrestore_keys,
+			 &a->jobs, &a->store);
 	if (a->same_owner && geteuid() != 0) {
 		cli_error("--same-owner needs root");
 		exit(EXIT_USAGE);
 	}
-	a->store = cli_store(a->store);
 }
 
 /* @return true if the entry holds at least one requested path; warns
@@ -164,17 +152,6 @@ int main(int argc, char **argv)
 	cli_init("cache-restore");
 	cc_err_clear(&err);
 	parse(argc, argv, &a);
-	if (cc_key_check(a.key, "key", &err)) {
-		cli_error("%s", err.msg);
-		code = EXIT_USAGE;
-		goto out;
-	}
-	for (size_t i = 0; i < a.nrestore_keys; i++)
-		if (cc_key_check(a.restore_keys[i], "restore key", &err)) {
-			cli_error("%s", err.msg);
-			code = EXIT_USAGE;
-			goto out;
-		}
 	if (!getcwd(cwd, sizeof(cwd))) {
 		cli_error("cannot determine the current directory");
 		code = EXIT_DEST;

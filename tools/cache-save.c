@@ -1,6 +1,5 @@
 /* cache-save: snapshot paths under a key into a store. */
 #include "cli.h"
-#include "../common/key.h"
 #include "../common/log.h"
 #include "../common/pathspec.h"
 #include "../common/save.h"
@@ -101,23 +100,12 @@ static void parse(int argc, char **argv, struct args *a)
 	/* Twins are read after the flags, so a flag hides a bad twin. */
 	if (!a->level && (env = getenv("CACHE_LEVEL")) && *env)
 		a->level = cli_int("CACHE_LEVEL", env, 1, 19);
-	if (!a->jobs && (env = getenv("CACHE_JOBS")) && *env)
-		a->jobs = cli_int("CACHE_JOBS", env, 1, 64);
-	if (!a->key)
-		a->key = getenv("CACHE_KEY");
-	if (!a->npaths)
-		cli_env_list("CACHE_PATH", &a->paths, &a->npaths);
-	if (!a->nrestore_keys)
-		cli_env_list("CACHE_RESTORE_KEYS", &a->restore_keys, &a->nrestore_keys);
-	if (!a->key || !*a->key) {
-		cli_error("no key given (use --key or CACHE_KEY)");
-		exit(EXIT_USAGE);
-	}
+	cli_shared_twins(&a->key, &a->paths, &a->npaths, &a->restore_keys, &a->nrestore_keys,
+			 &a->jobs, &a->store);
 	if (!a->npaths) {
 		cli_error("no path given (use --path or CACHE_PATH)");
 		exit(EXIT_USAGE);
 	}
-	a->store = cli_store(a->store);
 }
 
 int main(int argc, char **argv)
@@ -138,17 +126,6 @@ int main(int argc, char **argv)
 	cli_init("cache-save");
 	cc_err_clear(&err);
 	parse(argc, argv, &a);
-	if ((rc = cc_key_check(a.key, "key", &err))) {
-		cli_error("%s", err.msg);
-		code = EXIT_USAGE;
-		goto out;
-	}
-	for (size_t i = 0; i < a.nrestore_keys; i++)
-		if ((rc = cc_key_check(a.restore_keys[i], "restore key", &err))) {
-			cli_error("%s", err.msg);
-			code = EXIT_USAGE;
-			goto out;
-		}
 	if (!getcwd(cwd, sizeof(cwd))) {
 		cli_error("cannot determine the current directory");
 		code = EXIT_SOURCE;

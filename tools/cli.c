@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "../common/key.h"
 #include "../common/log.h"
 #include "../common/util.h"
 
@@ -277,4 +278,37 @@ const char *cli_rate(char *out, size_t n, uint64_t bytes, double seconds)
 	fmt_bytes(b, sizeof(b), (uint64_t)((double)bytes / seconds));
 	snprintf(out, n, "%s/s", b);
 	return out;
+}
+
+void cli_shared_twins(const char **key, const char ***paths, size_t *npaths,
+		      const char ***restore_keys, size_t *nrestore_keys, int *jobs,
+		      const char **store)
+{
+	const char *env = getenv("CACHE_JOBS");
+	struct cc_err err;
+
+	/* Twins are read after the flags, so a flag hides a bad twin. */
+	if (!*jobs && env && *env)
+		*jobs = cli_int("CACHE_JOBS", env, 1, 64);
+	if (!*key)
+		*key = getenv("CACHE_KEY");
+	if (!*npaths)
+		cli_env_list("CACHE_PATH", paths, npaths);
+	if (!*nrestore_keys)
+		cli_env_list("CACHE_RESTORE_KEYS", restore_keys, nrestore_keys);
+	if (!*key || !**key) {
+		cli_error("no key given (use --key or CACHE_KEY)");
+		exit(EXIT_USAGE);
+	}
+	cc_err_clear(&err);
+	if (cc_key_check(*key, "key", &err)) {
+		cli_error("%s", err.msg);
+		exit(EXIT_USAGE);
+	}
+	for (size_t i = 0; i < *nrestore_keys; i++)
+		if (cc_key_check((*restore_keys)[i], "restore key", &err)) {
+			cli_error("%s", err.msg);
+			exit(EXIT_USAGE);
+		}
+	*store = cli_store(*store);
 }

@@ -37,6 +37,14 @@ void cli_list_add(const char ***list, size_t *n, const char *item);
 /* Parses an integer option in [min, max]; exits with EXIT_USAGE otherwise. */
 int cli_int(const char *opt, const char *val, int min, int max);
 
+/* After the flags: fills what no flag set from the twins both programs
+ * share (CACHE_JOBS, CACHE_KEY, CACHE_PATH, CACHE_RESTORE_KEYS), checks the
+ * key and restore keys, and picks the store.  Exits with EXIT_USAGE on a
+ * missing or bad key. */
+void cli_shared_twins(const char **key, const char ***paths, size_t *npaths,
+		      const char ***restore_keys, size_t *nrestore_keys, int *jobs,
+		      const char **store);
+
 /* The store to use: the flag, else $CACHE_STORE, else the per-user default. */
 const char *cli_store(const char *flag);
 

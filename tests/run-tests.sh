@@ -16,7 +16,7 @@ count() { # $1 = name, $2 = output file, $3 = exit status
 	f=$(grep -c '^not ok ' "$2")
 	if [ "$3" = 77 ]; then
 		skipped=$((skipped + 1))
-		echo "SKIP $1: $(grep -m1 -i 'skip' "$2" | sed 's/^[#1. ]*//')"
+		echo "SKIP $1: $(grep -m1 -i 'skip' "$2" | sed 's/^1\.\.0 # SKIP //')"
 		return
 	fi
 	if [ "$3" != 0 ] && [ "$f" = 0 ]; then
@@ -36,14 +36,18 @@ count() { # $1 = name, $2 = output file, $3 = exit status
 
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
+# The status is saved first: a $(...) among count's arguments would
+# reset $? before it is read.
 for bin in "$@"; do
 	"$bin" >"$out" 2>&1
-	count "$(basename "$bin")" "$out" $?
+	rc=$?
+	count "$(basename "$bin")" "$out" "$rc"
 done
 for t in tests/t[0-9]*.sh; do
 	case "$t" in *"${T:-}"*) ;; *) continue ;; esac
 	bash "$t" >"$out" 2>&1
-	count "$(basename "$t" .sh)" "$out" $?
+	rc=$?
+	count "$(basename "$t" .sh)" "$out" "$rc"
 done
 if [ ${#failures[@]} -gt 0 ]; then
 	echo "failed: ${failures[*]}"

@@ -132,6 +132,15 @@ static bool entry_has_paths(struct cc_entry *e, const char *key, const char *con
 	return hits > 0;
 }
 
+/* The outputs of a restore that put nothing in place: a miss, a failure,
+ * or an entry with no path this job may restore. */
+static void output_no_hit(const char *key)
+{
+	cli_output("cache-hit", "false");
+	cli_output("cache-primary-key", key);
+	cli_output("cache-matched-key", "");
+}
+
 int main(int argc, char **argv)
 {
 	struct args a = { 0 };
@@ -200,9 +209,7 @@ int main(int argc, char **argv)
 	if (!entry) {
 		cli_info("no cache entry for '%s'%s", a.key,
 			 a.nrestore_keys ? " or its restore keys" : "");
-		cli_output("cache-hit", "false");
-		cli_output("cache-primary-key", a.key);
-		cli_output("cache-matched-key", "");
+		output_no_hit(a.key);
 		code = a.fail_on_miss ? EXIT_MISS : EXIT_OK;
 		goto out;
 	}
@@ -218,9 +225,7 @@ int main(int argc, char **argv)
 			cli_error("%s", err.msg);
 			cli_error("restoring '%s' failed; the files under its paths may be incomplete",
 				  m[chosen].key);
-			cli_output("cache-hit", "false");
-			cli_output("cache-primary-key", a.key);
-			cli_output("cache-matched-key", "");
+			output_no_hit(a.key);
 			code = cli_exit_code(rc);
 			goto out;
 		}
@@ -228,9 +233,7 @@ int main(int argc, char **argv)
 			/* Every path was outside home and cwd and not named with
 			 * --path: nothing is in place, so it is no hit. */
 			cli_warn("entry '%s' restored nothing", m[chosen].key);
-			cli_output("cache-hit", "false");
-			cli_output("cache-primary-key", a.key);
-			cli_output("cache-matched-key", "");
+			output_no_hit(a.key);
 			code = a.fail_on_miss ? EXIT_MISS : EXIT_OK;
 			goto out;
 		}
@@ -240,9 +243,7 @@ int main(int argc, char **argv)
 			 cli_elapsed(), cli_rate(rate, sizeof(rate), st.bytes, cli_elapsed()));
 	} else if (!cc_entry_restorable(entry, &ro)) {
 		cli_warn("entry '%s' holds no path this job would restore", m[chosen].key);
-		cli_output("cache-hit", "false");
-		cli_output("cache-primary-key", a.key);
-		cli_output("cache-matched-key", "");
+		output_no_hit(a.key);
 		code = a.fail_on_miss ? EXIT_MISS : EXIT_OK;
 		goto out;
 	} else {

@@ -18,21 +18,35 @@
 #define BACKOFF_CAP_MS 10000
 #define RETRY_AFTER_CAP_S 60
 #define CONNECT_TIMEOUT_S 10
+#define POLL_MAX_MS 1000
 
 struct http {
 	pthread_mutex_t mu;
 	CURL *idle[POOL_MAX];
 	int nidle;
 	int max_tries;
+	long stall_s;
 	char *cainfo;
 	unsigned seed;
+	/* Connections, DNS answers and TLS sessions shared by every
+	 * transfer of every thread. */
+	CURLSH *share;
+	pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
 };
 
 struct http_headers {
 	struct curl_slist *list;
 };
 
+enum xfer_state { X_NEW, X_RUN, X_WAIT, X_DONE };
+
 struct xfer {
+	enum xfer_state state;
+	int attempt;
+	uint64_t wake_ms;		/* X_WAIT: when the next attempt may start */
+	struct http_headers hh;		/* this attempt's request headers */
+	char errbuf[CURL_ERROR_SIZE];
+	struct http_job *job;
 	const struct http_req *req;
 	struct http_resp *resp;
 	CURL *c;
@@ -91,10 +105,25 @@ enum cc_code http_header_add(struct http_headers *h, const char *name, const cha
 	return CC_OK;
 }
 
+static void share_lock(CURL *c, curl_lock_data data, curl_lock_access access, void *ctx)
+{
+	struct http *h = ctx;
+
+	pthread_mutex_lock(&h->share_mu[data]);
+}
+
+static void share_unlock(CURL *c, curl_lock_data data, void *ctx)
+{
+	struct http *h = ctx;
+
+	pthread_mutex_unlock(&h->share_mu[data]);
+}
+
 enum cc_code http_new(struct http **ret, int max_tries, struct cc_err *err)
 {
 	struct http *h;
 	const char *ca = getenv("AWS_CA_BUNDLE");
+	const char *stall = getenv("CICACHE_STALL_SECONDS");
 
 	*ret = NULL;
 	pthread_once(&global_once, global_init);
@@ -104,14 +133,34 @@ enum cc_code http_new(struct http **ret, int max_tries, struct cc_err *err)
 	if (!(h = calloc(1, sizeof(*h))))
 		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 	pthread_mutex_init(&h->mu, NULL);
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&h->share_mu[i], NULL);
 	h->max_tries = max_tries < 1 ? 1 : max_tries;
+	h->stall_s = HTTP_STALL_SECONDS;
+	if (stall && *stall) {
+		char *end;
+		long v = strtol(stall, &end, 10);
+
+		if (*end || v < 1 || v > 3600) {
+			http_free(h);
+			return cc_err_set(err, CC_EUSAGE, 0,
+					  "CICACHE_STALL_SECONDS must be a number of seconds from 1 to 3600");
+		}
+		h->stall_s = v;
+	}
 	h->seed = (unsigned)time(NULL) ^ ((unsigned)getpid() << 16);
 	if (!ca || !*ca)
 		ca = getenv("SSL_CERT_FILE");
-	if (ca && *ca && !(h->cainfo = strdup(ca))) {
+	if ((ca && *ca && !(h->cainfo = strdup(ca))) || !(h->share = curl_share_init())) {
 		http_free(h);
 		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 	}
+	curl_share_setopt(h->share, CURLSHOPT_LOCKFUNC, share_lock);
+	curl_share_setopt(h->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+	curl_share_setopt(h->share, CURLSHOPT_USERDATA, h);
+	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 	*ret = h;
 	return CC_OK;
 }
@@ -122,6 +171,10 @@ void http_free(struct http *h)
 		return;
 	for (int i = 0; i < h->nidle; i++)
 		curl_easy_cleanup(h->idle[i]);
+	if (h->share)
+		curl_share_cleanup(h->share);
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&h->share_mu[i]);
 	pthread_mutex_destroy(&h->mu);
 	free(h->cainfo);
 	free(h);
@@ -350,12 +403,12 @@ static bool transient_status(const struct http_req *q, const struct http_resp *r
 	return q->retryable && q->retryable(r->status, &r->err_body);
 }
 
-/* Full jitter over an exponential ceiling; Retry-After is a floor. */
-static void backoff(struct http *h, int attempt, long retry_after)
+/* Full jitter over an exponential ceiling; Retry-After is a floor.
+ * @return the pause before the next attempt, in milliseconds. */
+static long backoff_ms(struct http *h, int attempt, long retry_after)
 {
 	unsigned seed;
 	long ceil_ms = BACKOFF_BASE_MS, ms;
-	struct timespec ts;
 
 	for (int i = 1; i < attempt && ceil_ms < BACKOFF_CAP_MS; i++)
 		ceil_ms *= 2;
@@ -371,27 +424,34 @@ static void backoff(struct http *h, int attempt, long retry_after)
 		if (ms < ra)
 			ms = ra;
 	}
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (ms % 1000) * 1000000L;
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
+	return ms;
 }
 
-/* Sets up c for one attempt of x. */
-static enum cc_code setup(struct http *h, struct xfer *x, struct http_headers *hh,
-			  char *errbuf, struct cc_err *err)
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Sets up x->c for its next attempt. */
+static enum cc_code setup(struct http *h, struct xfer *x, struct cc_err *err)
 {
 	const struct http_req *q = x->req;
 	CURL *c = x->c;
 	enum cc_code rc;
 
 	curl_easy_setopt(c, CURLOPT_URL, q->url);
+	curl_easy_setopt(c, CURLOPT_PRIVATE, x);
+	curl_easy_setopt(c, CURLOPT_SHARE, h->share);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->errbuf);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT_S);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)HTTP_STALL_SECONDS);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, h->stall_s);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -417,11 +477,11 @@ static enum cc_code setup(struct http *h, struct xfer *x, struct http_headers *h
 	/* No 100-continue round trip: bodies are small or the server is
 	 * expected to take them. */
 	{
-		struct curl_slist *l = curl_slist_append(hh->list, "Expect:");
+		struct curl_slist *l = curl_slist_append(x->hh.list, "Expect:");
 
 		if (!l)
 			return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-		hh->list = l;
+		x->hh.list = l;
 	}
 	if (q->dst) {
 		char range[64];
@@ -429,105 +489,231 @@ static enum cc_code setup(struct http *h, struct xfer *x, struct http_headers *h
 		snprintf(range, sizeof(range), "bytes=%llu-%llu",
 			 (unsigned long long)(q->range_off + x->got),
 			 (unsigned long long)(q->range_off + q->dst_len - 1));
-		if ((rc = http_header_add(hh, "Range", range, err)))
+		if ((rc = http_header_add(&x->hh, "Range", range, err)))
 			return rc;
 	}
-	if (q->sign && (rc = q->sign(q->sign_ctx, hh, err)))
+	if (q->sign && (rc = q->sign(q->sign_ctx, &x->hh, err)))
 		return rc;
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hh->list);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, x->hh.list);
 	return CC_OK;
+}
+
+static void xfer_done(struct http *h, struct xfer *x, enum cc_code rc)
+{
+	const struct http_req *q = x->req;
+
+	curl_slist_free_all(x->hh.list);
+	x->hh.list = NULL;
+	if (!rc && q->out_fd >= 0)
+		lseek(q->out_fd, (off_t)(x->fd_start + (int64_t)x->fd_written), SEEK_SET);
+	if (x->c)
+		pool_put(h, x->c);
+	x->c = NULL;
+	x->job->rc = rc;
+	x->state = X_DONE;
+}
+
+/* Prepares x's next attempt.  @return CC_OK, or a failure that ends x. */
+static enum cc_code xfer_begin(struct http *h, struct xfer *x)
+{
+	const struct http_req *q = x->req;
+	struct http_resp *resp = x->resp;
+
+	curl_easy_reset(x->c);
+	curl_slist_free_all(x->hh.list);
+	x->hh.list = NULL;
+	x->errbuf[0] = '\0';
+	x->up_pos = 0;
+	x->body_state = 0;
+	x->fatal = CC_OK;
+	x->attempt_start = x->got;
+	x->fd_written = 0;
+	x->retry_after = -1;
+	resp->status = 0;
+	resp->tries = ++x->attempt;
+	buf_reset(&resp->err_body);
+	if (q->out)
+		buf_reset(q->out);
+	if (q->out_fd >= 0 && ftruncate(q->out_fd, (off_t)x->fd_start) && errno != EINVAL)
+		return cc_err_set(x->err, CC_EDEST, errno, "cannot write a downloaded object");
+	return setup(h, x, x->err);
+}
+
+/* Judges the attempt that ended with cc: x is done, or waits to retry. */
+static void xfer_end(struct http *h, struct xfer *x, CURLcode cc)
+{
+	const struct http_req *q = x->req;
+	struct http_resp *resp = x->resp;
+	char why[CURL_ERROR_SIZE + 64];
+	bool again = false;
+
+	curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &resp->status);
+	if (x->fatal) {
+		xfer_done(h, x, x->fatal);
+		return;
+	}
+	if (cc != CURLE_OK) {
+		snprintf(why, sizeof(why), "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
+		if (!transient_curl(cc)) {
+			xfer_done(h, x, cc_err_set(x->err, CC_ESTORE, 0, "%s %s: %s", q->method,
+						   q->url, why));
+			return;
+		}
+		again = true;
+	} else if (resp->status >= 200 && resp->status < 300) {
+		if (q->dst && x->got < q->dst_len) {
+			if (resp->has_total && resp->range_total < q->range_off + q->dst_len) {
+				xfer_done(h, x, cc_err_set(x->err, CC_ECORRUPT, 0,
+							   "object is truncated: %llu bytes, %llu expected",
+							   (unsigned long long)resp->range_total,
+							   (unsigned long long)(q->range_off + q->dst_len)));
+				return;
+			}
+			snprintf(why, sizeof(why), "body truncated at %llu of %zu bytes",
+				 (unsigned long long)x->got, q->dst_len);
+			again = true;
+		}
+	} else if (transient_status(q, resp)) {
+		snprintf(why, sizeof(why), "HTTP %ld", resp->status);
+		again = true;
+	}
+	if (!again) {
+		xfer_done(h, x, CC_OK);
+		return;
+	}
+	if (x->attempt >= h->max_tries) {
+		enum cc_code rc = CC_OK;
+
+		/* An HTTP error answer is an answer: the caller words it. */
+		if (cc != CURLE_OK || (resp->status >= 200 && resp->status < 300))
+			rc = cc_err_set(x->err, CC_ESTORE, 0, "%s %s: %s (after %d tries)",
+					q->method, q->url, why, x->attempt);
+		xfer_done(h, x, rc);
+		return;
+	}
+	cc_debug("%s %s: %s; retrying (try %d of %d)", q->method, q->url, why, x->attempt + 1,
+		 h->max_tries);
+	x->wake_ms = now_ms() + (uint64_t)backoff_ms(h, x->attempt, x->retry_after);
+	x->state = X_WAIT;
+}
+
+static bool xfer_start(struct http *h, CURLM *m, struct xfer *x)
+{
+	enum cc_code rc;
+
+	if (!x->c && !(x->c = pool_get(h))) {
+		xfer_done(h, x, cc_err_set(x->err, CC_ENOMEM, ENOMEM,
+					   "cannot allocate a connection"));
+		return false;
+	}
+	if ((rc = xfer_begin(h, x))) {
+		xfer_done(h, x, rc);
+		return false;
+	}
+	if (curl_multi_add_handle(m, x->c) != CURLM_OK) {
+		xfer_done(h, x, cc_err_set(x->err, CC_EINTERNAL, 0, "cannot start a transfer"));
+		return false;
+	}
+	x->state = X_RUN;
+	return true;
+}
+
+void http_run(struct http *h, struct http_job *jobs, size_t n, int parallel)
+{
+	struct xfer *xs = calloc(n ? n : 1, sizeof(*xs));
+	CURLM *m = curl_multi_init();
+	size_t left = n, running = 0;
+
+	if (parallel < 1)
+		parallel = 1;
+	for (size_t i = 0; i < n; i++) {
+		struct xfer *x = &xs[i];
+		const struct http_req *q = jobs[i].req;
+
+		jobs[i].rc = CC_OK;
+		jobs[i].err.code = CC_OK;
+		jobs[i].err.msg[0] = '\0';
+		if (!xs || !m) {
+			jobs[i].rc = cc_err_set(&jobs[i].err, CC_ENOMEM, ENOMEM, "cannot allocate");
+			continue;
+		}
+		x->job = &jobs[i];
+		x->req = q;
+		x->resp = jobs[i].resp;
+		x->err = &jobs[i].err;
+		x->retry_after = -1;
+		x->resp->tries = 0;
+		if (q->out_fd >= 0) {
+			off_t pos = lseek(q->out_fd, 0, SEEK_CUR);
+
+			x->fd_start = pos < 0 ? 0 : (int64_t)pos;
+		}
+		if (q->dst && !q->dst_len)
+			xfer_done(h, x, CC_OK);
+	}
+	if (!xs || !m)
+		goto cleanup;
+	curl_multi_setopt(m, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+	for (size_t i = 0; i < n; i++)
+		if (xs[i].state == X_DONE)
+			left--;
+	while (left) {
+		uint64_t now = now_ms(), wake = UINT64_MAX;
+		int still, nmsg;
+		CURLMsg *msg;
+		long wait;
+
+		/* Retries that are due come first, then new transfers. */
+		for (size_t i = 0; i < n && running < (size_t)parallel; i++)
+			if (xs[i].state == X_WAIT && xs[i].wake_ms <= now)
+				running += xfer_start(h, m, &xs[i]);
+		for (size_t i = 0; i < n && running < (size_t)parallel; i++)
+			if (xs[i].state == X_NEW)
+				running += xfer_start(h, m, &xs[i]);
+		curl_multi_perform(m, &still);
+		while ((msg = curl_multi_info_read(m, &nmsg))) {
+			struct xfer *x = NULL;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+			curl_multi_remove_handle(m, msg->easy_handle);
+			running--;
+			xfer_end(h, x, msg->data.result);
+		}
+		left = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (xs[i].state != X_DONE)
+				left++;
+			if (xs[i].state == X_WAIT && xs[i].wake_ms < wake)
+				wake = xs[i].wake_ms;
+		}
+		if (!left)
+			break;
+		now = now_ms();
+		wait = POLL_MAX_MS;
+		if (wake != UINT64_MAX)
+			wait = wake <= now ? 0 : (long)(wake - now < POLL_MAX_MS ? wake - now : POLL_MAX_MS);
+		if (running)
+			curl_multi_poll(m, NULL, 0, (int)wait, NULL);
+		else if (wait > 0)
+			usleep((useconds_t)wait * 1000);
+	}
+cleanup:
+	for (size_t i = 0; xs && i < n; i++)
+		if (xs[i].state != X_DONE && xs[i].job)
+			xfer_done(h, &xs[i], jobs[i].rc);
+	curl_multi_cleanup(m);
+	free(xs);
 }
 
 enum cc_code http_do(struct http *h, const struct http_req *q, struct http_resp *resp,
 		     struct cc_err *err)
 {
-	struct xfer x = { .req = q, .resp = resp, .err = err, .retry_after = -1 };
-	char errbuf[CURL_ERROR_SIZE];
-	enum cc_code rc = CC_OK;
+	struct http_job job = { .req = q, .resp = resp };
 
-	resp->tries = 0;
-	if (q->out_fd >= 0) {
-		off_t pos = lseek(q->out_fd, 0, SEEK_CUR);
-
-		x.fd_start = pos < 0 ? 0 : (int64_t)pos;
-	}
-	if (q->dst && !q->dst_len)
-		return CC_OK;
-	if (!(x.c = pool_get(h)))
-		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate a connection");
-	for (int attempt = 1;; attempt++) {
-		struct http_headers hh = { NULL };
-		CURLcode cc;
-		bool again = false;
-		char why[CURL_ERROR_SIZE + 64];
-
-		curl_easy_reset(x.c);
-		errbuf[0] = '\0';
-		x.up_pos = 0;
-		x.body_state = 0;
-		x.fatal = CC_OK;
-		x.attempt_start = x.got;
-		x.fd_written = 0;
-		x.retry_after = -1;
-		resp->status = 0;
-		resp->tries = attempt;
-		buf_reset(&resp->err_body);
-		if (q->out)
-			buf_reset(q->out);
-		if (q->out_fd >= 0 && ftruncate(q->out_fd, (off_t)x.fd_start) && errno != EINVAL) {
-			rc = cc_err_set(err, CC_EDEST, errno, "cannot write a downloaded object");
-			curl_slist_free_all(hh.list);
-			break;
-		}
-		if ((rc = setup(h, &x, &hh, errbuf, err))) {
-			curl_slist_free_all(hh.list);
-			break;
-		}
-		cc = curl_easy_perform(x.c);
-		curl_slist_free_all(hh.list);
-		curl_easy_getinfo(x.c, CURLINFO_RESPONSE_CODE, &resp->status);
-		if (x.fatal) {
-			rc = x.fatal;
-			break;
-		}
-		if (cc != CURLE_OK) {
-			snprintf(why, sizeof(why), "%s", errbuf[0] ? errbuf : curl_easy_strerror(cc));
-			if (!transient_curl(cc)) {
-				rc = cc_err_set(err, CC_ESTORE, 0, "%s %s: %s", q->method, q->url, why);
-				break;
-			}
-			again = true;
-		} else if (resp->status >= 200 && resp->status < 300) {
-			if (q->dst && x.got < q->dst_len) {
-				if (resp->has_total && resp->range_total < q->range_off + q->dst_len) {
-					rc = cc_err_set(err, CC_ECORRUPT, 0,
-							"object is truncated: %llu bytes, %llu expected",
-							(unsigned long long)resp->range_total,
-							(unsigned long long)(q->range_off + q->dst_len));
-					break;
-				}
-				snprintf(why, sizeof(why), "body truncated at %llu of %zu bytes",
-					 (unsigned long long)x.got, q->dst_len);
-				again = true;
-			}
-		} else if (transient_status(q, resp)) {
-			snprintf(why, sizeof(why), "HTTP %ld", resp->status);
-			again = true;
-		}
-		if (!again)
-			break;
-		if (attempt >= h->max_tries) {
-			if (cc != CURLE_OK || (resp->status >= 200 && resp->status < 300))
-				rc = cc_err_set(err, CC_ESTORE, 0, "%s %s: %s (after %d tries)",
-						q->method, q->url, why, attempt);
-			break;	/* an HTTP error answer: the caller words it */
-		}
-		cc_debug("%s %s: %s; retrying (try %d of %d)", q->method, q->url, why,
-			 attempt + 1, h->max_tries);
-		backoff(h, attempt, x.retry_after);
-	}
-	if (!rc && q->out_fd >= 0)
-		lseek(q->out_fd, (off_t)(x.fd_start + (int64_t)x.fd_written), SEEK_SET);
-	pool_put(h, x.c);
-	return rc;
+	http_run(h, &job, 1, 1);
+	if (job.rc && err)
+		*err = job.err;
+	return job.rc;
 }

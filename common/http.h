@@ -91,4 +91,17 @@ void http_free(struct http *h);
 enum cc_code http_do(struct http *h, const struct http_req *req, struct http_resp *resp,
 		     struct cc_err *err);
 
+/* One request of a batch. */
+struct http_job {
+	const struct http_req *req;
+	struct http_resp *resp;
+	struct cc_err err;
+	enum cc_code rc;		/* as http_do would return */
+};
+
+/* Runs n requests, at most parallel at a time, over libcurl's multi
+ * interface, each under the same retry policy as http_do (which is
+ * http_run of one job).  Every job gets its own rc and err. */
+void http_run(struct http *h, struct http_job *jobs, size_t n, int parallel);
+
 #endif

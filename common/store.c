@@ -37,6 +37,7 @@ enum cc_code store_open(struct store **ret, const char *url, struct cc_err *err)
 		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate the store");
 	}
 	s->ops = ops;
+	s->jobs = STORE_DEFAULT_JOBS;
 	rc = ops->open(s, loc, err);
 	if (rc) {
 		store_close(s);

@@ -15,12 +15,22 @@
 #define STORE_PUT_MOVE 1u	/* src_path may be renamed into the store */
 #define STORE_PUT_IF_ABSENT 2u	/* keep an existing object; report it */
 
+#define STORE_DEFAULT_JOBS 8
+
 #define STORE_CAP_LOCAL_TMP 1u	/* tmpdir is inside the store: MOVE is a rename */
 
 struct store_object {
 	const char *name;	/* full object name */
 	uint64_t size;
 	int64_t mtime_ns;	/* when it was published */
+};
+
+/* One range of a batched read. */
+struct store_range {
+	const char *name;
+	uint64_t off;
+	size_t len;
+	void *dst;		/* len bytes */
 };
 
 /* @return 0 to continue listing, nonzero to stop. */
@@ -54,12 +64,19 @@ struct store_ops {
 	enum cc_code (*list)(struct store *s, const char *prefix, store_list_fn fn,
 			     void *ctx, struct cc_err *err);
 	enum cc_code (*del)(struct store *s, const char *name, struct cc_err *err);
+	/* Optional (NULL: callers loop over get_range).  Reads n ranges,
+	 * up to s->jobs transfers at a time, merging adjacent ranges of one
+	 * object where the backend gains from it.  Fails as a whole: on
+	 * error, which dst buffers were filled is unspecified. */
+	enum cc_code (*get_ranges)(struct store *s, const struct store_range *r, size_t n,
+				   struct cc_err *err);
 };
 
 struct store {
 	const struct store_ops *ops;
 	char *location;		/* as given, for messages */
 	char *tmpdir;		/* where to stage files before put */
+	int jobs;		/* parallel transfers a remote backend may run */
 	void *priv;
 };
 

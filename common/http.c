@@ -24,12 +24,17 @@ struct http {
 	pthread_mutex_t mu;
 	CURL *idle[POOL_MAX];
 	int nidle;
+	/* Multi handles hold the connection caches: one thread uses one at
+	 * a time, and gives it back with its connections open. */
+	CURLM *idle_multi[POOL_MAX];
+	int nidle_multi;
 	int max_tries;
 	long stall_s;
 	char *cainfo;
 	unsigned seed;
-	/* Connections, DNS answers and TLS sessions shared by every
-	 * transfer of every thread. */
+	/* DNS answers and TLS sessions shared by every transfer of every
+	 * thread (libcurl does not support sharing connections between
+	 * threads). */
 	CURLSH *share;
 	pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
 };
@@ -158,7 +163,6 @@ enum cc_code http_new(struct http **ret, int max_tries, struct cc_err *err)
 	curl_share_setopt(h->share, CURLSHOPT_LOCKFUNC, share_lock);
 	curl_share_setopt(h->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
 	curl_share_setopt(h->share, CURLSHOPT_USERDATA, h);
-	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
 	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 	*ret = h;
@@ -171,6 +175,8 @@ void http_free(struct http *h)
 		return;
 	for (int i = 0; i < h->nidle; i++)
 		curl_easy_cleanup(h->idle[i]);
+	for (int i = 0; i < h->nidle_multi; i++)
+		curl_multi_cleanup(h->idle_multi[i]);
 	if (h->share)
 		curl_share_cleanup(h->share);
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
@@ -193,6 +199,33 @@ static CURL *pool_get(struct http *h)
 	else
 		c = curl_easy_init();
 	return c;
+}
+
+static CURLM *multi_get(struct http *h)
+{
+	CURLM *m = NULL;
+
+	pthread_mutex_lock(&h->mu);
+	if (h->nidle_multi)
+		m = h->idle_multi[--h->nidle_multi];
+	pthread_mutex_unlock(&h->mu);
+	if (!m && (m = curl_multi_init()))
+		curl_multi_setopt(m, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+	return m;
+}
+
+static void multi_put(struct http *h, CURLM *m)
+{
+	if (!m)
+		return;
+	pthread_mutex_lock(&h->mu);
+	if (h->nidle_multi < POOL_MAX) {
+		h->idle_multi[h->nidle_multi++] = m;
+		m = NULL;
+	}
+	pthread_mutex_unlock(&h->mu);
+	if (m)
+		curl_multi_cleanup(m);
 }
 
 static void pool_put(struct http *h, CURL *c)
@@ -435,6 +468,13 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Messages show a URL without its query: a signed URL carries its
+ * signature there. */
+static int url_len(const char *url)
+{
+	return (int)strcspn(url, "?");
+}
+
 /* Sets up x->c for its next attempt. */
 static enum cc_code setup(struct http *h, struct xfer *x, struct cc_err *err)
 {
@@ -451,6 +491,8 @@ static enum cc_code setup(struct http *h, struct xfer *x, struct cc_err *err)
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, h->stall_s);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	if (getenv("CICACHE_CURL_TRACE"))
+		curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
 	curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
@@ -555,8 +597,8 @@ static void xfer_end(struct http *h, struct xfer *x, CURLcode cc)
 	if (cc != CURLE_OK) {
 		snprintf(why, sizeof(why), "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
 		if (!transient_curl(cc)) {
-			xfer_done(h, x, cc_err_set(x->err, CC_ESTORE, 0, "%s %s: %s", q->method,
-						   q->url, why));
+			xfer_done(h, x, cc_err_set(x->err, CC_ESTORE, 0, "%s %.*s: %s", q->method,
+						   url_len(q->url), q->url, why));
 			return;
 		}
 		again = true;
@@ -586,12 +628,13 @@ static void xfer_end(struct http *h, struct xfer *x, CURLcode cc)
 
 		/* An HTTP error answer is an answer: the caller words it. */
 		if (cc != CURLE_OK || (resp->status >= 200 && resp->status < 300))
-			rc = cc_err_set(x->err, CC_ESTORE, 0, "%s %s: %s (after %d tries)",
-					q->method, q->url, why, x->attempt);
+			rc = cc_err_set(x->err, CC_ESTORE, 0, "%s %.*s: %s (after %d tries)",
+					q->method, url_len(q->url), q->url, why, x->attempt);
 		xfer_done(h, x, rc);
 		return;
 	}
-	cc_debug("%s %s: %s; retrying (try %d of %d)", q->method, q->url, why, x->attempt + 1,
+	cc_debug("%s %.*s: %s; retrying (try %d of %d)", q->method, url_len(q->url), q->url, why,
+		 x->attempt + 1,
 		 h->max_tries);
 	x->wake_ms = now_ms() + (uint64_t)backoff_ms(h, x->attempt, x->retry_after);
 	x->state = X_WAIT;
@@ -621,7 +664,7 @@ static bool xfer_start(struct http *h, CURLM *m, struct xfer *x)
 void http_run(struct http *h, struct http_job *jobs, size_t n, int parallel)
 {
 	struct xfer *xs = calloc(n ? n : 1, sizeof(*xs));
-	CURLM *m = curl_multi_init();
+	CURLM *m = multi_get(h);
 	size_t left = n, running = 0;
 
 	if (parallel < 1)
@@ -653,7 +696,6 @@ void http_run(struct http *h, struct http_job *jobs, size_t n, int parallel)
 	}
 	if (!xs || !m)
 		goto cleanup;
-	curl_multi_setopt(m, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
 	for (size_t i = 0; i < n; i++)
 		if (xs[i].state == X_DONE)
 			left--;
@@ -703,7 +745,7 @@ cleanup:
 	for (size_t i = 0; xs && i < n; i++)
 		if (xs[i].state != X_DONE && xs[i].job)
 			xfer_done(h, &xs[i], jobs[i].rc);
-	curl_multi_cleanup(m);
+	multi_put(h, m);
 	free(xs);
 }
 

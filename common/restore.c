@@ -13,6 +13,7 @@
 #include "key.h"
 #include "log.h"
 #include "pathspec.h"
+#include "prefetch.h"
 #include "util.h"
 
 #include <errno.h>
@@ -176,10 +177,12 @@ struct dstream {
 	unsigned long tick;
 	struct buf cbuf;
 	ZSTD_DCtx *dc;
+	struct prefetch *pf;	/* remote stores: frames read ahead */
 };
 
 static void ds_release(struct dstream *ds)
 {
+	prefetch_stop(ds->pf);
 	for (int i = 0; i < NCACHE; i++)
 		free(ds->cache[i].data);
 	buf_release(&ds->cbuf);
@@ -204,13 +207,57 @@ static enum cc_code ds_next(struct dstream *ds, const char *what, struct cc_err 
 	return CC_OK;
 }
 
+/* Reads frame f into slot->data: from the prefetcher when it has it,
+ * else from the store. */
+static enum cc_code ds_fill(struct dstream *ds, struct frame_cache *slot, const struct mf_frame *f,
+			    bool use_prefetch, const char *what, struct cc_err *err)
+{
+	char hex[CC_ID_HEX_LEN + 1], name[64];
+	unsigned char *pre = NULL;
+	const unsigned char *src;
+	enum cc_code rc = CC_OK;
+	size_t n;
+
+	cc_id_hex(&ds->mr->packs[f->pack], hex);
+	snprintf(name, sizeof(name), "%s%s.pack", STORE_PACKS_PREFIX, hex);
+	if (use_prefetch && ds->pf)
+		prefetch_take(ds->pf, f, &pre);
+	if (f->codec == FRAME_RAW) {
+		if (pre)
+			memcpy(slot->data, pre, f->clen);
+		else
+			rc = ds->store->ops->get_range(ds->store, name, f->off, f->clen, slot->data, err);
+		free(pre);
+		return rc;
+	}
+	if (!(src = pre)) {
+		buf_reset(&ds->cbuf);
+		if ((rc = buf_grow(&ds->cbuf, f->clen, err)) ||
+		    (rc = ds->store->ops->get_range(ds->store, name, f->off, f->clen, ds->cbuf.data,
+						    err)))
+			return rc;
+		src = (const unsigned char *)ds->cbuf.data;
+	}
+	n = ZSTD_decompressDCtx(ds->dc, slot->data, f->ulen, src, f->clen);
+	free(pre);
+	if (ZSTD_isError(n) || n != f->ulen)
+		return cc_err_set(err, CC_ECORRUPT, 0,
+				  "data of '%s' is corrupt: pack %s at %llu does not decompress (%s)",
+				  what, hex, (unsigned long long)f->off,
+				  ZSTD_isError(n) ? ZSTD_getErrorName(n) : "wrong length");
+	return CC_OK;
+}
+
 static enum cc_code ds_load(struct dstream *ds, const char *what, struct cc_err *err)
 {
 	const struct mf_frame *f = &ds->cur.frame;
 	struct frame_cache *slot = NULL, *victim = &ds->cache[0];
-	char hex[CC_ID_HEX_LEN + 1], name[64];
+	/* Bytes from a remote store may have been damaged on the way: a
+	 * frame that fails is read once more before the data is called
+	 * corrupt. */
+	int tries = ds->store->ops->get_ranges ? 2 : 1;
 	struct cc_id id;
-	enum cc_code rc;
+	enum cc_code rc = CC_OK;
 
 	for (int i = 0; i < NCACHE; i++) {
 		struct frame_cache *c = &ds->cache[i];
@@ -222,45 +269,36 @@ static enum cc_code ds_load(struct dstream *ds, const char *what, struct cc_err 
 		if (!c->valid || c->used < victim->used)
 			victim = c;
 	}
-	if (!slot) {
-		slot = victim;
-		slot->valid = false;
-		if (!slot->data && !(slot->data = malloc(MF_MAX_FRAME)))
-			return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate a frame buffer");
-		cc_id_hex(&ds->mr->packs[f->pack], hex);
-		snprintf(name, sizeof(name), "%s%s.pack", STORE_PACKS_PREFIX, hex);
-		if (f->codec == FRAME_RAW) {
-			rc = ds->store->ops->get_range(ds->store, name, f->off, f->clen, slot->data, err);
+	for (int t = 0; t < tries; t++) {
+		if (t)
+			cc_debug("%s; reading its frame again", err->msg);
+		if (!slot || t) {
+			if (!slot)
+				slot = victim;
+			slot->valid = false;
+			if (!slot->data && !(slot->data = malloc(MF_MAX_FRAME)))
+				return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate a frame buffer");
+			rc = ds_fill(ds, slot, f, t == 0, what, err);
+			if (rc == CC_ECORRUPT)
+				continue;
 			if (rc)
 				return rc;
-		} else {
-			size_t n;
-
-			buf_reset(&ds->cbuf);
-			if ((rc = buf_grow(&ds->cbuf, f->clen, err)))
-				return rc;
-			rc = ds->store->ops->get_range(ds->store, name, f->off, f->clen,
-						       ds->cbuf.data, err);
-			if (rc)
-				return rc;
-			n = ZSTD_decompressDCtx(ds->dc, slot->data, f->ulen, ds->cbuf.data, f->clen);
-			if (ZSTD_isError(n) || n != f->ulen)
-				return cc_err_set(err, CC_ECORRUPT, 0,
-						  "data of '%s' is corrupt: pack %s at %llu does not decompress (%s)",
-						  what, hex, (unsigned long long)f->off,
-						  ZSTD_isError(n) ? ZSTD_getErrorName(n) : "wrong length");
+			slot->pack = f->pack;
+			slot->off = f->off;
+			slot->ulen = f->ulen;
+			slot->valid = true;
 		}
-		slot->pack = f->pack;
-		slot->off = f->off;
-		slot->ulen = f->ulen;
-		slot->valid = true;
+		slot->used = ++ds->tick;
+		cc_id_of(&id, slot->data + ds->cur.off, ds->cur.len);
+		if (cc_id_eq(&id, &ds->cur.id)) {
+			ds->data = slot->data + ds->cur.off;
+			return CC_OK;
+		}
+		rc = cc_err_set(err, CC_ECORRUPT, 0, "data of '%s' failed verification", what);
 	}
-	slot->used = ++ds->tick;
-	cc_id_of(&id, slot->data + ds->cur.off, ds->cur.len);
-	if (!cc_id_eq(&id, &ds->cur.id))
-		return cc_err_set(err, CC_ECORRUPT, 0, "data of '%s' failed verification", what);
-	ds->data = slot->data + ds->cur.off;
-	return CC_OK;
+	if (slot)
+		slot->valid = false;
+	return rc;
 }
 
 /* Consumes n bytes of the stream: writes them to fd (at off) when fd >= 0,
@@ -1212,6 +1250,9 @@ static enum cc_code walk(struct cc_entry *ent, const struct restore_opts *o, boo
 	pthread_cond_init(&w.cv_idle, NULL);
 	if (!dry)
 		writers_start(&w);
+	if (!dry && ent->store->ops->get_ranges &&
+	    (rc = prefetch_start(&w.ds.pf, ent->store, ent->fd, err)))
+		goto cleanup;
 	for (;;) {
 		enum mf_item item;
 

@@ -103,6 +103,16 @@ struct saver {
 	uint32_t pack_idx;
 	XXH3_state_t *pack_hash;
 
+	/* The previous pack's upload to a remote store, which runs while the
+	 * next pack fills. */
+	struct {
+		pthread_t thr;
+		bool running;
+		char *name, *tmp;
+		enum cc_code rc;
+		struct cc_err err;
+	} up;
+
 	/* chunk records waiting for their frame */
 	struct row *rows;
 	size_t rows_head, rows_len;
@@ -236,6 +246,63 @@ static enum cc_code job_get(struct saver *sv, struct job **ret)
 /* ------------------------------------------------------------------ */
 /* packs */
 
+static void *upload_main(void *arg)
+{
+	struct saver *sv = arg;
+
+	sv->up.rc = sv->store->ops->put(sv->store, sv->up.name, sv->up.tmp, STORE_PUT_MOVE, NULL,
+					&sv->up.err);
+	return NULL;
+}
+
+/* Waits for the pack upload in flight, if any.  @return its result. */
+static enum cc_code upload_wait(struct saver *sv, struct cc_err *err)
+{
+	enum cc_code rc;
+
+	if (!sv->up.running)
+		return CC_OK;
+	pthread_join(sv->up.thr, NULL);
+	sv->up.running = false;
+	if ((rc = sv->up.rc)) {
+		*err = sv->up.err;
+		unlink(sv->up.tmp);
+	}
+	free(sv->up.name);
+	free(sv->up.tmp);
+	sv->up.name = sv->up.tmp = NULL;
+	return rc;
+}
+
+/* Publishes the sealed pack: at once into a local store, or by an upload
+ * thread into a remote one (one upload in flight at a time). */
+static enum cc_code pack_publish(struct saver *sv, const char *name)
+{
+	enum cc_code rc;
+
+	if ((rc = upload_wait(sv, sv->cerr)))
+		return rc;
+	if (sv->store->ops->caps & STORE_CAP_LOCAL_TMP)
+		return sv->store->ops->put(sv->store, name, sv->pack_tmp.data, STORE_PUT_MOVE, NULL,
+					   sv->cerr);
+	if (!(sv->up.name = strdup(name)) || !(sv->up.tmp = strdup(sv->pack_tmp.data))) {
+		free(sv->up.name);
+		sv->up.name = NULL;
+		return cc_err_set(sv->cerr, CC_ENOMEM, ENOMEM, "cannot allocate");
+	}
+	cc_err_clear(&sv->up.err);
+	if (pthread_create(&sv->up.thr, NULL, upload_main, sv)) {
+		rc = sv->store->ops->put(sv->store, name, sv->up.tmp, STORE_PUT_MOVE, NULL,
+					 sv->cerr);
+		free(sv->up.name);
+		free(sv->up.tmp);
+		sv->up.name = sv->up.tmp = NULL;
+		return rc;
+	}
+	sv->up.running = true;
+	return CC_OK;
+}
+
 static enum cc_code pack_seal(struct saver *sv)
 {
 	char hex[CC_ID_HEX_LEN + 1];
@@ -254,8 +321,7 @@ static enum cc_code pack_seal(struct saver *sv)
 	cc_id_hex(&id, hex);
 	if ((rc = buf_addf(&name, sv->cerr, "%s%s.pack", STORE_PACKS_PREFIX, hex)))
 		goto cleanup;
-	if ((rc = sv->store->ops->put(sv->store, name.data, sv->pack_tmp.data, STORE_PUT_MOVE,
-				      NULL, sv->cerr)))
+	if ((rc = pack_publish(sv, name.data)))
 		goto cleanup;
 	buf_reset(&sv->pack_tmp);
 	sv->cs.packs[sv->pack_idx].id = id;
@@ -1380,10 +1446,21 @@ enum cc_code cc_save(struct store *s, const struct save_opts *o,
 		rc = save_root(sv, &o->roots[i]);
 	rc = chunker_join(sv, rc);
 	if (!rc)
+		rc = upload_wait(sv, sv->err);
+	if (!rc)
 		rc = publish(sv);
 	cc_progress(&sv->prog);
 cleanup:
 	rc = chunker_join(sv, rc);
+	{
+		struct cc_err e2;
+		enum cc_code r2 = upload_wait(sv, &e2);
+
+		if (r2 && !rc) {
+			*sv->err = e2;
+			rc = r2;
+		}
+	}
 	if (pool)
 		pool_stop(sv);
 	if (sv->pack_fd >= 0)

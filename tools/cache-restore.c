@@ -32,7 +32,8 @@ static const char usage[] =
 "                           (env CACHE_LOOKUP_ONLY=true)\n"
 "      --fail-on-miss       exit 1 when nothing matches\n"
 "                           (env CACHE_FAIL_ON_MISS=true)\n"
-"  -j, --jobs N             file writer threads, at most 8 are used\n"
+"  -j, --jobs N             file writer threads (at most 8 used) and parallel\n"
+"                           downloads from a remote store (default 8)\n"
 "                           (env CACHE_JOBS; default: CPUs)\n"
 "      --same-owner         restore owners too (root only)\n"
 "  -q, --quiet              only errors (env CACHE_QUIET=true)\n"
@@ -182,8 +183,9 @@ int main(int argc, char **argv)
 		}
 		only[i] = specs[i].data;
 	}
-	if ((rc = store_open(&store, a.store, &err)) ||
-	    (rc = cc_lookup(store, a.key, a.restore_keys, a.nrestore_keys, &m, &nm, &err))) {
+	if (!(rc = store_open(&store, a.store, &err)) && a.jobs)
+		store->jobs = a.jobs;
+	if (rc || (rc = cc_lookup(store, a.key, a.restore_keys, a.nrestore_keys, &m, &nm, &err))) {
 		cli_error("%s", err.msg);
 		code = cli_exit_code(rc);
 		goto out;

@@ -31,7 +31,8 @@ static const char usage[] =
 "      --immutable          keep an existing entry under KEY untouched\n"
 "                           (env CACHE_IMMUTABLE=true)\n"
 "  -l, --level N            zstd level 1-19 (env CACHE_LEVEL; default 3)\n"
-"  -j, --jobs N             compression threads (env CACHE_JOBS; default: CPUs)\n"
+"  -j, --jobs N             compression threads (default: CPUs) and parallel\n"
+"                           uploads to a remote store (default 8); CACHE_JOBS\n"
 "  -q, --quiet              only errors (env CACHE_QUIET=true)\n"
 "  -v, --verbose            more detail (env CACHE_VERBOSE=true)\n"
 "  -h, --help               show this help\n"
@@ -173,6 +174,8 @@ int main(int argc, char **argv)
 		code = cli_exit_code(rc);
 		goto out;
 	}
+	if (a.jobs)
+		store->jobs = a.jobs;
 	rc = cc_save(store, &so, &st, &err);
 	secs = cli_elapsed();
 	if (rc) {

@@ -24,9 +24,11 @@ enum cc_code store_open(struct store **ret, const char *url, struct cc_err *err)
 	} else if (!strncmp(url, "s3://", 5)) {
 		ops = &store_s3;
 		loc = url + 5;
+	} else if (!strcmp(url, "gha") || !strncmp(url, "gha://", 6)) {
+		ops = &store_gha;	/* parses "gha[://NAMESPACE]" itself */
 	} else if (colon && colon > url && !memchr(url, '/', (size_t)(colon - url))) {
 		return cc_err_set(err, CC_EUSAGE, 0,
-				  "unsupported store '%s' (this build knows directories, file:// and s3://)",
+				  "unsupported store '%s' (this build knows directories, file://, s3:// and gha://)",
 				  url);
 	}
 	if (!*loc)

@@ -82,9 +82,11 @@ struct store {
 
 extern const struct store_ops store_local;
 extern const struct store_ops store_s3;
+extern const struct store_ops store_gha;
 
 /* Opens the store a URL or path names ("file://DIR", "DIR",
- * "s3://BUCKET[/PREFIX][?endpoint=URL&region=R&path-style=true]").
+ * "s3://BUCKET[/PREFIX][?endpoint=URL&region=R&path-style=true]",
+ * "gha" or "gha://NAMESPACE": the GitHub Actions cache service).
  * @return CC_OK with *ret set, or CC_EUSAGE for an unknown scheme. */
 enum cc_code store_open(struct store **ret, const char *url, struct cc_err *err);
 void store_close(struct store *s);

@@ -1,0 +1,1235 @@
+/* store-gha.c: a store in the GitHub Actions cache service (cache service
+ * v2: twirp JSON calls, bodies in Azure Blob storage through signed URLs).
+ *
+ * Location: "gha", "gha://" or "gha://NAMESPACE".  The service is found
+ * through ACTIONS_RESULTS_URL and ACTIONS_RUNTIME_TOKEN, which the runner
+ * gives to actions (not to plain `run:` steps).
+ *
+ * The service holds immutable entries (key, version) and has no listing
+ * and no delete, so objects map onto entries like this (P is "cicache/" or
+ * "cicache/NAMESPACE/"):
+ *
+ *   object NAME        entry key "P" NAME "/" SUFFIX
+ *
+ * where SUFFIX is "0" for a pack (content-named: a second save of the same
+ * pack meets 409 already_exists, which is success) and for a key saved with
+ * STORE_PUT_IF_ABSENT (first writer wins), and the save's wall-clock time
+ * in nanoseconds (19 digits) for a rolling key, so every save of a key is
+ * a new entry.  A pack whose "0" entry is reserved but never finished (a
+ * killed save) is uploaded again under a time suffix.  Looking up NAME
+ * asks for the newest entry whose key starts with "P" NAME "/"
+ * (restore_keys prefix matching): the newest save wins.
+ * The version of every entry is GHA_VERSION_TEXT hashed with SHA-256 (hex),
+ * which keeps actions/cache's own entries (version = hash of paths and
+ * compression) apart.
+ *
+ * list(prefix) reports at most one object: the newest entry whose key
+ * starts with "P" prefix.  Sizes are unknown (0).  del is not supported.
+ *
+ * Blob bodies: Put Blob up to SINGLE_MAX bytes, else Put Block of
+ * BLOCK_SIZE in parallel (s->jobs) and Put Block List.  Reads are ranged
+ * GETs, adjacent ranges of one object coalesced.  Signed URLs are
+ * credentials: they are kept out of error messages. */
+#include "store.h"
+#include "http.h"
+#include "log.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#define GHA_VERSION_TEXT "cicache gha store 1"
+#define TWIRP_PATH "/twirp/github.actions.results.api.v1.CacheService/"
+#define ENTRY_KEY_MAX 512		/* the service's limit on keys */
+#define TWIRP_BODY_MAX (64u * 1024)
+#define SINGLE_MAX (4u << 20)
+#define BLOCK_SIZE (8u << 20)
+#define MAX_BLOCKS 50000u
+#define COALESCE_MAX (16u << 20)
+#define DEFAULT_TRIES 6
+#define URL_CACHE 64
+#define URL_TTL_MS (5 * 60 * 1000)
+#define AZURE_VERSION "2021-08-06"
+
+struct url_slot {
+	char *name;		/* object name */
+	char *url;		/* signed download URL */
+	int64_t mtime_ns;
+	uint64_t at_ms;
+};
+
+struct gha {
+	char *base;		/* "scheme://host[:port]" of the cache service */
+	char *token;
+	char *prefix;		/* "cicache/" or "cicache/NS/" */
+	char version[65];
+	struct http *http;
+	pthread_mutex_t mu;	/* guards urls */
+	struct url_slot urls[URL_CACHE];
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void secret_free(char *p)
+{
+	if (p) {
+		OPENSSL_cleanse(p, strlen(p));
+		free(p);
+	}
+}
+
+static void url_slot_clear(struct url_slot *u)
+{
+	free(u->name);
+	secret_free(u->url);
+	memset(u, 0, sizeof(*u));
+}
+
+static void gha_close(struct store *s)
+{
+	struct gha *g = s->priv;
+
+	for (int i = 0; i < URL_CACHE; i++)
+		url_slot_clear(&g->urls[i]);
+	pthread_mutex_destroy(&g->mu);
+	free(g->base);
+	secret_free(g->token);
+	free(g->prefix);
+	http_free(g->http);
+	free(g);
+	s->priv = NULL;
+}
+
+/* Signed URLs are credentials: the query of any http(s) URL in an error
+ * message becomes "?<signature removed>". */
+static void scrub(struct cc_err *err)
+{
+	static const char cut[] = "?<signature removed>";
+	char out[sizeof(err->msg)];
+	size_t o = 0;
+	const char *p;
+
+	if (!err || !strstr(err->msg, "sig="))
+		return;
+	for (p = err->msg; *p && o < sizeof(out) - 1;) {
+		size_t tok = strcspn(p, " \t\n'");
+		const char *q = memchr(p, '?', tok);
+
+		if (q && (!strncmp(p, "http://", 7) || !strncmp(p, "https://", 8))) {
+			const char *end = p + tok;
+			size_t keep = (size_t)(q - p);
+
+			if (end > q + 1 && end[-1] == ':')
+				end--;	/* "GET URL: why" */
+			if (o + keep + sizeof(cut) > sizeof(out))
+				break;
+			memcpy(out + o, p, keep);
+			memcpy(out + o + keep, cut, sizeof(cut) - 1);
+			o += keep + sizeof(cut) - 1;
+			p = end;
+		}
+		for (; *p && o < sizeof(out) - 1; p++) {
+			out[o++] = *p;
+			if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\'') {
+				p++;
+				break;
+			}
+		}
+	}
+	out[o] = '\0';
+	memcpy(err->msg, out, o + 1);
+}
+
+/* ---------------------------------------------------------------- JSON */
+
+static enum cc_code json_add_str(struct buf *b, const char *s, struct cc_err *err)
+{
+	enum cc_code rc = buf_add(b, "\"", 1, err);
+
+	for (; !rc && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			rc = buf_addf(b, err, "\\%c", c);
+		else if (c < 0x20)
+			rc = buf_addf(b, err, "\\u%04x", c);
+		else
+			rc = buf_add(b, s, 1, err);
+	}
+	return rc ? rc : buf_add(b, "\"", 1, err);
+}
+
+static const char *json_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/* Parses a string at p (at its '"') into out (may be NULL).  @return the
+ * position after it, or NULL when malformed. */
+static const char *json_str(const char *p, const char *end, struct buf *out)
+{
+	if (p >= end || *p != '"')
+		return NULL;
+	for (p++; p < end; p++) {
+		unsigned c = (unsigned char)*p;
+
+		if (c == '"')
+			return p + 1;
+		if (c != '\\') {
+			if (out && buf_add(out, p, 1, NULL))
+				return NULL;
+			continue;
+		}
+		if (++p >= end)
+			return NULL;
+		switch (*p) {
+		case 'b': c = '\b'; break;
+		case 'f': c = '\f'; break;
+		case 'n': c = '\n'; break;
+		case 'r': c = '\r'; break;
+		case 't': c = '\t'; break;
+		case '"': case '\\': case '/': c = (unsigned char)*p; break;
+		case 'u': {
+			char hex[5];
+			char *e;
+			unsigned char u8[4];
+			size_t n;
+
+			if (end - p < 5)
+				return NULL;
+			memcpy(hex, p + 1, 4);
+			hex[4] = '\0';
+			c = (unsigned)strtoul(hex, &e, 16);
+			if (*e)
+				return NULL;
+			p += 4;
+			/* Surrogates are not expected in URLs or keys: kept as '?'. */
+			if (c >= 0xd800 && c < 0xe000)
+				c = '?';
+			if (c < 0x80) {
+				u8[0] = (unsigned char)c;
+				n = 1;
+			} else if (c < 0x800) {
+				u8[0] = (unsigned char)(0xc0 | c >> 6);
+				u8[1] = (unsigned char)(0x80 | (c & 0x3f));
+				n = 2;
+			} else {
+				u8[0] = (unsigned char)(0xe0 | c >> 12);
+				u8[1] = (unsigned char)(0x80 | (c >> 6 & 0x3f));
+				u8[2] = (unsigned char)(0x80 | (c & 0x3f));
+				n = 3;
+			}
+			if (out && buf_add(out, u8, n, NULL))
+				return NULL;
+			continue;
+		}
+		default:
+			return NULL;
+		}
+		if (out && buf_add(out, &(char){ (char)c }, 1, NULL))
+			return NULL;
+	}
+	return NULL;
+}
+
+/* Skips one value.  @return the position after it, or NULL. */
+static const char *json_skip(const char *p, const char *end, int depth)
+{
+	p = json_ws(p, end);
+	if (p >= end || depth > 32)
+		return NULL;
+	if (*p == '"')
+		return json_str(p, end, NULL);
+	if (*p == '{' || *p == '[') {
+		char close = *p == '{' ? '}' : ']';
+
+		p = json_ws(p + 1, end);
+		if (p < end && *p == close)
+			return p + 1;
+		for (;;) {
+			if (close == '}') {
+				if (!(p = json_str(json_ws(p, end), end, NULL)))
+					return NULL;
+				p = json_ws(p, end);
+				if (p >= end || *p++ != ':')
+					return NULL;
+			}
+			if (!(p = json_skip(p, end, depth + 1)))
+				return NULL;
+			p = json_ws(p, end);
+			if (p < end && *p == ',') {
+				p++;
+				continue;
+			}
+			return p < end && *p == close ? p + 1 : NULL;
+		}
+	}
+	while (p < end && (isalnum((unsigned char)*p) || *p == '-' || *p == '+' || *p == '.'))
+		p++;
+	return p;
+}
+
+/* Finds member name (or its camelCase twin alt) of the top-level object
+ * in body.  A string value is decoded into out; other values are copied
+ * as they are ("true", "123").  @return true when present. */
+static bool json_get(const struct buf *body, const char *name, const char *alt,
+		     struct buf *out)
+{
+	const char *p = body->data, *end = body->data + body->len;
+	struct buf k = BUF_INIT;
+	bool found = false;
+
+	buf_init(&k, 4096);
+	buf_reset(out);
+	p = json_ws(p, end);
+	if (p >= end || *p++ != '{')
+		goto done;
+	p = json_ws(p, end);
+	if (p < end && *p == '}')
+		goto done;
+	for (;;) {
+		const char *v;
+
+		buf_reset(&k);
+		if (!(p = json_str(json_ws(p, end), end, &k)))
+			goto done;
+		p = json_ws(p, end);
+		if (p >= end || *p++ != ':')
+			goto done;
+		v = json_ws(p, end);
+		if (!strcmp(k.data, name) || (alt && !strcmp(k.data, alt))) {
+			if (v < end && *v == '"') {
+				found = json_str(v, end, out) != NULL;
+			} else {
+				const char *e = json_skip(v, end, 0);
+
+				found = e && !buf_add(out, v, (size_t)(e - v), NULL);
+			}
+			goto done;
+		}
+		if (!(p = json_skip(v, end, 0)))
+			goto done;
+		p = json_ws(p, end);
+		if (p >= end || *p != ',')
+			goto done;
+		p++;
+	}
+done:
+	buf_release(&k);
+	return found;
+}
+
+/* ---------------------------------------------------------------- setup */
+
+static const char *env(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : NULL;
+}
+
+static enum cc_code gha_open(struct store *s, const char *location, struct cc_err *err)
+{
+	struct gha *g = calloc(1, sizeof(*g));
+	const char *url = env("ACTIONS_RESULTS_URL"), *token = env("ACTIONS_RUNTIME_TOKEN");
+	const char *tmp = env("TMPDIR") ? env("TMPDIR") : env("RUNNER_TEMP");
+	const char *host, *hend;
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	enum cc_code rc = CC_OK;
+
+	if (!g)
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	pthread_mutex_init(&g->mu, NULL);
+	s->priv = g;
+	location += 3;		/* "gha" */
+	if (!strncmp(location, "://", 3))
+		location += 3;
+	for (const char *p = location; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.')
+			return cc_err_set(err, CC_EUSAGE, 0,
+					  "bad gha namespace '%s' in '%s' (letters, digits, '-', '_', '.')",
+					  location, s->location);
+	if (strlen(location) > 64)
+		return cc_err_set(err, CC_EUSAGE, 0, "gha namespace '%s' is longer than 64 bytes",
+				  location);
+	if (!url || !token)
+		return cc_err_set(err, CC_ESTORE, 0,
+				  "store '%s': %s not set: GitHub gives %s to actions, not to the "
+				  "shell of a plain `run:` step; run cicache through its action "
+				  "(ci-templates/github), or export %s from an actions/github-script "
+				  "step into $GITHUB_ENV", s->location,
+				  !url && !token ? "ACTIONS_RESULTS_URL and ACTIONS_RUNTIME_TOKEN are" :
+				  !url ? "ACTIONS_RESULTS_URL is" : "ACTIONS_RUNTIME_TOKEN is",
+				  !url && !token ? "them" : "it", !url && !token ? "them" : "it");
+	if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))
+		return cc_err_set(err, CC_ESTORE, 0,
+				  "ACTIONS_RESULTS_URL '%s' must start with http:// or https://", url);
+	/* Like the official client, only scheme and authority are used. */
+	host = strstr(url, "://") + 3;
+	hend = host + strcspn(host, "/?#");
+	if (hend == host || memchr(host, '@', (size_t)(hend - host)))
+		return cc_err_set(err, CC_ESTORE, 0, "bad ACTIONS_RESULTS_URL '%s'", url);
+	if (!(g->base = strndup(url, (size_t)(hend - url))) || !(g->token = strdup(token)) ||
+	    asprintf(&g->prefix, "cicache/%s%s", location, *location ? "/" : "") < 0 ||
+	    !(s->tmpdir = strdup(tmp ? tmp : "/tmp"))) {
+		g->prefix = NULL;
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	}
+	if (!EVP_Digest(GHA_VERSION_TEXT, strlen(GHA_VERSION_TEXT), md, &mdlen, EVP_sha256(),
+			NULL) || mdlen != 32)
+		return cc_err_set(err, CC_EINTERNAL, 0, "cannot compute SHA-256");
+	for (int i = 0; i < 32; i++)
+		snprintf(g->version + 2 * i, 3, "%02x", md[i]);
+	{
+		const char *t = env("CICACHE_GHA_TRIES");
+		int tries = t ? atoi(t) : DEFAULT_TRIES;
+
+		rc = http_new(&g->http, tries > 0 ? tries : DEFAULT_TRIES, err);
+	}
+	return rc;
+}
+
+/* --------------------------------------------------------------- twirp */
+
+static enum cc_code sign_twirp(void *ctx, struct http_headers *h, struct cc_err *err)
+{
+	struct gha *g = ctx;
+	struct buf v = BUF_INIT;
+	enum cc_code rc;
+
+	if (!(rc = buf_addf(&v, err, "Bearer %s", g->token)))
+		rc = http_header_add(h, "Authorization", v.data, err);
+	if (!rc)
+		rc = http_header_add(h, "Content-Type", "application/json", err);
+	if (!rc)
+		rc = http_header_add(h, "Accept", "application/json", err);
+	OPENSSL_cleanse(v.data, v.len);
+	buf_release(&v);
+	return rc;
+}
+
+/* Words a failed twirp call: "gha cache service: cannot WHAT: HTTP n code: msg". */
+static enum cc_code twirp_fail(const char *what, const struct http_resp *r, struct cc_err *err)
+{
+	struct buf code = BUF_INIT, msg = BUF_INIT;
+	const char *hint = "";
+
+	buf_init(&code, 256);
+	buf_init(&msg, 512);
+	json_get(&r->err_body, "code", NULL, &code);
+	json_get(&r->err_body, "msg", NULL, &msg);
+	for (char *p = msg.data; *p; p++)
+		if (!isprint((unsigned char)*p))
+			*p = '?';
+	for (char *p = code.data; *p; p++)
+		if (!isprint((unsigned char)*p))
+			*p = '?';
+	if (r->status == 401)
+		hint = " (the ACTIONS_RUNTIME_TOKEN was refused: it is only valid during its job)";
+	else if (r->status == 403)
+		hint = " (the token may not write the cache here: pull requests from forks "
+		       "and read-only cache policies cannot save)";
+	else if (r->status == 429)
+		hint = " (rate limited: the service takes about 200 new entries a minute per "
+		       "repository; set CICACHE_GHA_TRIES for more patience)";
+	cc_err_set(err, CC_ESTORE, 0, "gha cache service: cannot %s: HTTP %ld%s%s%s%s%s", what,
+		   r->status, code.len ? " " : "", code.data, msg.len ? ": " : "", msg.data, hint);
+	buf_release(&code);
+	buf_release(&msg);
+	return CC_ESTORE;
+}
+
+/* POSTs body to method; a 2xx answer lands in out.  @return CC_OK with
+ * resp->status set (any status), or a transport error. */
+static enum cc_code twirp(struct gha *g, const char *method, const struct buf *body,
+			  struct buf *out, struct http_resp *resp, struct cc_err *err)
+{
+	struct buf url = BUF_INIT;
+	struct http_req q;
+	enum cc_code rc;
+
+	if ((rc = buf_addf(&url, err, "%s%s%s", g->base, TWIRP_PATH, method)))
+		return rc;
+	http_req_init(&q);
+	q.method = "POST";
+	q.url = url.data;
+	q.sign = sign_twirp;
+	q.sign_ctx = g;
+	q.body = body->data;
+	q.body_len = body->len;
+	q.out = out;
+	rc = http_do(g->http, &q, resp, err);
+	if (rc)
+		cc_err_prefix(err, "gha cache service");
+	buf_release(&url);
+	return rc;
+}
+
+/* ------------------------------------------------------------- entries */
+
+/* The entry key prefix of an object: "P" name "/".  @return false when
+ * no entry of it can exist (too long for the service). */
+static bool entry_prefix(struct gha *g, const char *name, struct buf *ret)
+{
+	buf_reset(ret);
+	if (buf_addf(ret, NULL, "%s%s/", g->prefix, name))
+		return false;
+	return ret->len + 1 <= ENTRY_KEY_MAX;
+}
+
+/* Maps an entry key back: object name and time.  @return false for
+ * entries that are not ours. */
+static bool entry_parse(struct gha *g, const char *ekey, struct buf *ret_name,
+			int64_t *ret_mtime)
+{
+	size_t plen = strlen(g->prefix);
+	const char *slash = strrchr(ekey, '/'), *p;
+	int64_t t = 0;
+
+	if (strncmp(ekey, g->prefix, plen) || !slash || slash <= ekey + plen || !slash[1] ||
+	    strlen(slash + 1) > 19)
+		return false;
+	for (p = slash + 1; *p; p++) {
+		if (!isdigit((unsigned char)*p))
+			return false;
+		t = t * 10 + (*p - '0');
+	}
+	buf_reset(ret_name);
+	if (buf_add(ret_name, ekey + plen, (size_t)(slash - ekey - (ptrdiff_t)plen), NULL))
+		return false;
+	*ret_mtime = t;
+	return true;
+}
+
+/* Asks for the newest entry whose key starts with "P" prefix.  With exact,
+ * prefix is a whole object name.  @return CC_OK with *ret_found; on a hit
+ * ret_url (signed, may be NULL) and ret_name/ret_mtime are set. */
+static enum cc_code lookup_raw(struct gha *g, const char *prefix, bool exact, bool *ret_found,
+			       struct buf *ret_url, struct buf *ret_name, int64_t *ret_mtime,
+			       struct cc_err *err)
+{
+	struct buf ek = BUF_INIT, body = BUF_INIT, out = BUF_INIT, v = BUF_INIT;
+	struct http_resp r;
+	enum cc_code rc = CC_OK;
+
+	*ret_found = false;
+	buf_init(&out, TWIRP_BODY_MAX);
+	buf_init(&v, TWIRP_BODY_MAX);
+	http_resp_init(&r);
+	if (exact) {
+		if (!entry_prefix(g, prefix, &ek))
+			goto cleanup;	/* too long to exist */
+	} else if ((rc = buf_addf(&ek, err, "%s%s", g->prefix, prefix))) {
+		goto cleanup;
+	}
+	if (ek.len > ENTRY_KEY_MAX)
+		goto cleanup;
+	/* No entry key is a bare prefix, so the exact match on key never
+	 * hits: the restore key gives the newest entry that starts with it. */
+	if ((rc = buf_addstr(&body, "{\"key\":", err)) || (rc = json_add_str(&body, ek.data, err)) ||
+	    (rc = buf_addstr(&body, ",\"restore_keys\":[", err)) ||
+	    (rc = json_add_str(&body, ek.data, err)) ||
+	    (rc = buf_addf(&body, err, "],\"version\":\"%s\"}", g->version)))
+		goto cleanup;
+	if ((rc = twirp(g, "GetCacheEntryDownloadURL", &body, &out, &r, err)))
+		goto cleanup;
+	if (r.status != 200) {
+		struct buf what = BUF_INIT;
+
+		buf_addf(&what, NULL, "look up '%s'", prefix);
+		rc = twirp_fail(what.data, &r, err);
+		buf_release(&what);
+		goto cleanup;
+	}
+	if (!json_get(&out, "ok", NULL, &v) || strcmp(v.data, "true"))
+		goto cleanup;	/* a miss */
+	if (!json_get(&out, "matched_key", "matchedKey", &v) ||
+	    !entry_parse(g, v.data, ret_name, ret_mtime) ||
+	    (exact && strcmp(ret_name->data, prefix))) {
+		cc_debug("gha: lookup of '%s' matched a foreign entry; ignored", prefix);
+		goto cleanup;
+	}
+	if (ret_url && (!json_get(&out, "signed_download_url", "signedDownloadUrl", ret_url) ||
+			(strncmp(ret_url->data, "https://", 8) &&
+			 strncmp(ret_url->data, "http://", 7)))) {
+		rc = cc_err_set(err, CC_ESTORE, 0,
+				"gha cache service: no usable download URL for '%s'", prefix);
+		goto cleanup;
+	}
+	*ret_found = true;
+cleanup:
+	http_resp_release(&r);
+	buf_release(&ek);
+	buf_release(&body);
+	buf_release(&out);
+	buf_release(&v);
+	return rc;
+}
+
+static void cache_forget(struct gha *g, const char *name)
+{
+	pthread_mutex_lock(&g->mu);
+	for (int i = 0; i < URL_CACHE; i++)
+		if (g->urls[i].name && !strcmp(g->urls[i].name, name))
+			url_slot_clear(&g->urls[i]);
+	pthread_mutex_unlock(&g->mu);
+}
+
+/* The signed URL of object name (cached for URL_TTL_MS; fresh is true to
+ * skip the cache).  Misses are not cached: a save may create the object. */
+static enum cc_code lookup(struct gha *g, const char *name, bool fresh, bool *ret_found,
+			   struct buf *ret_url, int64_t *ret_mtime, struct cc_err *err)
+{
+	struct buf n = BUF_INIT;
+	uint64_t now = now_ms();
+	struct url_slot *victim = &g->urls[0];
+	enum cc_code rc;
+	int64_t mtime = 0;
+
+	*ret_found = false;
+	pthread_mutex_lock(&g->mu);
+	for (int i = 0; i < URL_CACHE && !fresh; i++) {
+		struct url_slot *u = &g->urls[i];
+
+		if (u->name && !strcmp(u->name, name) && now - u->at_ms < URL_TTL_MS) {
+			rc = buf_addstr(ret_url, u->url, err);
+			*ret_mtime = u->mtime_ns;
+			*ret_found = !rc;
+			pthread_mutex_unlock(&g->mu);
+			return rc;
+		}
+	}
+	pthread_mutex_unlock(&g->mu);
+	if ((rc = lookup_raw(g, name, true, ret_found, ret_url, &n, &mtime, err)) || !*ret_found)
+		goto cleanup;
+	*ret_mtime = mtime;
+	pthread_mutex_lock(&g->mu);
+	for (int i = 0; i < URL_CACHE; i++) {
+		struct url_slot *u = &g->urls[i];
+
+		if (u->name && !strcmp(u->name, name)) {
+			victim = u;
+			break;
+		}
+		if (!u->name || u->at_ms < victim->at_ms)
+			victim = u;
+	}
+	url_slot_clear(victim);
+	victim->name = strdup(name);
+	victim->url = strdup(ret_url->data);
+	victim->mtime_ns = mtime;
+	victim->at_ms = now;
+	if (!victim->name || !victim->url)
+		url_slot_clear(victim);	/* only a cache */
+	pthread_mutex_unlock(&g->mu);
+cleanup:
+	buf_release(&n);
+	return rc;
+}
+
+/* ---------------------------------------------------------- Azure Blob */
+
+static enum cc_code sign_blob(void *ctx, struct http_headers *h, struct cc_err *err)
+{
+	const char *blob_type = ctx;
+	enum cc_code rc = http_header_add(h, "x-ms-version", AZURE_VERSION, err);
+
+	if (!rc && blob_type)
+		rc = http_header_add(h, "x-ms-blob-type", blob_type, err);
+	return rc;
+}
+
+/* Words a failed blob request from its Azure XML error. */
+static enum cc_code blob_fail(const char *what, const char *name, const struct http_resp *r,
+			      struct cc_err *err)
+{
+	char code[128] = "";
+	const char *s = strstr(r->err_body.data, "<Code>"), *e;
+
+	if (s && (e = strstr(s += 6, "</Code>")) && e - s < (ptrdiff_t)sizeof(code)) {
+		memcpy(code, s, (size_t)(e - s));
+		code[e - s] = '\0';
+		for (char *p = code; *p; p++)
+			if (!isprint((unsigned char)*p))
+				*p = '?';
+	}
+	return cc_err_set(err, CC_ESTORE, 0, "gha cache blob storage: cannot %s '%s': HTTP %ld%s%s%s",
+			  what, name, r->status, code[0] ? " (" : "", code, code[0] ? ")" : "");
+}
+
+static bool url_append(struct buf *b, const char *base, const char *query)
+{
+	return !buf_addf(b, NULL, "%s%c%s", base, strchr(base, '?') ? '&' : '?', query);
+}
+
+static enum cc_code upload_single(struct gha *g, const char *url, const char *name, int fd,
+				  uint64_t size, struct cc_err *err)
+{
+	struct http_req q;
+	struct http_resp r;
+	enum cc_code rc;
+
+	http_req_init(&q);
+	http_resp_init(&r);
+	q.method = "PUT";
+	q.url = url;
+	q.sign = sign_blob;
+	q.sign_ctx = (void *)"BlockBlob";
+	q.body_fd = fd;
+	q.body_len = size;
+	rc = http_do(g->http, &q, &r, err);
+	if (!rc && r.status != 201 && r.status != 200)
+		rc = blob_fail("upload", name, &r, err);
+	http_resp_release(&r);
+	return rc;
+}
+
+/* Block i's id: base64 of "cicache-block-%08u" (22 bytes: all ids the
+ * same length, as Azure requires), percent-encoded for the query. */
+static void block_id(unsigned i, char raw[33], char enc[64])
+{
+	char id[32];
+	size_t o = 0;
+
+	snprintf(id, sizeof(id), "cicache-block-%08u", i);
+	EVP_EncodeBlock((unsigned char *)raw, (const unsigned char *)id, (int)strlen(id));
+	for (const char *p = raw; *p; p++) {
+		if (*p == '+' || *p == '/' || *p == '=')
+			o += (size_t)snprintf(enc + o, 64 - o, "%%%02X", (unsigned char)*p);
+		else
+			enc[o++] = *p;
+	}
+	enc[o] = '\0';
+}
+
+static enum cc_code upload_blocks(struct store *s, const char *url, const char *name, int fd,
+				  uint64_t size, struct cc_err *err)
+{
+	struct gha *g = s->priv;
+	uint64_t bs = BLOCK_SIZE;
+	size_t n, i;
+	struct http_job *jobs = NULL;
+	struct http_req *reqs = NULL;
+	struct http_resp *resps = NULL;
+	struct buf *urls = NULL, list = BUF_INIT, lurl = BUF_INIT;
+	enum cc_code rc = CC_OK;
+
+	if ((size + bs - 1) / bs > MAX_BLOCKS)
+		bs = (size + MAX_BLOCKS - 1) / MAX_BLOCKS;
+	n = (size_t)((size + bs - 1) / bs);
+	jobs = calloc(n, sizeof(*jobs));
+	reqs = calloc(n, sizeof(*reqs));
+	resps = calloc(n, sizeof(*resps));
+	urls = calloc(n, sizeof(*urls));
+	if (!jobs || !reqs || !resps || !urls) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		goto cleanup;
+	}
+	for (i = 0; i < n; i++) {
+		buf_init(&urls[i], 0);
+		http_resp_init(&resps[i]);
+	}
+	if ((rc = buf_addstr(&list, "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>", err)))
+		goto cleanup;
+	for (i = 0; i < n; i++) {
+		char raw[33], enc[64], q[128];
+
+		block_id((unsigned)i, raw, enc);
+		snprintf(q, sizeof(q), "comp=block&blockid=%s", enc);
+		if (!url_append(&urls[i], url, q)) {
+			rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+			goto cleanup;
+		}
+		if ((rc = buf_addf(&list, err, "<Latest>%s</Latest>", raw)))
+			goto cleanup;
+		http_req_init(&reqs[i]);
+		reqs[i].method = "PUT";
+		reqs[i].url = urls[i].data;
+		reqs[i].sign = sign_blob;
+		reqs[i].body_fd = fd;
+		reqs[i].body_off = i * bs;
+		reqs[i].body_len = size - i * bs < bs ? size - i * bs : bs;
+		jobs[i].req = &reqs[i];
+		jobs[i].resp = &resps[i];
+	}
+	if ((rc = buf_addstr(&list, "</BlockList>", err)))
+		goto cleanup;
+	http_run(g->http, jobs, n, s->jobs > 0 ? s->jobs : 1);
+	for (i = 0; i < n && !rc; i++) {
+		if (jobs[i].rc) {
+			rc = jobs[i].rc;
+			*err = jobs[i].err;
+		} else if (resps[i].status != 201 && resps[i].status != 200) {
+			rc = blob_fail("upload a block of", name, &resps[i], err);
+		}
+	}
+	if (rc)
+		goto cleanup;
+	cc_debug("gha: uploaded %zu blocks of '%s'", n, name);
+	if (!url_append(&lurl, url, "comp=blocklist")) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		goto cleanup;
+	}
+	{
+		struct http_req q;
+		struct http_resp r;
+
+		http_req_init(&q);
+		http_resp_init(&r);
+		q.method = "PUT";
+		q.url = lurl.data;
+		q.sign = sign_blob;
+		q.body = list.data;
+		q.body_len = list.len;
+		rc = http_do(g->http, &q, &r, err);
+		if (!rc && r.status != 201 && r.status != 200)
+			rc = blob_fail("commit the blocks of", name, &r, err);
+		http_resp_release(&r);
+	}
+cleanup:
+	for (i = 0; urls && resps && i < n; i++) {
+		http_resp_release(&resps[i]);
+		buf_release(&urls[i]);
+	}
+	free(jobs);
+	free(reqs);
+	free(resps);
+	free(urls);
+	buf_release(&list);
+	buf_release(&lurl);
+	return rc;
+}
+
+/* ----------------------------------------------------------- store ops */
+
+static enum cc_code gha_prepare_write(struct store *s, struct cc_err *err)
+{
+	/* Nothing to create, and the service has no call that checks write
+	 * access without creating an entry: the first put tells. */
+	return CC_OK;
+}
+
+/* CreateCacheEntry for ekey.  @return CC_OK with *ret_exists (409 or an
+ * "already exists" refusal) or the signed upload URL in ret_url. */
+static enum cc_code create_entry(struct gha *g, const char *ekey, const char *name,
+				 bool *ret_exists, struct buf *ret_url, struct cc_err *err)
+{
+	struct buf body = BUF_INIT, out = BUF_INIT, v = BUF_INIT, what = BUF_INIT;
+	struct http_resp r;
+	enum cc_code rc;
+
+	*ret_exists = false;
+	buf_init(&out, TWIRP_BODY_MAX);
+	buf_init(&v, TWIRP_BODY_MAX);
+	http_resp_init(&r);
+	buf_addf(&what, NULL, "reserve an entry for '%s'", name);
+	if ((rc = buf_addstr(&body, "{\"key\":", err)) || (rc = json_add_str(&body, ekey, err)) ||
+	    (rc = buf_addf(&body, err, ",\"version\":\"%s\"}", g->version)) ||
+	    (rc = twirp(g, "CreateCacheEntry", &body, &out, &r, err)))
+		goto cleanup;
+	if (r.status == 409) {
+		*ret_exists = true;
+		goto cleanup;
+	}
+	if (r.status != 200) {
+		rc = twirp_fail(what.data, &r, err);
+		goto cleanup;
+	}
+	if (!json_get(&out, "ok", NULL, &v) || strcmp(v.data, "true")) {
+		json_get(&out, "message", NULL, &v);
+		for (char *p = v.data; *p; p++)
+			if (!isprint((unsigned char)*p))
+				*p = '?';
+		if (strstr(v.data, "already exists")) {
+			*ret_exists = true;
+			goto cleanup;
+		}
+		rc = cc_err_set(err, CC_ESTORE, 0, "gha cache service: cannot %s: %s", what.data,
+				v.len ? v.data : "refused without a reason");
+		goto cleanup;
+	}
+	if (!json_get(&out, "signed_upload_url", "signedUploadUrl", ret_url) ||
+	    (strncmp(ret_url->data, "https://", 8) && strncmp(ret_url->data, "http://", 7)))
+		rc = cc_err_set(err, CC_ESTORE, 0, "gha cache service: cannot %s: no upload URL",
+				what.data);
+cleanup:
+	http_resp_release(&r);
+	buf_release(&body);
+	buf_release(&out);
+	buf_release(&v);
+	buf_release(&what);
+	return rc;
+}
+
+static enum cc_code finalize_entry(struct gha *g, const char *ekey, const char *name,
+				   uint64_t size, struct cc_err *err)
+{
+	struct buf body = BUF_INIT, out = BUF_INIT, v = BUF_INIT, what = BUF_INIT;
+	struct http_resp r;
+	enum cc_code rc;
+
+	buf_init(&out, TWIRP_BODY_MAX);
+	buf_init(&v, TWIRP_BODY_MAX);
+	http_resp_init(&r);
+	buf_addf(&what, NULL, "finalize the entry of '%s'", name);
+	if ((rc = buf_addstr(&body, "{\"key\":", err)) || (rc = json_add_str(&body, ekey, err)) ||
+	    (rc = buf_addf(&body, err, ",\"size_bytes\":\"%" PRIu64 "\",\"version\":\"%s\"}",
+			   size, g->version)) ||
+	    (rc = twirp(g, "FinalizeCacheEntryUpload", &body, &out, &r, err)))
+		goto cleanup;
+	if (r.status != 200) {
+		rc = twirp_fail(what.data, &r, err);
+		goto cleanup;
+	}
+	if (!json_get(&out, "ok", NULL, &v) || strcmp(v.data, "true")) {
+		json_get(&out, "message", NULL, &v);
+		for (char *p = v.data; *p; p++)
+			if (!isprint((unsigned char)*p))
+				*p = '?';
+		rc = cc_err_set(err, CC_ESTORE, 0, "gha cache service: cannot %s: %s", what.data,
+				v.len ? v.data : "refused without a reason");
+	}
+cleanup:
+	http_resp_release(&r);
+	buf_release(&body);
+	buf_release(&out);
+	buf_release(&v);
+	buf_release(&what);
+	return rc;
+}
+
+static enum cc_code gha_put(struct store *s, const char *name, const char *src, unsigned flags,
+			    bool *ret_existed, struct cc_err *err)
+{
+	struct gha *g = s->priv;
+	struct buf ekey = BUF_INIT, url = BUF_INIT;
+	bool content_named = !strncmp(name, STORE_PACKS_PREFIX, strlen(STORE_PACKS_PREFIX));
+	bool first_wins = content_named || (flags & STORE_PUT_IF_ABSENT);
+	bool exists = false;
+	struct stat st;
+	enum cc_code rc = CC_OK;
+	int fd = -1;
+
+	if (ret_existed)
+		*ret_existed = false;
+	fd = open(src, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st)) {
+		rc = cc_err_set(err, CC_ESTORE, errno, "cannot open '%s'", src);
+		goto cleanup;
+	}
+	for (int attempt = 0;; attempt++) {
+		if (!entry_prefix(g, name, &ekey) ||
+		    (first_wins && !attempt ? buf_addstr(&ekey, "0", err) :
+		     buf_addf(&ekey, err, "%019" PRId64, now_realtime_ns())) ||
+		    ekey.len > ENTRY_KEY_MAX) {
+			rc = cc_err_set(err, CC_EUSAGE, 0,
+					"'%s' is too long for the gha store: entry keys are at most "
+					"%d bytes, so cicache keys at most %d", name, ENTRY_KEY_MAX,
+					ENTRY_KEY_MAX - (int)strlen(g->prefix) - 25);
+			goto cleanup;
+		}
+		buf_reset(&url);
+		if ((rc = create_entry(g, ekey.data, name, &exists, &url, err)))
+			goto cleanup;
+		if (!exists)
+			break;
+		if (flags & STORE_PUT_IF_ABSENT) {
+			/* First writer wins, even one still uploading. */
+			if (ret_existed)
+				*ret_existed = true;
+			goto done;
+		}
+		if (content_named && !attempt) {
+			bool found;
+			int64_t t;
+			struct buf u = BUF_INIT;
+
+			rc = lookup(g, name, true, &found, &u, &t, err);
+			secret_free(buf_detach(&u, NULL));
+			if (rc)
+				goto cleanup;
+			if (found) {
+				if (ret_existed)
+					*ret_existed = true;
+				goto done;
+			}
+			/* Reserved but never finished (a killed save, or one
+			 * uploading right now): upload a copy of our own. */
+			cc_debug("gha: '%s' is reserved but not visible; uploading a copy", name);
+		}
+		if (attempt >= 2) {
+			rc = cc_err_set(err, CC_ESTORE, 0,
+					"gha cache service: cannot reserve an entry for '%s': "
+					"it keeps existing", name);
+			goto cleanup;
+		}
+	}
+	if ((uint64_t)st.st_size <= SINGLE_MAX)
+		rc = upload_single(g, url.data, name, fd, (uint64_t)st.st_size, err);
+	else
+		rc = upload_blocks(s, url.data, name, fd, (uint64_t)st.st_size, err);
+	if (rc || (rc = finalize_entry(g, ekey.data, name, (uint64_t)st.st_size, err)))
+		goto cleanup;
+	cc_debug("gha: saved '%s' as entry '%s' (%lld bytes)", name, ekey.data,
+		 (long long)st.st_size);
+done:
+	cache_forget(g, name);
+	if (flags & STORE_PUT_MOVE)
+		unlink(src);
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	scrub(err);
+	buf_release(&ekey);
+	OPENSSL_cleanse(url.data, url.len);
+	buf_release(&url);
+	return rc;
+}
+
+/* Reads n ranges in parallel; adjacent ranges of one object (in the
+ * order given) share one GET of up to COALESCE_MAX bytes.  A 403 (the
+ * signed URL expired) looks the object up again, once. */
+static enum cc_code gha_get_ranges(struct store *s, const struct store_range *rg, size_t n,
+				   struct cc_err *err)
+{
+	struct gha *g = s->priv;
+	struct http_job *jobs = calloc(n ? n : 1, sizeof(*jobs));
+	struct http_req *reqs = calloc(n ? n : 1, sizeof(*reqs));
+	struct http_resp *resps = calloc(n ? n : 1, sizeof(*resps));
+	struct buf *urls = calloc(n ? n : 1, sizeof(*urls));
+	size_t *first = calloc(n ? n : 1, sizeof(*first));
+	unsigned char **tmp = calloc(n ? n : 1, sizeof(*tmp));
+	size_t ng = 0;
+	enum cc_code rc = CC_OK;
+
+	if (!jobs || !reqs || !resps || !urls || !first || !tmp) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		goto cleanup;
+	}
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+		uint64_t len = rg[i].len;
+		bool found;
+		int64_t t;
+
+		while (j < n && !strcmp(rg[j].name, rg[i].name) &&
+		       rg[j].off == rg[i].off + len && len + rg[j].len <= COALESCE_MAX)
+			len += rg[j++].len;
+		http_resp_init(&resps[ng]);
+		buf_init(&urls[ng], 0);
+		first[ng] = i;
+		ng++;
+		if ((rc = lookup(g, rg[i].name, false, &found, &urls[ng - 1], &t, err)))
+			goto cleanup;
+		if (!found) {
+			rc = cc_err_set(err, CC_ECORRUPT, 0, "object '%s' is missing from the store",
+					rg[i].name);
+			goto cleanup;
+		}
+		http_req_init(&reqs[ng - 1]);
+		reqs[ng - 1].method = "GET";
+		reqs[ng - 1].url = urls[ng - 1].data;
+		reqs[ng - 1].sign = sign_blob;
+		if (j == i + 1) {
+			reqs[ng - 1].dst = rg[i].dst;
+		} else if (!(tmp[ng - 1] = malloc((size_t)len))) {
+			rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+			goto cleanup;
+		} else {
+			reqs[ng - 1].dst = tmp[ng - 1];
+		}
+		reqs[ng - 1].dst_len = (size_t)len;
+		reqs[ng - 1].range_off = rg[i].off;
+		jobs[ng - 1].req = &reqs[ng - 1];
+		jobs[ng - 1].resp = &resps[ng - 1];
+		i = j;
+	}
+	http_run(g->http, jobs, ng, s->jobs > 0 ? s->jobs : 1);
+	for (size_t k = 0; k < ng; k++) {
+		const char *name = rg[first[k]].name;
+		bool found;
+		int64_t t;
+
+		if (jobs[k].rc || resps[k].status != 403)
+			continue;
+		/* An expired signature: a fresh URL, and this one again. */
+		buf_reset(&urls[k]);
+		if ((rc = lookup(g, name, true, &found, &urls[k], &t, err)))
+			goto cleanup;
+		if (!found) {
+			rc = cc_err_set(err, CC_ECORRUPT, 0, "object '%s' is missing from the store",
+					name);
+			goto cleanup;
+		}
+		reqs[k].url = urls[k].data;
+		http_run(g->http, &jobs[k], 1, 1);
+	}
+	for (size_t k = 0; k < ng; k++) {
+		const char *name = rg[first[k]].name;
+		long st = resps[k].status;
+		size_t end = k + 1 < ng ? first[k + 1] : n, pos = 0;
+
+		if (jobs[k].rc) {
+			rc = jobs[k].rc;
+			*err = jobs[k].err;
+			cc_err_prefix(err, "gha cache: reading '%s'", name);
+		} else if (st == 404) {
+			rc = cc_err_set(err, CC_ECORRUPT, 0, "object '%s' is missing from the store", name);
+		} else if (st == 416) {
+			rc = cc_err_set(err, CC_ECORRUPT, 0, "object '%s' is truncated", name);
+		} else if (st != 206 && st != 200) {
+			rc = blob_fail("read", name, &resps[k], err);
+		}
+		if (rc)
+			goto cleanup;
+		for (size_t i = first[k]; tmp[k] && i < end; i++) {
+			memcpy(rg[i].dst, tmp[k] + pos, rg[i].len);
+			pos += rg[i].len;
+		}
+	}
+cleanup:
+	for (size_t k = 0; k < ng; k++) {
+		http_resp_release(&resps[k]);
+		OPENSSL_cleanse(urls[k].data, urls[k].len);
+		buf_release(&urls[k]);
+		free(tmp[k]);
+	}
+	free(jobs);
+	free(reqs);
+	free(resps);
+	free(urls);
+	free(first);
+	free(tmp);
+	scrub(err);
+	return rc;
+}
+
+static enum cc_code gha_get_range(struct store *s, const char *name, uint64_t off, size_t len,
+				  void *dst, struct cc_err *err)
+{
+	struct store_range r = { name, off, len, dst };
+
+	return gha_get_ranges(s, &r, 1, err);
+}
+
+static enum cc_code gha_get_file(struct store *s, const char *name, int fd, uint64_t max,
+				 bool *ret_found, struct cc_err *err)
+{
+	struct gha *g = s->priv;
+	struct buf url = BUF_INIT;
+	struct http_req q;
+	struct http_resp r;
+	enum cc_code rc;
+	int64_t t;
+
+	*ret_found = false;
+	http_resp_init(&r);
+	for (int pass = 0; pass < 2; pass++) {
+		bool found;
+
+		buf_reset(&url);
+		if ((rc = lookup(g, name, pass > 0, &found, &url, &t, err)) || !found)
+			goto cleanup;
+		http_req_init(&q);
+		q.method = "GET";
+		q.url = url.data;
+		q.sign = sign_blob;
+		q.out_fd = fd;
+		q.out_max = max;
+		if ((rc = http_do(g->http, &q, &r, err)))
+			goto cleanup;
+		if (r.status != 403)
+			break;
+	}
+	if (r.status == 200)
+		*ret_found = true;
+	else if (r.status != 404)
+		rc = blob_fail("read", name, &r, err);
+cleanup:
+	http_resp_release(&r);
+	OPENSSL_cleanse(url.data, url.len);
+	buf_release(&url);
+	scrub(err);
+	return rc;
+}
+
+static enum cc_code gha_stat(struct store *s, const char *name, bool *ret_found,
+			     struct store_object *ret, struct cc_err *err)
+{
+	struct gha *g = s->priv;
+	struct buf url = BUF_INIT;
+	int64_t t = 0;
+	enum cc_code rc;
+
+	rc = lookup(g, name, false, ret_found, &url, &t, err);
+	if (!rc && *ret_found && ret) {
+		ret->name = name;
+		ret->size = 0;	/* the service does not say */
+		ret->mtime_ns = t;
+	}
+	OPENSSL_cleanse(url.data, url.len);
+	buf_release(&url);
+	scrub(err);
+	return rc;
+}
+
+static enum cc_code gha_list(struct store *s, const char *prefix, store_list_fn fn, void *ctx,
+			     struct cc_err *err)
+{
+	struct gha *g = s->priv;
+	struct buf name = BUF_INIT;
+	struct store_object o = { 0 };
+	bool found;
+	enum cc_code rc;
+
+	/* The service answers one entry per question: the newest match. */
+	rc = lookup_raw(g, prefix, false, &found, NULL, &name, &o.mtime_ns, err);
+	if (!rc && found && !strncmp(name.data, prefix, strlen(prefix))) {
+		o.name = name.data;
+		fn(ctx, &o);
+	}
+	buf_release(&name);
+	return rc;
+}
+
+static enum cc_code gha_del(struct store *s, const char *name, struct cc_err *err)
+{
+	return cc_err_set(err, CC_ESTORE, 0,
+			  "cannot remove '%s': the GitHub Actions cache service has no delete "
+			  "for a job's token (unused entries expire after 7 days)", name);
+}
+
+const struct store_ops store_gha = {
+	.name = "gha",
+	.caps = 0,
+	.open = gha_open,
+	.close = gha_close,
+	.prepare_write = gha_prepare_write,
+	.put = gha_put,
+	.get_range = gha_get_range,
+	.get_file = gha_get_file,
+	.stat = gha_stat,
+	.list = gha_list,
+	.del = gha_del,
+	.get_ranges = gha_get_ranges,
+};

@@ -1124,12 +1124,16 @@ struct cands {
 	struct cand *v;
 	size_t n, alloc;
 	bool oom;
+	bool dedupe;	/* several listings: skip keys already collected */
 };
 
 static int collect(void *ctx, const struct store_object *o)
 {
 	struct cands *c = ctx;
 
+	for (size_t i = 0; c->dedupe && i < c->n; i++)
+		if (!strcmp(c->v[i].key, o->name + strlen(STORE_KEYS_PREFIX)))
+			return 0;
 	if (c->n == c->alloc) {
 		size_t na = c->alloc ? c->alloc * 2 : 64;
 		struct cand *x = realloc(c->v, na * sizeof(*x));
@@ -1267,6 +1271,22 @@ static enum cc_code load_bases(struct saver *sv)
 
 	if ((rc = sv->store->ops->list(sv->store, STORE_KEYS_PREFIX, collect, &c, sv->err)))
 		goto cleanup;
+	/* A store that lists only the newest match of a prefix is asked for
+	 * this key and each restore key by name. */
+	if (sv->store->ops->caps & STORE_CAP_LIST_NEWEST) {
+		struct buf pfx = BUF_INIT;
+
+		c.dedupe = true;
+		for (size_t k = 0; k <= sv->o->nrestore_keys && !rc && !c.oom; k++) {
+			buf_reset(&pfx);
+			if (!(rc = buf_addf(&pfx, sv->err, "%s%s", STORE_KEYS_PREFIX,
+					    k ? sv->o->restore_keys[k - 1] : key)))
+				rc = sv->store->ops->list(sv->store, pfx.data, collect, &c, sv->err);
+		}
+		buf_release(&pfx);
+		if (rc)
+			goto cleanup;
+	}
 	if (c.oom) {
 		rc = cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
 		goto cleanup;

@@ -1221,7 +1221,7 @@ static enum cc_code gha_del(struct store *s, const char *name, struct cc_err *er
 
 const struct store_ops store_gha = {
 	.name = "gha",
-	.caps = 0,
+	.caps = STORE_CAP_LIST_NEWEST,
 	.open = gha_open,
 	.close = gha_close,
 	.prepare_write = gha_prepare_write,

@@ -18,6 +18,7 @@
 #define STORE_DEFAULT_JOBS 8
 
 #define STORE_CAP_LOCAL_TMP 1u	/* tmpdir is inside the store: MOVE is a rename */
+#define STORE_CAP_LIST_NEWEST 2u	/* list() yields only the newest match of a prefix */
 
 struct store_object {
 	const char *name;	/* full object name */

@@ -120,6 +120,18 @@ test_expect_success 'big packs go up as parallel blocks; a small change uploads 
 	expect_grep "^cache-hit=true$" out && expect_same_tree big.orig big
 '
 
+test_expect_success 'dedup finds the restore-key match even when another key is newer' '
+	mkdir -p dd && head -c 6000000 /dev/urandom >dd/blob &&
+	cache-save --store gha --key dd-linux-1 --path dd >/dev/null &&
+	mkdir -p other && head -c 100000 /dev/urandom >other/x &&
+	cache-save --store gha --key unrelated-1 --path other >/dev/null &&
+	echo more >>dd/blob &&
+	m=$(mark) &&
+	cache-save --store gha --key dd-linux-2 --restore-key dd-linux- --path dd >/dev/null &&
+	second=$(uploaded $m) && echo "uploaded $second bytes" &&
+	test "$second" -lt 1000000
+'
+
 test_expect_success 'entries per save stay few for a tree of many files' '
 	mkdir -p many && for i in $(seq 1 2000); do echo "file $i" >many/f$i; done &&
 	head -c 3000000 /dev/urandom >many/r &&

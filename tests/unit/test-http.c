@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -71,6 +72,45 @@ static void serve(int ls)
 		if (write(c, ans, strlen(ans)) < 0)
 			_exit(1);
 		close(c);
+	}
+	_exit(0);
+}
+
+/* For http_run: takes `batch` connections, reads a request from each,
+ * checks that no further connection is waiting (the client keeps within
+ * its bound), then answers them in reverse order (which only a client
+ * running them at once gets through); `rounds` times. */
+static void serve_parallel(int ls, int batch, int rounds)
+{
+	alarm(10);
+	for (int r = 0; r < rounds; r++) {
+		int c[16];
+		struct pollfd pf = { .fd = ls, .events = POLLIN };
+
+		for (int i = 0; i < batch; i++) {
+			char req[4096];
+			size_t n = 0;
+
+			if ((c[i] = accept(ls, NULL, NULL)) < 0)
+				_exit(1);
+			while (n < sizeof(req) - 1 && !strstr(req, "\r\n\r\n")) {
+				ssize_t k = read(c[i], req + n, sizeof(req) - 1 - n);
+
+				if (k <= 0)
+					_exit(1);
+				n += (size_t)k;
+				req[n] = '\0';
+			}
+		}
+		if (poll(&pf, 1, 300) != 0)
+			_exit(2);	/* more at once than the bound */
+		for (int i = batch - 1; i >= 0; i--) {
+			const char *ans = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+
+			if (write(c[i], ans, strlen(ans)) < 0)
+				_exit(1);
+			close(c[i]);
+		}
 	}
 	_exit(0);
 }
@@ -180,6 +220,54 @@ static void test_put_file(void)
 	close(fd);
 }
 
+static void run_parallel(int njobs, int parallel)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	int ls = socket(AF_INET, SOCK_STREAM, 0), status = -1;
+	struct http_job jobs[8];
+	struct http_req q[8];
+	struct http_resp r[8];
+	struct buf out[8];
+	char url[64];
+	pid_t pid;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(ls >= 0 && !bind(ls, (struct sockaddr *)&sa, sizeof(sa)) && !listen(ls, 16) &&
+	      !getsockname(ls, (struct sockaddr *)&sa, &sl));
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/p", ntohs(sa.sin_port));
+	if ((pid = fork()) == 0)
+		serve_parallel(ls, parallel, njobs / parallel);
+	close(ls);
+	for (int i = 0; i < njobs; i++) {
+		http_req_init(&q[i]);
+		http_resp_init(&r[i]);
+		buf_init(&out[i], 64);
+		q[i].method = "GET";
+		q[i].url = url;
+		q[i].out = &out[i];
+		jobs[i] = (struct http_job){ .req = &q[i], .resp = &r[i] };
+	}
+	http_run(h, jobs, (size_t)njobs, parallel);
+	for (int i = 0; i < njobs; i++) {
+		CHECK_EQ(jobs[i].rc, CC_OK);
+		CHECK_EQ(r[i].status, 200);
+		CHECK_STR(out[i].data ? out[i].data : "", "ok");
+		http_resp_release(&r[i]);
+		buf_release(&out[i]);
+	}
+	waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* Four requests at once are answered last-first; with a bound of two,
+ * never more than two connections are open. */
+static void test_run_parallel(void)
+{
+	run_parallel(4, 4);
+	run_parallel(8, 2);
+}
+
 int main(void)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
@@ -209,6 +297,7 @@ int main(void)
 	RUN(test_permanent);
 	RUN(test_exhausted);
 	RUN(test_put_file);
+	RUN(test_run_parallel);
 	http_free(h);
 	kill(pid, SIGTERM);
 	waitpid(pid, &status, 0);

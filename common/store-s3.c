@@ -11,6 +11,7 @@
  * multipart upload (aborted on failure).  STORE_PUT_IF_ABSENT is a
  * conditional write (If-None-Match: *), 412 meaning "it exists". */
 #include "store.h"
+#include "aws-creds.h"
 #include "http.h"
 #include "log.h"
 #include "sigv4.h"
@@ -45,7 +46,7 @@ struct s3 {
 	/* The server checks signatures against a query with %2F decoded
 	 * (moto does): learnt from a SignatureDoesNotMatch, see call_run. */
 	bool query_keep_slash;
-	char *access_key, *secret_key, *session_token;
+	struct aws_creds *creds;
 	struct http *http;
 };
 
@@ -65,14 +66,6 @@ struct s3_call {
 	char hash[65];
 };
 
-static void secret_free(char *p)
-{
-	if (p) {
-		OPENSSL_cleanse(p, strlen(p));
-		free(p);
-	}
-}
-
 static void s3_close(struct store *s)
 {
 	struct s3 *s3 = s->priv;
@@ -82,9 +75,7 @@ static void s3_close(struct store *s)
 	free(s3->scheme);
 	free(s3->hostport);
 	free(s3->region);
-	free(s3->access_key);
-	secret_free(s3->secret_key);
-	secret_free(s3->session_token);
+	aws_creds_free(s3->creds);
 	http_free(s3->http);
 	free(s3);
 	s->priv = NULL;
@@ -95,128 +86,6 @@ static const char *env(const char *name)
 	const char *v = getenv(name);
 
 	return v && *v ? v : NULL;
-}
-
-/* Reads keys from one INI section of an AWS shared file.  want[i] names a
- * key, ret[i] receives a malloc'd value (left alone when absent). */
-static enum cc_code ini_read(const char *path, const char *section, const char *const *want,
-			     char **ret, size_t n, struct cc_err *err)
-{
-	FILE *f = fopen(path, "re");
-	char line[4096];
-	bool in = false;
-
-	if (!f)
-		return CC_OK;	/* a missing file is no error: the next source is tried */
-	while (fgets(line, sizeof(line), f)) {
-		char *p = line, *eq, *end;
-
-		while (isspace((unsigned char)*p))
-			p++;
-		end = p + strlen(p);
-		while (end > p && isspace((unsigned char)end[-1]))
-			*--end = '\0';
-		if (!*p || *p == '#' || *p == ';')
-			continue;
-		if (*p == '[') {
-			char *close = strchr(p, ']');
-
-			if (close) {
-				*close = '\0';
-				p++;
-				while (isspace((unsigned char)*p))
-					p++;
-				for (char *e = close; e > p && isspace((unsigned char)e[-1]);)
-					*--e = '\0';
-				in = !strcmp(p, section);
-			}
-			continue;
-		}
-		if (!in || !(eq = strchr(p, '=')))
-			continue;
-		for (char *e = eq; e > p && isspace((unsigned char)e[-1]);)
-			*--e = '\0';
-		*eq++ = '\0';
-		while (isspace((unsigned char)*eq))
-			eq++;
-		for (size_t i = 0; i < n; i++) {
-			if (strcmp(p, want[i]))
-				continue;
-			secret_free(ret[i]);
-			if (!(ret[i] = strdup(eq))) {
-				OPENSSL_cleanse(line, sizeof(line));
-				fclose(f);
-				return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-			}
-		}
-	}
-	OPENSSL_cleanse(line, sizeof(line));
-	fclose(f);
-	return CC_OK;
-}
-
-/* Credentials in the order the SDKs use: environment, then the shared
- * credentials file, then the shared config file (for the profile). */
-static enum cc_code load_credentials(struct s3 *s3, char **ret_region, struct cc_err *err)
-{
-	static const char *const keys[] = {
-		"aws_access_key_id", "aws_secret_access_key", "aws_session_token", "region",
-	};
-	char *v[4] = { NULL, NULL, NULL, NULL };
-	const char *profile = env("AWS_PROFILE");
-	const char *home = env("HOME");
-	char path[4096], section[512];
-	enum cc_code rc = CC_OK;
-
-	if (!profile)
-		profile = env("AWS_DEFAULT_PROFILE");
-	if (!profile)
-		profile = "default";
-	if (env("AWS_ACCESS_KEY_ID") && env("AWS_SECRET_ACCESS_KEY")) {
-		if (!(s3->access_key = strdup(env("AWS_ACCESS_KEY_ID"))) ||
-		    !(s3->secret_key = strdup(env("AWS_SECRET_ACCESS_KEY"))) ||
-		    (env("AWS_SESSION_TOKEN") &&
-		     !(s3->session_token = strdup(env("AWS_SESSION_TOKEN")))))
-			return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-	}
-	/* The config file: [profile NAME] or [default]; it may hold keys too. */
-	if (env("AWS_CONFIG_FILE"))
-		snprintf(path, sizeof(path), "%s", env("AWS_CONFIG_FILE"));
-	else
-		snprintf(path, sizeof(path), "%s/.aws/config", home ? home : "");
-	if (!strcmp(profile, "default"))
-		snprintf(section, sizeof(section), "default");
-	else
-		snprintf(section, sizeof(section), "profile %s", profile);
-	if ((rc = ini_read(path, section, keys, v, 4, err)))
-		goto cleanup;
-	/* The credentials file wins over the config file. */
-	if (env("AWS_SHARED_CREDENTIALS_FILE"))
-		snprintf(path, sizeof(path), "%s", env("AWS_SHARED_CREDENTIALS_FILE"));
-	else
-		snprintf(path, sizeof(path), "%s/.aws/credentials", home ? home : "");
-	if ((rc = ini_read(path, profile, keys, v, 3, err)))
-		goto cleanup;
-	if (!s3->access_key && v[0] && v[1]) {
-		s3->access_key = v[0];
-		s3->secret_key = v[1];
-		s3->session_token = v[2];
-		v[0] = v[1] = v[2] = NULL;
-	}
-	*ret_region = v[3];
-	v[3] = NULL;
-	if (!s3->access_key)
-		rc = cc_err_set(err, CC_ESTORE, 0,
-				"no AWS credentials for bucket '%s': set AWS_ACCESS_KEY_ID and "
-				"AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials "
-				"(web identity, container and instance credentials are not supported yet)",
-				s3->bucket);
-cleanup:
-	free(v[0]);
-	secret_free(v[1]);
-	secret_free(v[2]);
-	free(v[3]);
-	return rc;
 }
 
 static bool valid_bucket(const char *b)
@@ -359,7 +228,7 @@ static enum cc_code s3_open(struct store *s, const char *location, struct cc_err
 		}
 		s3->prefix = buf_detach(&p, NULL);
 	}
-	if ((rc = load_credentials(s3, &cfg_region, err)))
+	if ((rc = aws_creds_open(&s3->creds, s3->bucket, &cfg_region, err)))
 		goto cleanup;
 	region = opt_region ? opt_region : env("AWS_REGION") ? env("AWS_REGION") :
 		 env("AWS_DEFAULT_REGION") ? env("AWS_DEFAULT_REGION") :
@@ -411,7 +280,8 @@ static enum cc_code sign_call(void *ctx, struct http_headers *hh, struct cc_err 
 	struct s3_call *c = ctx;
 	struct s3 *s3 = c->s3;
 	struct sigv4_pair h[10];
-	struct sigv4_creds cr = { s3->access_key, s3->secret_key, s3->session_token };
+	struct aws_key k = { NULL, NULL, NULL, 0 };
+	struct sigv4_creds cr;
 	struct sigv4_request r = {
 		.method = c->method, .path = c->path.data, .query = c->q, .nquery = c->nq,
 		.query_keep_slash = s3->query_keep_slash,
@@ -432,8 +302,12 @@ static enum cc_code sign_call(void *ctx, struct http_headers *hh, struct cc_err 
 	h[n++] = (struct sigv4_pair){ "host", host.data };
 	h[n++] = (struct sigv4_pair){ "x-amz-date", date };
 	h[n++] = (struct sigv4_pair){ "x-amz-content-sha256", c->payload_hash };
-	if (s3->session_token)
-		h[n++] = (struct sigv4_pair){ "x-amz-security-token", s3->session_token };
+	/* Fetched per attempt: temporary credentials are refreshed in there. */
+	if ((rc = aws_creds_get(s3->creds, &k, err)))
+		goto cleanup;
+	cr = (struct sigv4_creds){ k.access_key, k.secret_key, k.session_token };
+	if (k.session_token)
+		h[n++] = (struct sigv4_pair){ "x-amz-security-token", k.session_token };
 	for (size_t i = 0; i < c->nhdr; i++)
 		h[n++] = c->hdr[i];
 	r.nheaders = n;
@@ -447,6 +321,7 @@ cleanup:
 	OPENSSL_cleanse(auth.data, auth.len);
 	buf_release(&auth);
 	buf_release(&host);
+	aws_key_release(&k);
 	return rc;
 }
 

@@ -15,6 +15,9 @@ export XDG_CACHE_HOME="$HOME/.cache"
 unset CACHE_STORE CACHE_KEY CACHE_PATH CACHE_RESTORE_KEYS CACHE_LEVEL CACHE_JOBS \
       CACHE_QUIET CACHE_VERBOSE CACHE_IMMUTABLE CACHE_LOOKUP_ONLY CACHE_FAIL_ON_MISS \
       GITHUB_OUTPUT
+# No test may reach the EC2 metadata address: tests that use it point
+# AWS_EC2_METADATA_SERVICE_ENDPOINT at 127.0.0.1 and clear this.
+export AWS_EC2_METADATA_DISABLED=true
 mkdir -p "$HOME"
 cd "$TRASH" || exit 1
 test_count=0 test_failed=0

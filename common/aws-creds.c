@@ -492,6 +492,14 @@ static bool sts_retryable(long status, const struct buf *body)
 	return status == 400 && strstr(body->data, "<Code>IDPCommunicationError</Code>");
 }
 
+/* AWS_METADATA_SERVICE_TIMEOUT, in seconds. */
+static int metadata_timeout_s(int dflt)
+{
+	const char *t = env("AWS_METADATA_SERVICE_TIMEOUT");
+
+	return t && atoi(t) > 0 ? atoi(t) : dflt;
+}
+
 /* One request whose answer goes to out (bounded).  @return CC_OK with the
  * status in *ret_status and a non-2xx body worded into why[]. */
 static enum cc_code request(struct aws_creds *c, const char *method, const char *url,
@@ -513,6 +521,11 @@ static enum cc_code request(struct aws_creds *c, const char *method, const char 
 	q.out = out;
 	if (c->kind == SRC_WEB_IDENTITY)
 		q.retryable = sts_retryable;
+	/* Local credential services answer at once or not at all. */
+	if (c->kind == SRC_IMDS)
+		q.timeout_ms = (long)c->imds_timeout_s * 1000;
+	else if (c->kind == SRC_CONTAINER)
+		q.timeout_ms = (long)(metadata_timeout_s(1) > 2 ? metadata_timeout_s(1) : 2) * 1000;
 	rc = http_do(c->http, &q, &r, err);
 	*ret_status = r.status;
 	why[0] = '\0';
@@ -1079,12 +1092,11 @@ static enum cc_code set_imds(struct aws_creds *c, struct cc_err *err)
 {
 	const char *url = env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
 	const char *mode = env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
-	const char *t = env("AWS_METADATA_SERVICE_TIMEOUT");
 	const char *a = env("AWS_METADATA_SERVICE_NUM_ATTEMPTS");
 	size_t n;
 
 	c->kind = SRC_IMDS;
-	c->imds_timeout_s = t && atoi(t) > 0 ? atoi(t) : 1;
+	c->imds_timeout_s = metadata_timeout_s(1);
 	if (!url)
 		url = mode && !strcasecmp(mode, "IPv6") ? IMDS_V6 : IMDS_V4;
 	if (strncasecmp(url, "http://", 7) && strncasecmp(url, "https://", 8))

@@ -56,6 +56,10 @@ struct http_req {
 	int out_fd;			/* streamed to out_fd (>= 0), at most out_max */
 	uint64_t out_max;
 
+	/* Milliseconds an attempt may take in all (0: no limit but the
+	 * stall limit), for services that answer at once or not at all. */
+	long timeout_ms;
+
 	/* Extra transient answers (e.g. S3's 400 RequestTimeout). */
 	bool (*retryable)(long status, const struct buf *body);
 };

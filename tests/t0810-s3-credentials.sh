@@ -364,7 +364,7 @@ test_expect_success 'container credentials are refreshed before they expire' '
 	start_fixture rc 1 2 -- --first-ttl 301 --hold "$TRASH/container.go" \
 		--container-token "$CONTAINER_TOKEN" &&
 	refresh_test container 1 2 AWS_CONTAINER_CREDENTIALS_FULL_URI=$FIX_URL/v2/credentials/ci \
-		AWS_CONTAINER_AUTHORIZATION_TOKEN=$CONTAINER_TOKEN
+		AWS_CONTAINER_AUTHORIZATION_TOKEN=$CONTAINER_TOKEN AWS_METADATA_SERVICE_TIMEOUT=20
 '
 
 test_expect_success 'instance metadata credentials are refreshed before they expire' '
@@ -374,7 +374,9 @@ test_expect_success 'instance metadata credentials are refreshed before they exp
 	fi &&
 	new_key 3 as_key 2 &&
 	start_fixture ri 2 3 -- --first-ttl 301 --hold "$TRASH/imds.go" &&
-	refresh_test imds 2 3 -u AWS_EC2_METADATA_DISABLED AWS_EC2_METADATA_SERVICE_ENDPOINT=$FIX_URL
+	# The held answer waits for an aws CLI call: more than the 1 s default.
+	refresh_test imds 2 3 -u AWS_EC2_METADATA_DISABLED AWS_EC2_METADATA_SERVICE_ENDPOINT=$FIX_URL \
+		AWS_METADATA_SERVICE_TIMEOUT=20
 '
 
 test_expect_success 'no secret in any output, even with --verbose' '

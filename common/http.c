@@ -495,8 +495,6 @@ static enum cc_code setup(struct http *h, struct xfer *x, struct cc_err *err)
 		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, q->timeout_ms);
 		curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, q->timeout_ms);
 	}
-	if (getenv("CICACHE_CURL_TRACE"))
-		curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
 	curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, x);

@@ -6,7 +6,7 @@ S=$TRASH/store
 test_expect_success 'save and restore append dotenv lines' '
 	mkdir d && echo hi >d/f &&
 	CACHE_DOTENV=$TRASH/save.env cache-save --key k1 --path d --store "$S" -q >/dev/null &&
-	expect_eq "$(cat save.env)" "$(printf "CACHE_SAVED=true\nCACHE_KEY=k1")" &&
+	expect_eq "$(cat save.env)" "$(printf "CACHE_SAVED=true\nCACHE_SAVED_KEY=k1")" &&
 	mkdir r && (cd r && CACHE_DOTENV=$TRASH/r.env cache-restore --key k1 --store "$S" -q >/dev/null) &&
 	expect_eq "$(cat r.env)" "$(printf "CACHE_HIT=true\nCACHE_PRIMARY_KEY=k1\nCACHE_MATCHED_KEY=k1")"
 '

@@ -261,6 +261,10 @@ void cli_output(const char *name, const char *value)
 	for (i = 0; name[i] && i < sizeof(dotenv) - 1; i++)
 		dotenv[i] = name[i] == '-' ? '_' : (char)toupper((unsigned char)name[i]);
 	dotenv[i] = '\0';
+	/* A later GitLab job gets these as variables, and CACHE_KEY would
+	 * become that job's key: cache-save's key is CACHE_SAVED_KEY there. */
+	if (!strcmp(dotenv, "CACHE_KEY"))
+		snprintf(dotenv, sizeof(dotenv), "CACHE_SAVED_KEY");
 	append_line("CACHE_DOTENV", dotenv, value);
 }
 

@@ -1,3 +1,4 @@
+#include <signal.h>
 #include "err.h"
 
 #include <stdio.h>
@@ -73,4 +74,16 @@ const char *cc_strerror(enum cc_code code)
 	case CC_EINTERNAL: return "internal error";
 	}
 	return "unknown error";
+}
+
+static volatile sig_atomic_t cancel_flag;
+
+void cc_cancel(void)
+{
+	cancel_flag = 1;
+}
+
+bool cc_cancelled(void)
+{
+	return cancel_flag != 0;
 }

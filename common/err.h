@@ -9,6 +9,7 @@
 #define CC_ERR_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 
 enum cc_code {
 	CC_OK = 0,
@@ -40,6 +41,12 @@ void cc_err_prefix(struct cc_err *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 void cc_err_clear(struct cc_err *err);
+
+/* Cancellation: a program's signal handler calls cc_cancel() (it is
+ * async-signal-safe); transfers then stop and long loops give up with
+ * CC_EINTERNAL "interrupted", through their normal cleanup. */
+void cc_cancel(void);
+bool cc_cancelled(void);
 
 /* A short static description of a code. */
 const char *cc_strerror(enum cc_code code);

@@ -316,7 +316,7 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ctx)
 		x->body_state = status >= 200 && status < 300 ? 1 : 2;
 		if (x->body_state == 1 && q->dst && status != 206 &&
 		    (x->attempt_start || q->range_off)) {
-			x->fatal = cc_err_set(x->err, CC_ECORRUPT, 0,
+			x->fatal = cc_err_set(x->err, CC_ESTORE, 0,
 					      "server ignored the byte range asked for");
 			return 0;
 		}
@@ -331,7 +331,7 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ctx)
 	}
 	if (q->dst) {
 		if (n > q->dst_len - x->got) {
-			x->fatal = cc_err_set(x->err, CC_ECORRUPT, 0,
+			x->fatal = cc_err_set(x->err, CC_ESTORE, 0,
 					      "server sent more than the %zu bytes asked for",
 					      q->dst_len);
 			return 0;
@@ -475,6 +475,19 @@ static int url_len(const char *url)
 	return (int)strcspn(url, "?");
 }
 
+static bool xfer_cancelled(const struct http_req *q)
+{
+	return (q->cancel && *q->cancel) || (!q->ignore_cancel && cc_cancelled());
+}
+
+static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	struct xfer *x = ctx;
+
+	return xfer_cancelled(x->req);
+}
+
 /* Sets up x->c for its next attempt. */
 static enum cc_code setup(struct http *h, struct xfer *x, struct cc_err *err)
 {
@@ -491,6 +504,9 @@ static enum cc_code setup(struct http *h, struct xfer *x, struct cc_err *err)
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, h->stall_s);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
 	if (q->timeout_ms > 0) {
 		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, q->timeout_ms);
 		curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, q->timeout_ms);
@@ -596,6 +612,11 @@ static void xfer_end(struct http *h, struct xfer *x, CURLcode cc)
 		xfer_done(h, x, x->fatal);
 		return;
 	}
+	if (xfer_cancelled(q)) {
+		xfer_done(h, x, cc_err_set(x->err, CC_EINTERNAL, EINTR, "%s %.*s: interrupted",
+					   q->method, url_len(q->url), q->url));
+		return;
+	}
 	if (cc != CURLE_OK) {
 		snprintf(why, sizeof(why), "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
 		if (!transient_curl(cc)) {
@@ -646,6 +667,11 @@ static bool xfer_start(struct http *h, CURLM *m, struct xfer *x)
 {
 	enum cc_code rc;
 
+	if (xfer_cancelled(x->req)) {
+		xfer_done(h, x, cc_err_set(x->err, CC_EINTERNAL, EINTR, "%s %.*s: interrupted",
+					   x->req->method, url_len(x->req->url), x->req->url));
+		return false;
+	}
 	if (!x->c && !(x->c = pool_get(h))) {
 		xfer_done(h, x, cc_err_set(x->err, CC_ENOMEM, ENOMEM,
 					   "cannot allocate a connection"));

@@ -60,6 +60,12 @@ struct http_req {
 	 * stall limit), for services that answer at once or not at all. */
 	long timeout_ms;
 
+	/* Stops the request (CC_EINTERNAL) when *cancel becomes nonzero or,
+	 * unless ignore_cancel, when cc_cancelled(): cleanup requests (an
+	 * upload's abort) still run after a signal. */
+	const volatile int *cancel;
+	bool ignore_cancel;
+
 	/* Extra transient answers (e.g. S3's 400 RequestTimeout). */
 	bool (*retryable)(long status, const struct buf *body);
 };

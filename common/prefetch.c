@@ -27,6 +27,8 @@ struct pf_frame {
 	uint64_t off;
 	enum pf_state st;
 	unsigned char *data;
+	enum cc_code rc;	/* PF_FAILED: why */
+	struct cc_err err;
 };
 
 struct prefetch {
@@ -39,6 +41,7 @@ struct prefetch {
 	struct pf_frame *head, *tail;
 	uint64_t held;		/* compressed bytes fetching or ready */
 	bool stop, done;
+	volatile int cancel;	/* stops the batch in flight */
 	struct { uint32_t pack; uint64_t off; bool valid; } recent[NRECENT];
 	unsigned recent_pos;
 };
@@ -92,15 +95,19 @@ static void fetch(struct prefetch *p, struct pf_frame **b, size_t n)
 		snprintf(names[i], sizeof(names[i]), "%s%s.pack", STORE_PACKS_PREFIX, hex);
 		if (!(b[i]->data = malloc(b[i]->clen ? b[i]->clen : 1)))
 			rc = CC_ENOMEM;
-		r[i] = (struct store_range){ names[i], b[i]->off, b[i]->clen, b[i]->data };
+		r[i] = (struct store_range){ names[i], b[i]->off, b[i]->clen, b[i]->data, &p->cancel };
 	}
 	if (!rc)
 		rc = p->store->ops->get_ranges(p->store, r, n, &err);
 	if (rc)
 		cc_debug("prefetch of %zu frames failed; the restore reads them itself", n);
 	pthread_mutex_lock(&p->mu);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		b[i]->st = rc ? PF_FAILED : PF_READY;
+		b[i]->rc = rc;
+		if (rc == CC_ESTORE)
+			b[i]->err = err;
+	}
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 }
@@ -201,8 +208,11 @@ enum cc_code prefetch_start(struct prefetch **ret, struct store *s, int mf_fd,
 	return CC_OK;
 }
 
-void prefetch_take(struct prefetch *p, const struct mf_frame *f, unsigned char **ret_data)
+enum cc_code prefetch_take(struct prefetch *p, const struct mf_frame *f, unsigned char **ret_data,
+			   struct cc_err *err)
 {
+	enum cc_code rc = CC_OK;
+
 	*ret_data = NULL;
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
@@ -224,6 +234,12 @@ void prefetch_take(struct prefetch *p, const struct mf_frame *f, unsigned char *
 			if (h->st == PF_READY && h->clen == f->clen) {
 				*ret_data = h->data;
 				h->data = NULL;
+			} else if (h->st == PF_FAILED && h->rc == CC_ESTORE) {
+				/* The server kept failing: asking again would
+				 * only repeat every retry. */
+				rc = h->rc;
+				if (err)
+					*err = h->err;
 			}
 			pf_free(p, h);
 			break;
@@ -232,6 +248,7 @@ void prefetch_take(struct prefetch *p, const struct mf_frame *f, unsigned char *
 	}
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
+	return rc;
 }
 
 void prefetch_stop(struct prefetch *p)
@@ -240,6 +257,7 @@ void prefetch_stop(struct prefetch *p)
 		return;
 	pthread_mutex_lock(&p->mu);
 	p->stop = true;
+	p->cancel = 1;
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	if (p->thr_started)

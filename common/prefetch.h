@@ -8,7 +8,8 @@
  * most PREFETCH_WINDOW compressed bytes.  The consumer asks for each frame
  * it needs; frames it passed over (data it skipped, or a frame its own
  * cache still held) are dropped.  A frame the prefetcher could not fetch
- * is left to the consumer, whose own read reports the error.
+ * is left to the consumer, whose own read reports the error, unless the
+ * store kept failing (then its error is the consumer's).
  */
 #ifndef CC_PREFETCH_H
 #define CC_PREFETCH_H
@@ -28,10 +29,14 @@ enum cc_code prefetch_start(struct prefetch **ret, struct store *s, int mf_fd,
 			    struct cc_err *err);
 
 /* Hands over the compressed bytes of frame f: *ret_data is malloc'd (the
- * caller frees it), or NULL when the caller must read the frame itself. */
-void prefetch_take(struct prefetch *p, const struct mf_frame *f, unsigned char **ret_data);
+ * caller frees it), or NULL when the caller must read the frame itself.
+ * @return CC_ESTORE (err set) when the store kept failing on the batch
+ * that held f: reading it again would repeat every retry. */
+enum cc_code prefetch_take(struct prefetch *p, const struct mf_frame *f, unsigned char **ret_data,
+			   struct cc_err *err);
 
-/* Stops the thread and frees everything; p may be NULL. */
+/* Stops the thread (cancelling the batch in flight) and frees
+ * everything; p may be NULL. */
 void prefetch_stop(struct prefetch *p);
 
 #endif

@@ -8,6 +8,7 @@
  * record whose parent is not the directory just above it on our stack is
  * corrupt. */
 #include "restore.h"
+#include <xxhash.h>
 #include "chunkset.h"
 #include "chunker.h"
 #include "key.h"
@@ -178,6 +179,7 @@ struct dstream {
 	struct buf cbuf;
 	ZSTD_DCtx *dc;
 	struct prefetch *pf;	/* remote stores: frames read ahead */
+	bool damaged;		/* a frame's bytes failed to decompress or verify */
 };
 
 static void ds_release(struct dstream *ds)
@@ -220,8 +222,8 @@ static enum cc_code ds_fill(struct dstream *ds, struct frame_cache *slot, const 
 
 	cc_id_hex(&ds->mr->packs[f->pack], hex);
 	snprintf(name, sizeof(name), "%s%s.pack", STORE_PACKS_PREFIX, hex);
-	if (use_prefetch && ds->pf)
-		prefetch_take(ds->pf, f, &pre);
+	if (use_prefetch && ds->pf && (rc = prefetch_take(ds->pf, f, &pre, err)))
+		return rc;
 	if (f->codec == FRAME_RAW) {
 		if (pre)
 			memcpy(slot->data, pre, f->clen);
@@ -241,11 +243,76 @@ static enum cc_code ds_fill(struct dstream *ds, struct frame_cache *slot, const 
 	n = ZSTD_decompressDCtx(ds->dc, slot->data, f->ulen, src, f->clen);
 	free(pre);
 	if (ZSTD_isError(n) || n != f->ulen)
-		return cc_err_set(err, CC_ECORRUPT, 0,
+		return ds->damaged = true, cc_err_set(err, CC_ECORRUPT, 0,
 				  "data of '%s' is corrupt: pack %s at %llu does not decompress (%s)",
 				  what, hex, (unsigned long long)f->off,
 				  ZSTD_isError(n) ? ZSTD_getErrorName(n) : "wrong length");
 	return CC_OK;
+}
+
+/* Whether the stored pack differs from its name, the hash of its bytes.
+ * @return false when it matches or cannot be read whole. */
+static bool pack_is_damaged(struct store *s, const char *name, const struct cc_id *want)
+{
+	struct buf tmp = BUF_INIT;
+	struct cc_err e;
+	bool found = false, damaged = false;
+	XXH3_state_t *st = XXH3_createState();
+	unsigned char *b = malloc(1 << 20);
+	int fd = store_tmpfile(s, &tmp, &e);
+	ssize_t k;
+
+	if (fd < 0 || !st || !b)
+		goto cleanup;
+	unlink(tmp.data);
+	if (s->ops->get_file(s, name, fd, (uint64_t)1 << 32, &found, &e) || !found ||
+	    lseek(fd, 0, SEEK_SET))
+		goto cleanup;
+	XXH3_128bits_reset(st);
+	while ((k = read(fd, b, 1 << 20)) > 0)
+		XXH3_128bits_update(st, b, (size_t)k);
+	if (!k) {
+		struct cc_id got;
+		off_t size = lseek(fd, 0, SEEK_CUR);
+
+		cc_id_from_hash(&got, XXH3_128bits_digest(st));
+		/* Bytes read from a remote store may have been damaged on the
+		 * way: only the store's own checksum of what it holds says the
+		 * damage is at rest. */
+		damaged = !cc_id_eq(&got, want) &&
+			  ((s->ops->caps & STORE_CAP_LOCAL_TMP) ||
+			   (s->ops->matches_stored && size >= 0 &&
+			    s->ops->matches_stored(s, name, fd, (uint64_t)size) == 1));
+	}
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	XXH3_freeState(st);
+	free(b);
+	buf_release(&tmp);
+	return damaged;
+}
+
+/* After a frame failed every check, the pack is read whole: if its bytes
+ * no longer hash to its name it is removed (where the store allows it),
+ * since saves that find its chunks through older entries would otherwise
+ * keep pointing at it, and no save could repair them.  A pack that is
+ * intact stays: the fault is the manifest's. */
+static void drop_damaged_pack(struct dstream *ds, const struct mf_frame *f)
+{
+	const struct cc_id *id = &ds->mr->packs[f->pack];
+	char hex[CC_ID_HEX_LEN + 1], name[64];
+	struct cc_err e;
+
+	cc_id_hex(id, hex);
+	snprintf(name, sizeof(name), "%s%s.pack", STORE_PACKS_PREFIX, hex);
+	if (!ds->store->ops->del || !pack_is_damaged(ds->store, name, id))
+		return;
+	if (!ds->store->ops->del(ds->store, name, &e))
+		cc_warn("removed the damaged pack '%s' from the store: the next save stores "
+			"its data again", name);
+	else
+		cc_warn("the pack '%s' is damaged and cannot be removed: %s", name, e.msg);
 }
 
 static enum cc_code ds_load(struct dstream *ds, const char *what, struct cc_err *err)
@@ -294,10 +361,13 @@ static enum cc_code ds_load(struct dstream *ds, const char *what, struct cc_err 
 			ds->data = slot->data + ds->cur.off;
 			return CC_OK;
 		}
+		ds->damaged = true;
 		rc = cc_err_set(err, CC_ECORRUPT, 0, "data of '%s' failed verification", what);
 	}
 	if (slot)
 		slot->valid = false;
+	if (rc == CC_ECORRUPT && ds->damaged)
+		drop_damaged_pack(ds, f);
 	return rc;
 }
 

@@ -1006,6 +1006,8 @@ static enum cc_code save_entry(struct saver *sv, int dfd, const char *name,
 	struct stat st;
 	enum cc_code rc;
 
+	if (cc_cancelled())
+		return cc_err_set(sv->err, CC_EINTERNAL, EINTR, "interrupted by a signal");
 	if ((rc = buf_addf(&what, sv->err, "%s%s%s", root_abs, sv->path.len ? "/" : "",
 			   sv->path.data)))
 		return rc;

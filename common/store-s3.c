@@ -644,6 +644,98 @@ cleanup:
 	return rc;
 }
 
+/* Whether the object at key has the ETag of a single PUT of a body whose
+ * MD5 is md5_b64 (S3's ETag is the MD5 in hex, unless the object is
+ * encrypted with KMS or was uploaded in parts). */
+static bool etag_is_md5(struct s3 *s3, const char *key, const char *md5_b64)
+{
+	unsigned char md[18];
+	char hex[33];
+	struct s3_call c;
+	struct http_resp r;
+	struct cc_err e;
+	const char *etag;
+	bool same = false;
+
+	if (EVP_DecodeBlock(md, (const unsigned char *)md5_b64, 24) != 18)
+		return false;
+	for (int i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	http_resp_init(&r);
+	call_init(&c, s3, "HEAD", key);
+	if (!call_run(&c, &r, &e) && r.status == 200) {
+		etag = r.etag[0] == '"' ? r.etag + 1 : r.etag;
+		same = !strncasecmp(etag, hex, 32) && (etag[32] == '"' || !etag[32]);
+	}
+	http_resp_release(&r);
+	return same;
+}
+
+/* S3's ETag of the size bytes of fd: the MD5 in hex for a single PUT,
+ * or, uploaded in nparts parts of PART_SIZE, the MD5 of the parts' MD5s
+ * followed by "-nparts". */
+static bool etag_of(int fd, uint64_t size, unsigned nparts, char *ret, size_t n)
+{
+	EVP_MD_CTX *all = EVP_MD_CTX_new();
+	unsigned char md[18];	/* EVP_DecodeBlock writes 18 for 24 chars */
+	char b64[32];
+	bool ok = all && EVP_DigestInit_ex(all, EVP_md5(), NULL);
+
+	for (unsigned i = 0; ok && i < (nparts ? nparts : 1); i++) {
+		uint64_t off = (uint64_t)i * PART_SIZE;
+		uint64_t len = nparts ? (size - off < PART_SIZE ? size - off : PART_SIZE) : size;
+
+		ok = off <= size && !file_md5(fd, off, len, b64, NULL) &&
+		     EVP_DecodeBlock(md, (const unsigned char *)b64, 24) == 18;
+		if (ok && nparts)
+			ok = EVP_DigestUpdate(all, md, 16);
+	}
+	if (ok && nparts)
+		ok = EVP_DigestFinal_ex(all, md, NULL);
+	EVP_MD_CTX_free(all);
+	if (!ok)
+		return false;
+	for (int i = 0; i < 16; i++)
+		snprintf(ret + 2 * i, n - 2 * (size_t)i, "%02x", md[i]);
+	if (nparts)
+		snprintf(ret + 32, n - 32, "-%u", nparts);
+	return true;
+}
+
+static int s3_matches_stored(struct store *s, const char *name, int fd, uint64_t size)
+{
+	struct s3 *s3 = s->priv;
+	struct buf key = BUF_INIT;
+	struct s3_call c;
+	struct http_resp r;
+	struct cc_err e;
+	char want[48], got[sizeof(r.etag)];
+	const char *dash;
+	unsigned nparts = 0;
+	int ret = -1;
+
+	http_resp_init(&r);
+	if (object_key(s3, name, &key, &e))
+		goto cleanup;
+	call_init(&c, s3, "HEAD", key.data);
+	if (call_run(&c, &r, &e) || r.status != 200 || !r.etag[0])
+		goto cleanup;
+	memcpy(got, r.etag[0] == '"' ? r.etag + 1 : r.etag, sizeof(got) - 1);
+	got[sizeof(got) - 1] = '\0';
+	got[strcspn(got, "\"")] = '\0';
+	if ((dash = strchr(got, '-')))
+		nparts = (unsigned)strtoul(dash + 1, NULL, 10);
+	/* Only parts of the size this code uploads can be recomputed. */
+	if (dash && (!nparts || nparts != (size + PART_SIZE - 1) / PART_SIZE))
+		goto cleanup;
+	if (etag_of(fd, size, nparts, want, sizeof(want)))
+		ret = !strcasecmp(want, got);
+cleanup:
+	http_resp_release(&r);
+	buf_release(&key);
+	return ret;
+}
+
 static enum cc_code put_single(struct s3 *s3, const char *key, const char *name, int fd,
 			       uint64_t size, bool if_absent, bool *ret_existed,
 			       struct cc_err *err)
@@ -665,10 +757,13 @@ static enum cc_code put_single(struct s3 *s3, const char *key, const char *name,
 	c.req.body_len = size;
 	if ((rc = call_run(&c, &r, err)))
 		goto cleanup;
-	if (r.status == 412 && if_absent)
-		*ret_existed = true;
-	else if (r.status != 200)
+	if (r.status == 412 && if_absent) {
+		/* After a retry the object that exists may be this upload's
+		 * own first attempt, whose answer was lost. */
+		*ret_existed = !(r.tries > 1 && etag_is_md5(s3, key, md5));
+	} else if (r.status != 200) {
 		rc = s3_fail(s3, "upload", name, &r, err);
+	}
 cleanup:
 	http_resp_release(&r);
 	return rc;
@@ -683,6 +778,7 @@ static void abort_upload(struct s3 *s3, const char *key, const char *upload_id)
 	http_resp_init(&r);
 	call_init(&c, s3, "DELETE", key);
 	c.q[c.nq++] = (struct sigv4_pair){ "uploadId", upload_id };
+	c.req.ignore_cancel = true;	/* the cleanup of an interrupted save */
 	if (call_run(&c, &r, &e) || (r.status != 204 && r.status != 200 && r.status != 404))
 		cc_warn("s3 bucket '%s': cannot abort the multipart upload of '%s' (HTTP %ld)",
 			s3->bucket, key, r.status);
@@ -893,6 +989,7 @@ static enum cc_code s3_get_ranges(struct store *s, const struct store_range *rg,
 			calls[ng].req.dst = tmp[ng];
 		}
 		calls[ng].req.dst_len = (size_t)len;
+		calls[ng].req.cancel = rg[i].cancel;
 		calls[ng].req.range_off = rg[i].off;
 		ng++;
 		i = j;
@@ -934,7 +1031,7 @@ cleanup:
 static enum cc_code s3_get_range(struct store *s, const char *name, uint64_t off, size_t len,
 				 void *dst, struct cc_err *err)
 {
-	struct store_range r = { name, off, len, dst };
+	struct store_range r = { name, off, len, dst, NULL };
 
 	return s3_get_ranges(s, &r, 1, err);
 }
@@ -1139,6 +1236,7 @@ const struct store_ops store_s3 = {
 	.put = s3_put,
 	.get_range = s3_get_range,
 	.get_ranges = s3_get_ranges,
+	.matches_stored = s3_matches_stored,
 	.get_file = s3_get_file,
 	.stat = s3_stat,
 	.list = s3_list,

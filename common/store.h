@@ -32,6 +32,7 @@ struct store_range {
 	uint64_t off;
 	size_t len;
 	void *dst;		/* len bytes */
+	const volatile int *cancel;	/* optional: nonzero stops the read */
 };
 
 /* @return 0 to continue listing, nonzero to stop. */
@@ -71,6 +72,11 @@ struct store_ops {
 	 * error, which dst buffers were filled is unspecified. */
 	enum cc_code (*get_ranges)(struct store *s, const struct store_range *r, size_t n,
 				   struct cc_err *err);
+	/* Optional.  Whether the size bytes in fd (from its start) are what
+	 * the store holds as name, by the checksum the store recorded when it
+	 * took the object (S3's ETag): it tells damage at rest from damage
+	 * on the way.  @return 1 yes, 0 no, -1 cannot tell. */
+	int (*matches_stored)(struct store *s, const char *name, int fd, uint64_t size);
 };
 
 struct store {

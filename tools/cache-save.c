@@ -170,6 +170,7 @@ int main(int argc, char **argv)
 	so.jobs = a.jobs;
 	so.immutable = a.immutable;
 
+	cli_trap_signals();
 	if ((rc = store_open(&store, a.store, &err))) {
 		cli_error("%s", err.msg);
 		code = cli_exit_code(rc);
@@ -218,5 +219,6 @@ out:
 	free(roots);
 	free(a.paths);
 	free(a.restore_keys);
+	cli_reraise();
 	return code;
 }

@@ -53,6 +53,12 @@ void cli_output(const char *name, const char *value);
 
 /* Elapsed seconds since cli_init(). */
 double cli_elapsed(void);
+
+/* SIGTERM, SIGINT and SIGHUP cancel the library's work (cc_cancel) so it
+ * cleans up (aborts uploads, removes staged files); cli_reraise() then
+ * ends the program by the same signal, as if it had not been caught. */
+void cli_trap_signals(void);
+void cli_reraise(void);
 const char *cli_rate(char *out, size_t n, uint64_t bytes, double seconds);
 
 #endif

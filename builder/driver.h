@@ -1,0 +1,40 @@
+/* driver.h: the builders cachebuild can drive, one const ops table per
+ * file (driver-docker.c, driver-buildx.c).  Callers never branch on a
+ * driver's name. */
+#ifndef CB_DRIVER_H
+#define CB_DRIVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "dockerfile.h"
+#include "run.h"
+
+struct cb_driver {
+	const char *name;
+	/* Whether the builder answers; on false, why holds a reason
+	 * ("'docker' cannot reach the daemon: ..."). */
+	bool (*available)(char *why, size_t n);
+	/* Appends the words that start a build, e.g. "docker" "build". */
+	enum cc_code (*build_cmd)(struct cb_argv *a, struct cc_err *err);
+	/* Environment the build command needs (NULL-terminated). */
+	const char *const *env;
+	/* Whether the frontend expands ARG/ENV in --mount values; called
+	 * after available() said yes. */
+	enum df_mount_vars (*mount_vars)(void);
+};
+
+extern const struct cb_driver cb_driver_docker;
+extern const struct cb_driver cb_driver_buildx;
+
+/* The docker client: $CACHEBUILD_DOCKER, else "docker". */
+const char *cb_docker_client(void);
+
+/* Runs "docker ARGS..." quietly and @return its exit status (-1 when it
+ * cannot start).  why gets the first line of its output: the reason when
+ * it failed, the answer when it worked. */
+int cb_docker_probe(const char *const *args, char *why, size_t n);
+
+/* def, unless $CACHEBUILD_MOUNT_VARS says "literal" or "expand". */
+enum df_mount_vars cb_mount_vars_override(enum df_mount_vars def);
+
+#endif

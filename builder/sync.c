@@ -1,0 +1,484 @@
+/* sync.c: probe, inject and extract builds (see sync.h). */
+#include "sync.h"
+#include "../common/buf.h"
+#include "../common/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+/* What every helper script starts with.  The signature of a mount lists
+ * names, types, sizes, mtimes and ctimes (ns), inodes and owners: a step
+ * that writes into the mount changes it, reading does not. */
+static const char script_head[] =
+	"set -e\n"
+	"sig() { (cd \"$1\" && find . -exec stat -c '%n|%f|%s|%y|%z|%i|%u|%g' {} + |"
+	" LC_ALL=C sort | md5sum | cut -c1-32); }\n"
+	"mkdir -p /cb/out\n";
+
+void cb_mount_key(struct cb_mount *m, const char *ns)
+{
+	XXH3_state_t *h = XXH3_createState();
+	char num[64];
+	uint64_t v;
+
+	/* Everything that makes BuildKit pick one cache directory. */
+	XXH3_64bits_reset(h);
+	XXH3_64bits_update(h, m->df->id, strlen(m->df->id) + 1);
+	snprintf(num, sizeof(num), "%d%u:%d%u:%d%o", m->df->uid_set, m->df->uid, m->df->gid_set,
+		 m->df->gid, m->df->mode_set, m->df->mode);
+	XXH3_64bits_update(h, num, strlen(num) + 1);
+	XXH3_64bits_update(h, m->df->from ? m->df->from : "", strlen(m->df->from ? m->df->from : "") + 1);
+	XXH3_64bits_update(h, m->df->source ? m->df->source : "",
+			   strlen(m->df->source ? m->df->source : "") + 1);
+	XXH3_64bits_update(h, ns ? ns : "", strlen(ns ? ns : "") + 1);
+	v = XXH3_64bits_digest(h);
+	XXH3_freeState(h);
+	snprintf(m->key, sizeof(m->key), "%016llx", (unsigned long long)v);
+}
+
+static enum cc_code write_file(const char *path, const char *text, struct cc_err *err)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return cc_err_set(err, CC_EINTERNAL, errno, "cannot create '%s'", path);
+	fputs(text, f);
+	if (fclose(f))
+		return cc_err_set(err, CC_EINTERNAL, errno, "cannot write '%s'", path);
+	return CC_OK;
+}
+
+/* Reads the first line of dir/name into out (n bytes); "" when missing. */
+static void read_line(const char *dir, const char *name, char *out, size_t n)
+{
+	char path[4096];
+	FILE *f;
+
+	out[0] = '\0';
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	if (fgets(out, (int)n, f))
+		out[strcspn(out, "\n")] = '\0';
+	fclose(f);
+}
+
+/* The last non-empty line of a log that mentions an error, else its last
+ * line: what the message of a failed helper build quotes. */
+static void log_tail(const char *path, char *out, size_t n)
+{
+	char line[1024];
+	FILE *f = fopen(path, "r");
+
+	out[0] = '\0';
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!*line)
+			continue;
+		if (strstr(line, "ERROR") || strstr(line, "error") || !*out ||
+		    !(strstr(out, "ERROR") || strstr(out, "error")))
+			snprintf(out, n, "%.500s", line);
+	}
+	fclose(f);
+}
+
+/* A mount option value as the frontend will read it back: as written for
+ * a literal frontend, with $, quotes and backslashes escaped for one that
+ * expands. */
+static enum cc_code add_value(struct buf *df, const char *v, enum df_mount_vars vars,
+			      struct cc_err *err)
+{
+	for (; *v; v++) {
+		if (vars == DF_MOUNT_VARS_EXPAND && strchr("$\\\"'", *v) && buf_add(df, "\\", 1, err))
+			return CC_ENOMEM;
+		if (buf_add(df, v, 1, err))
+			return CC_ENOMEM;
+	}
+	return CC_OK;
+}
+
+static enum cc_code mount_flag(struct buf *df, const struct cb_mount *m, const char *target,
+			       enum df_mount_vars vars, struct cc_err *err)
+{
+	const struct df_mount *d = m->df;
+
+	if (buf_addf(df, err, " \\\n    --mount=type=cache,id=") ||
+	    add_value(df, d->id, vars, err) ||
+	    buf_addf(df, err, ",target=%s,sharing=%s", target, df_sharing_name(d->sharing)))
+		return CC_ENOMEM;
+	if ((d->uid_set && buf_addf(df, err, ",uid=%u", d->uid)) ||
+	    (d->gid_set && buf_addf(df, err, ",gid=%u", d->gid)) ||
+	    (d->mode_set && buf_addf(df, err, ",mode=0%o", d->mode)))
+		return CC_ENOMEM;
+	if (d->from && (buf_addf(df, err, ",from=") || add_value(df, d->from, vars, err)))
+		return CC_ENOMEM;
+	if (d->source && (buf_addf(df, err, ",source=") || add_value(df, d->source, vars, err)))
+		return CC_ENOMEM;
+	return CC_OK;
+}
+
+bool cb_mount_reproducible(const struct df_mount *d)
+{
+	const char *v[] = { d->id, d->from, d->source };
+
+	for (size_t i = 0; i < 3; i++)
+		if (v[i] && (!*v[i] || strpbrk(v[i], " \t\r\n,")))
+			return false;
+	return true;
+}
+
+/* Runs one helper build: ctx holds script.sh (and maybe data.tar); the
+ * generated Dockerfile mounts ms[0..n) at /cb/m0.., runs the script, and
+ * exports /cb/out to out. */
+static enum cc_code helper_build(struct cb_sync *s, const char *what, const char *ctx,
+				 const char *script, struct cb_mount *const *ms, size_t n,
+				 const char *out, struct cc_err *err)
+{
+	struct buf df = BUF_INIT, path = BUF_INIT, script_all = BUF_INIT;
+	struct cb_argv a = CB_ARGV_INIT;
+	enum cc_code rc = CC_ENOMEM;
+	char log[4096], tail[600], target[32];
+	int fd = -1, st;
+
+	if (buf_addf(&df, err, "ARG CB_HELPER\nFROM $CB_HELPER AS work\nARG CB_NONCE\n"))
+		goto out;
+	if (buf_addf(&df, err, "RUN --mount=type=bind,target=/cb/ctx"))
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(target, sizeof(target), "/cb/m%zu", i);
+		if (mount_flag(&df, ms[i], target, s->vars, err))
+			goto out;
+	}
+	if (buf_addf(&df, err, " \\\n    sh /cb/ctx/script.sh \"$CB_NONCE\"\n"
+		     "FROM scratch\nCOPY --from=work /cb/out/ /\n"))
+		goto out;
+	if (buf_addf(&path, err, "%s/Dockerfile", ctx) ||
+	    buf_addf(&script_all, err, "%s%s", script_head, script))
+		goto out;
+	if ((rc = write_file(path.data, df.data, err)))
+		goto out;
+	buf_reset(&path);
+	if (buf_addf(&path, err, "%s/script.sh", ctx)) {
+		rc = CC_ENOMEM;
+		goto out;
+	}
+	if ((rc = write_file(path.data, script_all.data, err)))
+		goto out;
+	buf_reset(&path);
+	if (buf_addf(&path, err, "%s/Dockerfile", ctx)) {
+		rc = CC_ENOMEM;
+		goto out;
+	}
+
+	if ((rc = s->drv->build_cmd(&a, err)))
+		goto out;
+	for (size_t i = 0; i < s->nextra; i++)
+		if ((rc = cb_argv_add(&a, s->extra[i], err)))
+			goto out;
+	if ((rc = cb_argv_add(&a, "--network=none", err)) ||
+	    (rc = cb_argv_add(&a, "--progress=plain", err)) ||
+	    (rc = cb_argv_add(&a, "-f", err)) || (rc = cb_argv_add(&a, path.data, err)) ||
+	    (rc = cb_argv_add(&a, "--build-arg", err)) ||
+	    (rc = cb_argv_addf(&a, err, "CB_HELPER=%s", s->helper)) ||
+	    (rc = cb_argv_add(&a, "--build-arg", err)) ||
+	    (rc = cb_argv_addf(&a, err, "CB_NONCE=%lld.%u.%d", (long long)now_realtime_ns(),
+			       s->serial, (int)getpid())))
+		goto out;
+	if (s->ns && ((rc = cb_argv_add(&a, "--build-arg", err)) ||
+		      (rc = cb_argv_addf(&a, err, "BUILDKIT_CACHE_MOUNT_NS=%s", s->ns))))
+		goto out;
+	if ((rc = cb_argv_add(&a, "--output", err)) ||
+	    (rc = cb_argv_addf(&a, err, "type=local,dest=%s", out)) ||
+	    (rc = cb_argv_add(&a, ctx, err)))
+		goto out;
+
+	snprintf(log, sizeof(log), "%s/%02u-%s.log", s->tmp, s->serial++, what);
+	fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = cc_err_set(err, CC_EINTERNAL, errno, "cannot create '%s'", log);
+		goto out;
+	}
+	st = cb_run(a.v, s->drv->env, -1, fd, fd, err);
+	if (st < 0) {
+		rc = CC_EINTERNAL;
+		goto out;
+	}
+	if (st) {
+		log_tail(log, tail, sizeof(tail));
+		rc = cc_err_set(err, CC_EINTERNAL, 0, "the %s build on helper image '%s' failed "
+				"(exit %d): %s (full log: '%s')", what, s->helper, st, tail, log);
+		goto out;
+	}
+	rc = CC_OK;
+out:
+	if (fd >= 0)
+		close(fd);
+	cb_argv_release(&a);
+	buf_release(&df);
+	buf_release(&path);
+	buf_release(&script_all);
+	return rc;
+}
+
+/* A fresh directory under s->tmp. */
+static enum cc_code tmp_dir(struct cb_sync *s, const char *what, struct buf *ret,
+			    struct cc_err *err)
+{
+	buf_reset(ret);
+	if (buf_addf(ret, err, "%s/%s.XXXXXX", s->tmp, what))
+		return CC_ENOMEM;
+	if (!mkdtemp(ret->data))
+		return cc_err_set(err, CC_EINTERNAL, errno, "cannot create a directory in '%s'",
+				  s->tmp);
+	return CC_OK;
+}
+
+enum cc_code cb_sync_probe(struct cb_sync *s, struct cb_mount *m, size_t n, struct cc_err *err)
+{
+	struct buf ctx = BUF_INIT, out = BUF_INIT, script = BUF_INIT;
+	struct cb_mount **ms = calloc(n + 1, sizeof(*ms));
+	size_t k = 0;
+	enum cc_code rc;
+
+	if (!ms)
+		return cc_err_set(err, CC_ENOMEM, 0, "out of memory");
+	/* Only a mount whose host state matches the host directory can be
+	 * skipped; the others are injected without asking. */
+	for (size_t i = 0; i < n; i++)
+		if (m[i].carried && !m[i].skip && m[i].have_state &&
+		    !strcmp(m[i].state_host, m[i].host_sig))
+			ms[k++] = &m[i];
+	rc = CC_OK;
+	if (!k)
+		goto done;
+	for (size_t i = 0; i < k; i++)
+		if (buf_addf(&script, err, "sig /cb/m%zu >/cb/out/%zu\n", i, i)) {
+			rc = CC_ENOMEM;
+			goto done;
+		}
+	if ((rc = tmp_dir(s, "probe-ctx", &ctx, err)) || (rc = tmp_dir(s, "probe-out", &out, err)))
+		goto done;
+	if ((rc = helper_build(s, "probe", ctx.data, script.data, ms, k, out.data, err)))
+		goto done;
+	for (size_t i = 0; i < k; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "%zu", i);
+		read_line(out.data, name, ms[i]->mount_sig, sizeof(ms[i]->mount_sig));
+		if (strlen(ms[i]->mount_sig) != HOSTDIR_SIG_LEN) {
+			rc = cc_err_set(err, CC_EINTERNAL, 0, "the probe build gave no answer for "
+					"cache '%s' (is '%s' a busybox-like image?)",
+					ms[i]->df->id, s->helper);
+			goto done;
+		}
+		ms[i]->probed = true;
+	}
+done:
+	buf_release(&ctx);
+	buf_release(&out);
+	buf_release(&script);
+	free(ms);
+	return rc;
+}
+
+bool cb_sync_in_builder(const struct cb_mount *m)
+{
+	return m->probed && m->have_state && !strcmp(m->state_host, m->host_sig) &&
+	       !strcmp(m->state_mount, m->mount_sig);
+}
+
+/* The host-side record: "HOSTSIG MOUNTSIG" in HOSTDIR.cachebuild-state,
+ * next to the host directory (not in it, so cache-save does not carry it
+ * unless asked to; carried, it is harmless: a fresh builder's mount never
+ * has the recorded signature). */
+static char *state_path(const struct cb_mount *m)
+{
+	char *p = NULL;
+	size_t n = strlen(m->hostdir);
+
+	while (n > 1 && m->hostdir[n - 1] == '/')
+		n--;
+	if (asprintf(&p, "%.*s.cachebuild-state", (int)n, m->hostdir) < 0)
+		return NULL;
+	return p;
+}
+
+void cb_sync_read_state(struct cb_mount *m)
+{
+	char *p = state_path(m), line[128] = "";
+	FILE *f = p ? fopen(p, "r") : NULL;
+
+	m->have_state = false;
+	if (f) {
+		if (fgets(line, sizeof(line), f) &&
+		    sscanf(line, "%32s %32s", m->state_host, m->state_mount) == 2)
+			m->have_state = true;
+		fclose(f);
+	}
+	free(p);
+}
+
+static enum cc_code write_state(struct cb_mount *m, struct cc_err *err)
+{
+	char *p = state_path(m), *tmp = NULL;
+	enum cc_code rc = CC_OK;
+	FILE *f;
+
+	snprintf(m->state_host, sizeof(m->state_host), "%s", m->host_sig);
+	snprintf(m->state_mount, sizeof(m->state_mount), "%s", m->mount_sig);
+	m->have_state = true;
+	if (!p || asprintf(&tmp, "%s.%d.tmp", p, (int)getpid()) < 0) {
+		free(p);
+		return cc_err_set(err, CC_ENOMEM, 0, "out of memory");
+	}
+	f = fopen(tmp, "w");
+	if (!f || fprintf(f, "%s %s\n", m->host_sig, m->mount_sig) < 0 || fclose(f) ||
+	    rename(tmp, p)) {
+		rc = cc_err_set(err, CC_EDEST, errno, "cannot write '%s'", p);
+		unlink(tmp);
+	}
+	free(p);
+	free(tmp);
+	return rc;
+}
+
+enum cc_code cb_sync_inject(struct cb_sync *s, struct cb_mount **ms, size_t n,
+			    struct cc_err *err)
+{
+	struct buf ctx = BUF_INIT, out = BUF_INIT, script = BUF_INIT, tar = BUF_INIT;
+	double t0 = now_monotonic(), each;
+	struct stat st;
+	enum cc_code rc = CC_OK;
+
+	if (!n)
+		return CC_OK;
+	if ((rc = tmp_dir(s, "inject-ctx", &ctx, err)) || (rc = tmp_dir(s, "inject-out", &out, err)))
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const struct df_mount *d = ms[i]->df;
+
+		buf_reset(&tar);
+		if (buf_addf(&tar, err, "%s/data%zu.tar", ctx.data, i)) {
+			rc = CC_ENOMEM;
+			goto out;
+		}
+		if ((rc = hostdir_pack(ms[i]->hostdir, tar.data, err)))
+			goto out;
+		if (!stat(tar.data, &st))
+			ms[i]->bytes_in = (uint64_t)st.st_size;
+		/* Owners become the mount's uid/gid: the build sees its cache
+		 * as it left it, whoever owns the host directory. */
+		if (buf_addf(&script, err,
+			     "find /cb/m%zu -mindepth 1 -maxdepth 1 -exec rm -rf {} +\n"
+			     "tar -xf /cb/ctx/data%zu.tar -C /cb/m%zu\n"
+			     "chown -hR %u:%u /cb/m%zu\n"
+			     "chmod %o /cb/m%zu\n"
+			     "sig /cb/m%zu >/cb/out/%zu\n",
+			     i, i, i, d->uid, d->gid, i, d->mode, i, i, i)) {
+			rc = CC_ENOMEM;
+			goto out;
+		}
+	}
+	if ((rc = helper_build(s, "inject", ctx.data, script.data, ms, n, out.data, err)))
+		goto out;
+	each = (now_monotonic() - t0) / (double)n;
+	for (size_t i = 0; i < n; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "%zu", i);
+		read_line(out.data, name, ms[i]->mount_sig, sizeof(ms[i]->mount_sig));
+		ms[i]->injected = true;
+		ms[i]->secs_in = each;
+		if ((rc = write_state(ms[i], err)))
+			goto out;
+	}
+out:
+	buf_release(&ctx);
+	buf_release(&out);
+	buf_release(&script);
+	buf_release(&tar);
+	return rc;
+}
+
+enum cc_code cb_sync_extract(struct cb_sync *s, struct cb_mount *m, size_t n,
+			     struct cc_err *err)
+{
+	struct buf ctx = BUF_INIT, out = BUF_INIT, script = BUF_INIT, path = BUF_INIT;
+	struct cb_mount **ms = calloc(n + 1, sizeof(*ms));
+	double t0 = now_monotonic(), t1;
+	size_t k = 0;
+	enum cc_code rc = CC_OK;
+
+	if (!ms)
+		return cc_err_set(err, CC_ENOMEM, 0, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		if (m[i].carried && !m[i].skip)
+			ms[k++] = &m[i];
+	if (!k)
+		goto done;
+	for (size_t i = 0; i < k; i++) {
+		/* Unchanged means: the mount is as the state recorded it and
+		 * the state describes what the host holds now. */
+		const char *known = ms[i]->have_state &&
+				    !strcmp(ms[i]->state_host, ms[i]->host_sig) ?
+				    ms[i]->state_mount : "changed";
+
+		if (buf_addf(&script, err, "s=$(sig /cb/m%zu)\n"
+			     "if [ \"$s\" != \"%s\" ]; then tar -cf /cb/out/%zu.tar -C /cb/m%zu .; fi\n"
+			     "echo \"$s\" >/cb/out/%zu.sig\n", i, known, i, i, i)) {
+			rc = CC_ENOMEM;
+			goto done;
+		}
+	}
+	if ((rc = tmp_dir(s, "extract-ctx", &ctx, err)) || (rc = tmp_dir(s, "extract-out", &out, err)))
+		goto done;
+	if ((rc = helper_build(s, "extract", ctx.data, script.data, ms, k, out.data, err)))
+		goto done;
+	t1 = now_monotonic();
+	for (size_t i = 0; i < k; i++) {
+		char name[32];
+		struct stat st;
+		double t2 = now_monotonic();
+
+		snprintf(name, sizeof(name), "%zu.sig", i);
+		read_line(out.data, name, ms[i]->mount_sig, sizeof(ms[i]->mount_sig));
+		buf_reset(&path);
+		if (buf_addf(&path, err, "%s/%zu.tar", out.data, i)) {
+			rc = CC_ENOMEM;
+			goto done;
+		}
+		if (stat(path.data, &st))
+			continue;	/* unchanged */
+		ms[i]->bytes_out = (uint64_t)st.st_size;
+		if ((rc = hostdir_replace(ms[i]->hostdir, path.data, err)))
+			goto done;
+		unlink(path.data);
+		ms[i]->host_exists = true;
+		if ((rc = hostdir_sig(ms[i]->hostdir, ms[i]->host_sig, &ms[i]->host_exists, NULL,
+				      err))) {
+			rc = CC_EDEST;
+			goto done;
+		}
+		ms[i]->extracted = true;
+		ms[i]->secs_out = (t1 - t0) / (double)k + (now_monotonic() - t2);
+		if ((rc = write_state(ms[i], err)))
+			goto done;
+	}
+done:
+	buf_release(&ctx);
+	buf_release(&out);
+	buf_release(&script);
+	buf_release(&path);
+	free(ms);
+	return rc;
+}

@@ -1,0 +1,3 @@
+FROM scratch
+RUN true
+FROBNICATE /x

@@ -31,6 +31,7 @@
  * GETs, adjacent ranges of one object coalesced.  Signed URLs are
  * credentials: they are kept out of error messages. */
 #include "store.h"
+#include "gha-legacy.h"
 #include "http.h"
 #include "log.h"
 #include "util.h"
@@ -1059,6 +1060,7 @@ static enum cc_code gha_get_ranges(struct store *s, const struct store_range *rg
 			reqs[ng - 1].dst = tmp[ng - 1];
 		}
 		reqs[ng - 1].dst_len = (size_t)len;
+		reqs[ng - 1].cancel = rg[i].cancel;
 		reqs[ng - 1].range_off = rg[i].off;
 		jobs[ng - 1].req = &reqs[ng - 1];
 		jobs[ng - 1].resp = &resps[ng - 1];
@@ -1127,7 +1129,7 @@ cleanup:
 static enum cc_code gha_get_range(struct store *s, const char *name, uint64_t off, size_t len,
 				  void *dst, struct cc_err *err)
 {
-	struct store_range r = { name, off, len, dst };
+	struct store_range r = { name, off, len, dst, NULL };
 
 	return gha_get_ranges(s, &r, 1, err);
 }
@@ -1217,6 +1219,83 @@ static enum cc_code gha_del(struct store *s, const char *name, struct cc_err *er
 	return cc_err_set(err, CC_ESTORE, 0,
 			  "cannot remove '%s': the GitHub Actions cache service has no delete "
 			  "for a job's token (unused entries expire after 7 days)", name);
+}
+
+/* ----------------------------------------------- actions/cache entries */
+
+enum cc_code gha_legacy_lookup(struct store *s, const char *version, const char *key,
+			       const char *const *restore_keys, size_t nrestore_keys,
+			       bool *ret_found, struct buf *ret_key, struct buf *ret_url,
+			       struct cc_err *err)
+{
+	struct gha *g = s->priv;
+	struct buf body = BUF_INIT, out = BUF_INIT, v = BUF_INIT;
+	struct http_resp r;
+	enum cc_code rc;
+
+	*ret_found = false;
+	if (s->ops != &store_gha)
+		return CC_OK;
+	buf_init(&out, TWIRP_BODY_MAX);
+	buf_init(&v, TWIRP_BODY_MAX);
+	http_resp_init(&r);
+	if ((rc = buf_addstr(&body, "{\"key\":", err)) || (rc = json_add_str(&body, key, err)) ||
+	    (rc = buf_addstr(&body, ",\"restore_keys\":[", err)))
+		goto cleanup;
+	for (size_t i = 0; i < nrestore_keys; i++)
+		if ((i && (rc = buf_addstr(&body, ",", err))) ||
+		    (rc = json_add_str(&body, restore_keys[i], err)))
+			goto cleanup;
+	if ((rc = buf_addf(&body, err, "],\"version\":\"%s\"}", version)) ||
+	    (rc = twirp(g, "GetCacheEntryDownloadURL", &body, &out, &r, err)))
+		goto cleanup;
+	if (r.status != 200) {
+		rc = twirp_fail("look up actions/cache entries", &r, err);
+		goto cleanup;
+	}
+	if (!json_get(&out, "ok", NULL, &v) || strcmp(v.data, "true"))
+		goto cleanup;	/* a miss */
+	if (!json_get(&out, "matched_key", "matchedKey", ret_key) || !ret_key->len ||
+	    !json_get(&out, "signed_download_url", "signedDownloadUrl", ret_url) ||
+	    (strncmp(ret_url->data, "https://", 8) && strncmp(ret_url->data, "http://", 7))) {
+		rc = cc_err_set(err, CC_ESTORE, 0,
+				"gha cache service: no usable key or download URL for an "
+				"actions/cache entry of '%s'", key);
+		goto cleanup;
+	}
+	*ret_found = true;
+cleanup:
+	http_resp_release(&r);
+	buf_release(&body);
+	buf_release(&out);
+	buf_release(&v);
+	scrub(err);
+	return rc;
+}
+
+enum cc_code gha_legacy_fetch(struct store *s, const char *url, const char *name, int fd,
+			      uint64_t max, struct cc_err *err)
+{
+	struct gha *g = s->priv;
+	struct http_req q;
+	struct http_resp r;
+	enum cc_code rc;
+
+	if (s->ops != &store_gha)
+		return cc_err_set(err, CC_EINTERNAL, 0, "not a gha store");
+	http_req_init(&q);
+	http_resp_init(&r);
+	q.method = "GET";
+	q.url = url;
+	q.sign = sign_blob;
+	q.out_fd = fd;
+	q.out_max = max;
+	rc = http_do(g->http, &q, &r, err);
+	if (!rc && r.status != 200)
+		rc = blob_fail("read", name, &r, err);
+	http_resp_release(&r);
+	scrub(err);
+	return rc;
 }
 
 const struct store_ops store_gha = {

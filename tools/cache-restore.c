@@ -1,5 +1,6 @@
 /* cache-restore: find the best entry for a key and put it back. */
 #include "cli.h"
+#include "../common/gha-legacy.h"
 #include "../common/log.h"
 #include "../common/pathspec.h"
 #include "../common/restore.h"
@@ -26,7 +27,8 @@ static const char usage[] =
 "                           (env CACHE_RESTORE_KEYS, one per line)\n"
 "  -p, --path PATH          restore only this recorded path; repeatable\n"
 "                           (env CACHE_PATH, one per line)\n"
-"  -s, --store STORE        directory or file:// URL (env CACHE_STORE; default\n"
+"  -s, --store STORE        a directory, file://DIR, s3://BUCKET[/PREFIX] or gha\n"
+"                           (env CACHE_STORE; default\n"
 "                           $XDG_CACHE_HOME/cicache/store)\n"
 "      --lookup-only        report the match, write nothing\n"
 "                           (env CACHE_LOOKUP_ONLY=true)\n"
@@ -43,9 +45,15 @@ static const char usage[] =
 "\n"
 "Prints cache-hit=true|false, cache-primary-key=KEY and cache-matched-key=KEY\n"
 "on stdout (and appends them to $GITHUB_OUTPUT).  cache-hit is true only for\n"
-"an exact key match.  Exit codes: 0 restored or missed, 1 miss with\n"
-"--fail-on-miss, 2 usage, 4 store error, 5 corrupt entry, 6 cannot write\n"
-"the files, 7 internal error.  See cache-restore(1).\n";
+"an exact key match.\n"
+"\n"
+"With --store gha and --path, when no cicache entry matches, an entry that\n"
+"actions/cache saved for the same paths (written exactly as in its step, in\n"
+"the same order) is restored instead.\n"
+"\n"
+"Exit codes: 0 restored or missed, 1 miss with --fail-on-miss, 2 usage,\n"
+"4 store error, 5 corrupt entry, 6 cannot write the files, 7 internal\n"
+"error.  See cache-restore(1).\n";
 
 static const struct option longopts[] = {
 	{ "fail-on-miss", no_argument, NULL, 'F' },
@@ -142,6 +150,64 @@ static void output_no_hit(const char *key)
 	cli_output("cache-matched-key", "");
 }
 
+/* No cicache entry matched: with --path, one that actions/cache saved for
+ * the same `path:` lines may be in the GitHub Actions cache (a miss on any
+ * other store).  @return -1 on a miss, else the exit code, the outputs
+ * printed. */
+static int restore_legacy(const struct args *a, struct store *store, const char *cwd,
+			  const char *home)
+{
+	struct gha_legacy_entry *le = NULL;
+	struct gha_legacy_opts lo = { 0 };
+	struct gha_legacy_stats ls;
+	struct cc_err err;
+	const char *ws = getenv("GITHUB_WORKSPACE");
+	char b1[32], rate[32];
+	enum cc_code rc;
+	int code = -1;
+
+	cc_err_clear(&err);
+	if (!a->npaths)
+		return -1;
+	rc = gha_legacy_find(store, a->paths, a->npaths, a->key, a->restore_keys,
+			     a->nrestore_keys, &le, &err);
+	if (rc) {
+		cli_error("%s", err.msg);
+		output_no_hit(a->key);
+		return cli_exit_code(rc);
+	}
+	if (!le)
+		return -1;
+	if (a->lookup_only) {
+		cli_info("found '%s' (%s), an actions/cache entry; --lookup-only: nothing written",
+			 le->key, le->exact ? "exact match" : "restore-key match");
+	} else {
+		lo.cwd = cwd;
+		lo.home = home;
+		lo.workspace = ws && *ws ? ws : NULL;
+		lo.paths = a->paths;
+		lo.npaths = a->npaths;
+		if ((rc = gha_legacy_restore(store, le, &lo, &ls, &err))) {
+			cli_error("%s", err.msg);
+			cli_error("restoring actions/cache entry '%s' failed", le->key);
+			output_no_hit(a->key);
+			code = cli_exit_code(rc);
+			goto out;
+		}
+		cli_info("restored '%s' (%s) from an actions/cache entry: %llu files, %s, %.2f s, %s",
+			 le->key, le->exact ? "exact match" : "restore-key match",
+			 (unsigned long long)ls.files, fmt_bytes(b1, sizeof(b1), ls.bytes),
+			 cli_elapsed(), cli_rate(rate, sizeof(rate), ls.bytes, cli_elapsed()));
+	}
+	cli_output("cache-hit", le->exact ? "true" : "false");
+	cli_output("cache-primary-key", a->key);
+	cli_output("cache-matched-key", le->key);
+	code = EXIT_OK;
+out:
+	gha_legacy_entry_free(le);
+	return code;
+}
+
 int main(int argc, char **argv)
 {
 	struct args a = { 0 };
@@ -208,6 +274,8 @@ int main(int argc, char **argv)
 		}
 		break;
 	}
+	if (!entry && (code = restore_legacy(&a, store, cwd, home)) >= 0)
+		goto out;
 	if (!entry) {
 		cli_info("no cache entry for '%s'%s", a.key,
 			 a.nrestore_keys ? " or its restore keys" : "");

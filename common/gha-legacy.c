@@ -12,6 +12,7 @@
  * followed.  Each member goes to the outermost root holding it, so no
  * member can land on a directory this code follows. */
 #include "gha-legacy.h"
+#include "strset.h"
 #include "log.h"
 #include "pathspec.h"
 
@@ -120,67 +121,6 @@ struct root {
 	bool planted;		/* this archive put a non-directory on it */
 };
 
-/* A set of absolute paths (open addressing; alloc a power of two). */
-struct pathset {
-	char **slots;
-	size_t alloc, n;
-};
-
-static bool pathset_has(const struct pathset *s, const char *p)
-{
-	size_t mask = s->alloc - 1;
-
-	if (!s->alloc)
-		return false;
-	for (size_t i = XXH3_64bits(p, strlen(p)) & mask; s->slots[i]; i = (i + 1) & mask)
-		if (!strcmp(s->slots[i], p))
-			return true;
-	return false;
-}
-
-static void pathset_insert(char **slots, size_t alloc, char *p)
-{
-	size_t i, mask = alloc - 1;
-
-	for (i = XXH3_64bits(p, strlen(p)) & mask; slots[i]; i = (i + 1) & mask)
-		;
-	slots[i] = p;
-}
-
-static enum cc_code pathset_add(struct pathset *s, const char *p, struct cc_err *err)
-{
-	char *copy;
-
-	if (pathset_has(s, p))
-		return CC_OK;
-	if ((s->n + 1) * 2 > s->alloc) {
-		size_t na = s->alloc ? s->alloc * 2 : 256;
-		char **x = calloc(na, sizeof(*x));
-
-		if (!x)
-			return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-		for (size_t i = 0; i < s->alloc; i++)
-			if (s->slots[i])
-				pathset_insert(x, na, s->slots[i]);
-		free(s->slots);
-		s->slots = x;
-		s->alloc = na;
-	}
-	if (!(copy = strdup(p)))
-		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-	pathset_insert(s->slots, s->alloc, copy);
-	s->n++;
-	return CC_OK;
-}
-
-static void pathset_release(struct pathset *s)
-{
-	for (size_t i = 0; i < s->alloc; i++)
-		free(s->slots[i]);
-	free(s->slots);
-	memset(s, 0, sizeof(*s));
-}
-
 /* A directory member: its mode and time are set once the files are in. */
 struct dirmeta {
 	char *abs;
@@ -194,7 +134,7 @@ struct legacy {
 	struct root *roots;
 	size_t nroots;
 	struct buf base;		/* the workspace, clean and absolute */
-	struct pathset files;		/* regular files met so far */
+	struct strset files;		/* regular files met so far */
 	struct buf abs, tabs, arg, spec;
 	struct gha_legacy_stats *st;
 	bool write;
@@ -672,7 +612,7 @@ static enum cc_code member(struct legacy *x, struct archive *a, struct archive_e
 	if (hl) {
 		if (!(tr = map_member(x, hl, &x->tabs, err)))
 			return err->code;
-		if (!pathset_has(&x->files, x->tabs.data) || !strcmp(x->tabs.data, x->abs.data))
+		if (!strset_has(&x->files, x->tabs.data) || !strcmp(x->tabs.data, x->abs.data))
 			return cc_err_set(err, CC_ECORRUPT, 0,
 					  "refusing actions/cache entry '%s': hard link '%s' points at "
 					  "'%s', not an earlier file of the entry", x->e->key, name, hl);
@@ -687,7 +627,7 @@ static enum cc_code member(struct legacy *x, struct archive *a, struct archive_e
 				  "file of an unknown type");
 	}
 	if (!x->write) {
-		if (!hl && type == AE_IFREG && (rc = pathset_add(&x->files, x->abs.data, err)))
+		if (!hl && type == AE_IFREG && (rc = strset_add(&x->files, x->abs.data, err)))
 			return rc;
 		return CC_OK;
 	}
@@ -815,7 +755,7 @@ cleanup:
 	for (size_t i = 0; i < x.ndirs; i++)
 		free(x.dirs[i].abs);
 	free(x.dirs);
-	pathset_release(&x.files);
+	strset_release(&x.files);
 	buf_release(&x.base);
 	buf_release(&x.abs);
 	buf_release(&x.tabs);

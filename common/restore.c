@@ -15,6 +15,7 @@
 #include "log.h"
 #include "pathspec.h"
 #include "prefetch.h"
+#include "strset.h"
 #include "util.h"
 
 #include <errno.h>
@@ -566,8 +567,7 @@ struct walker {
 	const char *root_base;	/* the root's name in parent_fd */
 	bool root_seen;		/* the root's own record was read */
 	bool root_is_dir;
-	char **links;		/* link targets restored in this root (a set) */
-	size_t nlinks, links_alloc;
+	struct strset links;	/* link targets restored in this root */
 	struct cc_progress prog;
 	double last_progress;
 
@@ -982,64 +982,6 @@ static enum cc_code make_symlink(struct walker *w, int dfd, const char *name,
 	return CC_OK;
 }
 
-/* The link targets restored in this root: an open-addressing set of
- * paths (links_alloc slots, a power of two; NULL marks a free slot). */
-static bool link_known(struct walker *w, const char *path)
-{
-	size_t mask = w->links_alloc - 1;
-
-	if (!w->links_alloc)
-		return false;
-	for (size_t i = XXH3_64bits(path, strlen(path)) & mask; w->links[i]; i = (i + 1) & mask)
-		if (!strcmp(w->links[i], path))
-			return true;
-	return false;
-}
-
-static void link_insert(char **slots, size_t nslots, char *path)
-{
-	size_t i, mask = nslots - 1;
-
-	for (i = XXH3_64bits(path, strlen(path)) & mask; slots[i]; i = (i + 1) & mask)
-		;
-	slots[i] = path;
-}
-
-static enum cc_code remember_link(struct walker *w, const char *path, struct cc_err *err)
-{
-	char *copy;
-
-	if (link_known(w, path))
-		return CC_OK;
-	if ((w->nlinks + 1) * 2 > w->links_alloc) {
-		size_t na = w->links_alloc ? w->links_alloc * 2 : 64;
-		char **x = calloc(na, sizeof(*x));
-
-		if (!x)
-			return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-		for (size_t i = 0; i < w->links_alloc; i++)
-			if (w->links[i])
-				link_insert(x, na, w->links[i]);
-		free(w->links);
-		w->links = x;
-		w->links_alloc = na;
-	}
-	if (!(copy = strdup(path)))
-		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-	link_insert(w->links, w->links_alloc, copy);
-	w->nlinks++;
-	return CC_OK;
-}
-
-static void forget_links(struct walker *w)
-{
-	for (size_t i = 0; i < w->links_alloc; i++) {
-		free(w->links[i]);
-		w->links[i] = NULL;
-	}
-	w->nlinks = 0;
-}
-
 /* Opens the directory holding target (a path in the root) without
  * following any symlink; *ret_name points at its last component. */
 static int open_parent_in_root(struct walker *w, const char *target, const char **ret_name)
@@ -1071,7 +1013,7 @@ static enum cc_code make_hardlink(struct walker *w, int dfd, const char *name,
 	int tfd;
 
 	/* Only to a file this same restore created in this root. */
-	if (!w->root_is_dir || !link_known(w, e->target.data))
+	if (!w->root_is_dir || !strset_has(&w->links, e->target.data))
 		return cc_err_set(err, CC_ECORRUPT, 0,
 				  "corrupt manifest: hard link '%s' points at '%s', not an earlier file of the entry",
 				  w->what.data, e->target.data);
@@ -1104,7 +1046,7 @@ static enum cc_code finish_root(struct walker *w, struct cc_err *err)
 		close(w->parent_fd);
 		w->parent_fd = -1;
 	}
-	forget_links(w);
+	strset_clear(&w->links);
 	return failed(w, err);
 }
 
@@ -1269,7 +1211,7 @@ static enum cc_code place_entry(struct walker *w, const struct mf_entry *e, stru
 	case MF_FILE:
 		if ((rc = make_file(w, dir, dfd, name, e, err)))
 			return rc;
-		if ((e->flags & MF_F_LINK_TARGET) && (rc = remember_link(w, e->path.data, err)))
+		if ((e->flags & MF_F_LINK_TARGET) && (rc = strset_add(&w->links, e->path.data, err)))
 			return rc;
 		return CC_OK;
 	case MF_SYMLINK:
@@ -1390,8 +1332,7 @@ cleanup:
 	pthread_mutex_destroy(&w.mu);
 	pthread_cond_destroy(&w.cv_work);
 	pthread_cond_destroy(&w.cv_idle);
-	forget_links(&w);
-	free(w.links);
+	strset_release(&w.links);
 	for (size_t i = 0; w.stack && i < STACK_MAX; i++)
 		buf_release(&w.stack[i].last);
 	free(w.stack);

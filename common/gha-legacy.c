@@ -27,7 +27,6 @@
 #include <unistd.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <xxhash.h>
 
 #define VERSION_SALT "1.0"
 #define READ_BLOCK (128 * 1024)

@@ -99,3 +99,29 @@ expect_same_tree() {
 
 # Store size in bytes (for dedup checks).
 store_bytes() { du -sb "$1" | cut -f1; }
+
+# S3 tests: fail (or skip with CICACHE_ALLOW_NO_MOTO=1) without moto and
+# the aws CLI, then start moto on a free port: PORT, EP and MOTO_PID are
+# set, and the server is stopped when the script ends.  $1 is the number
+# of unsigned requests moto takes before it checks signatures.
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+require_moto() {
+	if ! command -v moto_server >/dev/null || ! command -v aws >/dev/null; then
+		if [ "${CICACHE_ALLOW_NO_MOTO:-}" = 1 ]; then
+			skip_all "moto_server or aws is missing (CICACHE_ALLOW_NO_MOTO=1)"
+		fi
+		echo "not ok 1 - moto_server and aws are required for the S3 tests" \
+		     "(set CICACHE_ALLOW_NO_MOTO=1 to skip)"
+		exit 1
+	fi
+}
+start_moto() {
+	require_moto
+	PORT=$(free_port)
+	EP=http://127.0.0.1:$PORT
+	INITIAL_NO_AUTH_ACTION_COUNT=$1 moto_server -H 127.0.0.1 -p "$PORT" >"$TRASH/moto.log" 2>&1 &
+	MOTO_PID=$!
+	test_cleanup 'kill $MOTO_PID; wait $MOTO_PID 2>/dev/null'
+}

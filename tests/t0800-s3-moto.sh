@@ -6,23 +6,11 @@
 # missing bucket, and interop with the aws CLI both ways.
 . "$(dirname "$0")/lib.sh"
 
-if ! command -v moto_server >/dev/null || ! command -v aws >/dev/null; then
-	if [ "${CICACHE_ALLOW_NO_MOTO:-}" = 1 ]; then
-		skip_all "moto_server or aws is missing (CICACHE_ALLOW_NO_MOTO=1)"
-	fi
-	echo "not ok 1 - moto_server and aws are required for the S3 tests" \
-	     "(set CICACHE_ALLOW_NO_MOTO=1 to skip)"
-	exit 1
-fi
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-EP=http://127.0.0.1:$PORT
 # The three IAM calls are the only unsigned requests (the probe of
 # /moto-api/ does not count); everything after must be signed with the
 # IAM user's key, which test 2 checks.
-INITIAL_NO_AUTH_ACTION_COUNT=3 moto_server -H 127.0.0.1 -p "$PORT" >"$TRASH/moto.log" 2>&1 &
-MOTO_PID=$!
-test_cleanup 'kill $MOTO_PID; wait $MOTO_PID 2>/dev/null'
+start_moto 3
 
 export AWS_ACCESS_KEY_ID=bootstrap AWS_SECRET_ACCESS_KEY=bootstrap AWS_DEFAULT_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true AWS_PAGER=

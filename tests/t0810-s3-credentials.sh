@@ -11,18 +11,8 @@
 # no secret in any output, even with --verbose.
 . "$(dirname "$0")/lib.sh"
 
-if ! command -v moto_server >/dev/null || ! command -v aws >/dev/null; then
-	if [ "${CICACHE_ALLOW_NO_MOTO:-}" = 1 ]; then
-		skip_all "moto_server or aws is missing (CICACHE_ALLOW_NO_MOTO=1)"
-	fi
-	echo "not ok 1 - moto_server and aws are required for the S3 tests" \
-	     "(set CICACHE_ALLOW_NO_MOTO=1 to skip)"
-	exit 1
-fi
+require_moto
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 PORT=$(free_port)
 CLOSED=$(free_port)	# nothing listens there
 EP=http://127.0.0.1:$PORT

@@ -10,23 +10,11 @@
 # remove its staging files.
 . "$(dirname "$0")/lib.sh"
 
-if ! command -v moto_server >/dev/null || ! command -v aws >/dev/null; then
-	if [ "${CICACHE_ALLOW_NO_MOTO:-}" = 1 ]; then
-		skip_all "moto_server or aws is missing (CICACHE_ALLOW_NO_MOTO=1)"
-	fi
-	echo "not ok 1 - moto_server and aws are required for the S3 tests" \
-	     "(set CICACHE_ALLOW_NO_MOTO=1 to skip)"
-	exit 1
-fi
 
 exec 3>&1
 note() { echo "# $*" >&3; }
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-EP=http://127.0.0.1:$PORT
-INITIAL_NO_AUTH_ACTION_COUNT=3 moto_server -H 127.0.0.1 -p "$PORT" >"$TRASH/moto.log" 2>&1 &
-MOTO_PID=$!
-test_cleanup 'kill $MOTO_PID; wait $MOTO_PID 2>/dev/null'
+start_moto 3
 python3 "$TEST_DIR/helper/faultproxy.py" --upstream "127.0.0.1:$PORT" \
 	--port-file "$TRASH/proxy.port" --log "$TRASH/proxy.log" >"$TRASH/proxy.out" 2>&1 &
 PROXY_PID=$!

@@ -308,7 +308,9 @@ refresh_test() { # refresh_test KIND OLD NEW ENV...
 	local kind=$1 old=$2 new=$3 pid i n
 	shift 3
 	rm -rf big && mkdir big && head -c 100000000 /dev/urandom >big/blob
-	env "$@" cache-save --verbose -j 2 --store $S --key "k-refresh-$kind" --path big \
+	# Level 15 makes the save outlast the refresh point (1.3 s at most)
+	# on any machine: its packs go up after it.
+	env "$@" cache-save --verbose -j 2 --level 15 --store $S --key "k-refresh-$kind" --path big \
 		>"refresh-$kind.out" 2>"refresh-$kind.err" &
 	pid=$!
 	for i in $(seq 1 600); do
@@ -337,11 +339,11 @@ refresh_test() { # refresh_test KIND OLD NEW ENV...
 	rm -rf big big.orig
 }
 
-start_fixture rf 1 -- --first-ttl 301 --refuse-after 1
+start_fixture rf 1 -- --first-ttl 301.3 --refuse-after 1
 test_expect_success 'a failed refresh keeps the current credentials while they are valid' '
 	rm -rf big && mkdir big && head -c 100000000 /dev/urandom >big/blob &&
 	run refuse-save env AWS_CONTAINER_CREDENTIALS_FULL_URI=$FIX_URL/v2/credentials/ci \
-		cache-save -j 2 --store $S --key k-refuse --path big &&
+		cache-save -j 2 --level 15 --store $S --key k-refuse --path big &&
 	expect_grep "^cache-saved=true$" refuse-save.out &&
 	expect_grep "^container-failed 2 " "$FIX_LOG" &&
 	expect_grep "warning: cannot refresh the AWS credentials from container credentials" \
@@ -351,7 +353,7 @@ test_expect_success 'a failed refresh keeps the current credentials while they a
 '
 
 test_expect_success 'container credentials are refreshed before they expire' '
-	start_fixture rc 1 2 -- --first-ttl 301 --hold "$TRASH/container.go" \
+	start_fixture rc 1 2 -- --first-ttl 301.3 --hold "$TRASH/container.go" \
 		--container-token "$CONTAINER_TOKEN" &&
 	refresh_test container 1 2 AWS_CONTAINER_CREDENTIALS_FULL_URI=$FIX_URL/v2/credentials/ci \
 		AWS_CONTAINER_AUTHORIZATION_TOKEN=$CONTAINER_TOKEN AWS_METADATA_SERVICE_TIMEOUT=20
@@ -363,7 +365,7 @@ test_expect_success 'instance metadata credentials are refreshed before they exp
 		as_key 2 aws iam delete-access-key --user-name ci --access-key-id "$(key_of 1 1)"
 	fi &&
 	new_key 3 as_key 2 &&
-	start_fixture ri 2 3 -- --first-ttl 301 --hold "$TRASH/imds.go" &&
+	start_fixture ri 2 3 -- --first-ttl 301.3 --hold "$TRASH/imds.go" &&
 	# The held answer waits for an aws CLI call: more than the 1 s default.
 	refresh_test imds 2 3 -u AWS_EC2_METADATA_DISABLED AWS_EC2_METADATA_SERVICE_ENDPOINT=$FIX_URL \
 		AWS_METADATA_SERVICE_TIMEOUT=20

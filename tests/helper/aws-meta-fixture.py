@@ -38,7 +38,8 @@ ROLE_PATH = "/latest/meta-data/iam/security-credentials/"
 
 
 def iso(t):
-    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    d = datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+    return d.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (d.microsecond // 1000)
 
 
 class State:
@@ -159,7 +160,7 @@ def main():
     p.add_argument("--port-file", required=True)
     p.add_argument("--keys", required=True)
     p.add_argument("--log", required=True)
-    p.add_argument("--first-ttl", type=int, default=3600)
+    p.add_argument("--first-ttl", type=float, default=3600)
     p.add_argument("--ttl", type=int, default=3600)
     p.add_argument("--container-path", default="/v2/credentials/ci")
     p.add_argument("--container-token", default="")

@@ -70,7 +70,8 @@ static enum cc_code sig_walk(XXH3_state_t *h, const char *path, const char *rel,
 		names = x;
 		nn++;
 	}
-	qsort(names, nn, sizeof(*names), cmp_names);
+	if (nn)
+		qsort(names, nn, sizeof(*names), cmp_names);
 	for (size_t i = 0; i < nn && !rc; i++) {
 		char *sp = NULL, *sr = NULL;
 

@@ -18,6 +18,9 @@
 
 #define BATCH_MAX 256
 #define NRECENT 8
+/* Compressed frames kept after they were fetched, for the runs that use
+ * a frame again later (content deduplicated within an entry). */
+#define KEEP_BYTES (64u << 20)
 
 enum pf_state { PF_SKIP, PF_FETCHING, PF_READY, PF_FAILED };
 
@@ -44,7 +47,61 @@ struct prefetch {
 	volatile int cancel;	/* stops the batch in flight */
 	struct { uint32_t pack; uint64_t off; bool valid; } recent[NRECENT];
 	unsigned recent_pos;
+	/* Only the prefetch thread touches these. */
+	struct kept {
+		struct kept *next;
+		uint32_t pack, clen;
+		uint64_t off;
+		unsigned long used;
+		unsigned char *data;
+	} *kept;
+	uint64_t kept_bytes;
+	unsigned long tick;
 };
+
+static struct kept *kept_find(struct prefetch *p, uint32_t pack, uint64_t off, uint32_t clen)
+{
+	for (struct kept *k = p->kept; k; k = k->next)
+		if (k->pack == pack && k->off == off && k->clen == clen) {
+			k->used = ++p->tick;
+			return k;
+		}
+	return NULL;
+}
+
+/* Keeps a copy of a fetched frame, dropping the least recently used
+ * ones beyond KEEP_BYTES.  Failure to allocate only costs a fetch. */
+static void kept_add(struct prefetch *p, const struct pf_frame *f)
+{
+	struct kept *k;
+
+	if (f->clen > KEEP_BYTES / 4 || kept_find(p, f->pack, f->off, f->clen))
+		return;
+	while (p->kept && p->kept_bytes + f->clen > KEEP_BYTES) {
+		struct kept **victim = &p->kept, *v;
+
+		for (struct kept **q = &p->kept; *q; q = &(*q)->next)
+			if ((*q)->used < (*victim)->used)
+				victim = q;
+		v = *victim;
+		*victim = v->next;
+		p->kept_bytes -= v->clen;
+		free(v->data);
+		free(v);
+	}
+	if (!(k = calloc(1, sizeof(*k))) || !(k->data = malloc(f->clen ? f->clen : 1))) {
+		free(k);
+		return;
+	}
+	memcpy(k->data, f->data, f->clen);
+	k->pack = f->pack;
+	k->off = f->off;
+	k->clen = f->clen;
+	k->used = ++p->tick;
+	k->next = p->kept;
+	p->kept = k;
+	p->kept_bytes += f->clen;
+}
 
 static void pf_free(struct prefetch *p, struct pf_frame *f)
 {
@@ -101,6 +158,8 @@ static void fetch(struct prefetch *p, struct pf_frame **b, size_t n)
 		rc = p->store->ops->get_ranges(p->store, r, n, &err);
 	if (rc)
 		cc_debug("prefetch of %zu frames failed; the restore reads them itself", n);
+	for (size_t i = 0; !rc && i < n; i++)
+		kept_add(p, b[i]);
 	pthread_mutex_lock(&p->mu);
 	for (size_t i = 0; i < n; i++) {
 		b[i]->st = rc ? PF_FAILED : PF_READY;
@@ -127,6 +186,7 @@ static void *run(void *arg)
 			struct pf_frame *f = carry;
 			struct mf_chunk c;
 			struct cc_err err;
+			struct kept *k;
 
 			carry = NULL;
 			if (!f) {
@@ -161,8 +221,14 @@ static void *run(void *arg)
 				while (!p->stop && p->held && p->held + f->clen > PREFETCH_WINDOW)
 					pthread_cond_wait(&p->cv, &p->mu);
 				p->held += f->clen;
-				batch[n++] = f;
-				bytes += f->clen;
+				k = kept_find(p, f->pack, f->off, f->clen);
+				if (k && (f->data = malloc(f->clen ? f->clen : 1))) {
+					memcpy(f->data, k->data, f->clen);
+					f->st = PF_READY;
+				} else {
+					batch[n++] = f;
+					bytes += f->clen;
+				}
 			}
 			append(p, f);
 			if (p->stop)
@@ -267,6 +333,13 @@ void prefetch_stop(struct prefetch *p)
 
 		p->head = h->next;
 		pf_free(p, h);
+	}
+	while (p->kept) {
+		struct kept *k = p->kept;
+
+		p->kept = k->next;
+		free(k->data);
+		free(k);
 	}
 	if (p->mr_open)
 		mf_close(&p->mr);

@@ -7,7 +7,9 @@
  * the store's get_ranges (parallel, adjacent ranges merged), holding at
  * most PREFETCH_WINDOW compressed bytes.  The consumer asks for each frame
  * it needs; frames it passed over (data it skipped, or a frame its own
- * cache still held) are dropped.  A frame the prefetcher could not fetch
+ * cache still held) are dropped.  The last KEEP_BYTES of fetched frames
+ * are kept compressed, so a frame used again further on (content that
+ * repeats within the entry) is not fetched again.  A frame the prefetcher could not fetch
  * is left to the consumer, whose own read reports the error, unless the
  * store kept failing (then its error is the consumer's).
  */

@@ -125,3 +125,31 @@ start_moto() {
 	MOTO_PID=$!
 	test_cleanup 'kill $MOTO_PID; wait $MOTO_PID 2>/dev/null'
 }
+
+# start_faultproxy: tests/helper/faultproxy.py in front of moto (after
+# start_moto), ready; sets PROXY_PID, PX (its URL) and PLOG (its log).
+start_faultproxy() {
+	local i
+	python3 "$TEST_DIR/helper/faultproxy.py" --upstream "127.0.0.1:$PORT" \
+		--port-file "$TRASH/proxy.port" --log "$TRASH/proxy.log" >"$TRASH/proxy.out" 2>&1 &
+	PROXY_PID=$!
+	test_cleanup 'kill $PROXY_PID; wait $PROXY_PID 2>/dev/null'
+	for i in $(seq 1 100); do
+		curl -s -o /dev/null "$EP/moto-api/" && [ -s "$TRASH/proxy.port" ] && break
+		kill -0 $MOTO_PID 2>/dev/null && kill -0 $PROXY_PID 2>/dev/null || break
+		sleep 0.1
+	done
+	PX=http://127.0.0.1:$(cat "$TRASH/proxy.port" 2>/dev/null)
+	PLOG=$TRASH/proxy.log
+}
+# faults JSON: replaces the proxy's rules (and ends any stall); clears the
+# request log so that each case reads only its own requests.
+faults() {
+	curl -sf -o /dev/null -X POST --data-binary "$1" "$PX/__fault__/rules" &&
+		curl -sf -o /dev/null -X POST "$PX/__fault__/clear"
+}
+# keys_in_bucket: the keys/ objects moto holds in bucket $B
+keys_in_bucket() {
+	aws --endpoint-url "$EP" s3api list-objects-v2 --bucket $B --query "Contents[].Key" \
+		--output text | tr "\t" "\n" | grep "/keys/" || true
+}

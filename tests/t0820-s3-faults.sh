@@ -19,10 +19,7 @@ exec 3>&1
 note() { echo "# $*" >&3; }
 
 start_moto 3
-python3 "$TEST_DIR/helper/faultproxy.py" --upstream "127.0.0.1:$PORT" \
-	--port-file "$TRASH/proxy.port" --log "$TRASH/proxy.log" >"$TRASH/proxy.out" 2>&1 &
-PROXY_PID=$!
-test_cleanup 'kill $PROXY_PID; wait $PROXY_PID 2>/dev/null'
+start_faultproxy
 
 export AWS_ACCESS_KEY_ID=bootstrap AWS_SECRET_ACCESS_KEY=bootstrap AWS_DEFAULT_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true AWS_PAGER=
@@ -31,22 +28,9 @@ unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL_S3 AWS_REGION CICACHE_S3_TR
 # The aws CLI talks to moto directly; cicache goes through the proxy.
 awsx() { aws --endpoint-url "$EP" "$@"; }
 
-for i in $(seq 1 100); do
-	curl -s -o /dev/null "$EP/moto-api/" && [ -s "$TRASH/proxy.port" ] && break
-	kill -0 $MOTO_PID 2>/dev/null && kill -0 $PROXY_PID 2>/dev/null || break
-	sleep 0.1
-done
-PX=http://127.0.0.1:$(cat "$TRASH/proxy.port" 2>/dev/null)
-PLOG=$TRASH/proxy.log
 B=cicache-t0820
 S=s3://$B/ci
 
-# faults JSON: replaces the proxy's rules (and ends any stall); clears the
-# request log so that each case reads only its own requests.
-faults() {
-	curl -sf -o /dev/null -X POST --data-binary "$1" "$PX/__fault__/rules" &&
-		curl -sf -o /dev/null -X POST "$PX/__fault__/clear"
-}
 # reqs [METHOD [TARGET-SUBSTRING [STATUS]]]: answered requests in the log
 reqs() {
 	awk -F'\t' -v m="${1:-}" -v p="${2:-}" -v s="${3:-}" \
@@ -54,11 +38,6 @@ reqs() {
 		 (s == "" || $7 == s)' "$PLOG"
 }
 nreqs() { reqs "$@" | wc -l | tr -d " "; }
-# keys_in_bucket: the keys/ objects moto holds
-keys_in_bucket() {
-	awsx s3api list-objects-v2 --bucket $B --query "Contents[].Key" --output text |
-		tr "\t" "\n" | grep "/keys/" || true
-}
 # restore_ok KEY [ORIG]: a restore through the proxy that must be an exact
 # hit, restoring a tree equal to ORIG (data.orig)
 restore_ok() {

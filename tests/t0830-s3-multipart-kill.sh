@@ -15,10 +15,7 @@ exec 3>&1
 note() { echo "# $*" >&3; }
 
 start_moto 3
-python3 "$TEST_DIR/helper/faultproxy.py" --upstream "127.0.0.1:$PORT" \
-	--port-file "$TRASH/proxy.port" --log "$TRASH/proxy.log" >"$TRASH/proxy.out" 2>&1 &
-PROXY_PID=$!
-test_cleanup 'kill $PROXY_PID; wait $PROXY_PID 2>/dev/null'
+start_faultproxy
 SAVE_PID=
 test_cleanup '[ -z "$SAVE_PID" ] || kill -9 $SAVE_PID 2>/dev/null'
 
@@ -28,27 +25,12 @@ unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL_S3 AWS_REGION CICACHE_S3_TR
       CICACHE_STALL_SECONDS
 awsx() { aws --endpoint-url "$EP" "$@"; }
 
-for i in $(seq 1 100); do
-	curl -s -o /dev/null "$EP/moto-api/" && [ -s "$TRASH/proxy.port" ] && break
-	kill -0 $MOTO_PID 2>/dev/null && kill -0 $PROXY_PID 2>/dev/null || break
-	sleep 0.1
-done
-PX=http://127.0.0.1:$(cat "$TRASH/proxy.port" 2>/dev/null)
-PLOG=$TRASH/proxy.log
 B=cicache-t0830
 S=s3://$B/ci
 # Staging files of the saves go here, to see what a killed save leaves.
 mkdir -p "$TRASH/tmp"
 export TMPDIR=$TRASH/tmp
 
-faults() {
-	curl -sf -o /dev/null -X POST --data-binary "$1" "$PX/__fault__/rules" &&
-		curl -sf -o /dev/null -X POST "$PX/__fault__/clear"
-}
-keys_in_bucket() {
-	awsx s3api list-objects-v2 --bucket $B --query "Contents[].Key" --output text |
-		tr "\t" "\n" | grep "/keys/" || true
-}
 # open_uploads: the open multipart uploads of the packs (the only
 # objects big enough) in the bucket, one line each
 open_uploads() {

@@ -707,10 +707,10 @@ int main(int argc, char **argv)
 			cli_info("probed the builder in %.2f s", now_monotonic() - t);
 	}
 	/* One inject build for every cache the builder lacks. */
-	struct cb_mount **todo = calloc(ms.n + 1, sizeof(*todo));
-	size_t ntodo = 0;
+	struct cb_mount **wanted = calloc(ms.n + 1, sizeof(*wanted));
+	size_t nwanted = 0;
 
-	if (!todo)
+	if (!wanted)
 		oom_exit();
 	for (size_t i = 0; i < ms.n && !a.no_inject; i++) {
 		struct cb_mount *m = &ms.m[i];
@@ -728,11 +728,11 @@ int main(int argc, char **argv)
 			continue;
 		}
 		cli_info("cache '%s': injecting '%s'", m->df->id, m->hostdir);
-		todo[ntodo++] = m;
+		wanted[nwanted++] = m;
 	}
 	t = now_monotonic();
-	rc = cb_sync_inject(&sync, todo, ntodo, &err);
-	free(todo);
+	rc = cb_sync_inject(&sync, wanted, nwanted, &err);
+	free(wanted);
 	if (rc) {
 		cli_error("%s", err.msg);
 		code = rc == CC_ESOURCE ? EXIT_SOURCE : rc == CC_EDEST ? EXIT_DEST :
@@ -749,7 +749,7 @@ int main(int argc, char **argv)
 		ninjected++;
 		bytes_in += m->bytes_in;
 	}
-	if (ntodo)
+	if (nwanted)
 		t_in = now_monotonic() - t;
 
 	/* The build itself, with the user's arguments as given. */

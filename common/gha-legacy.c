@@ -15,6 +15,7 @@
 #include "strset.h"
 #include "log.h"
 #include "pathspec.h"
+#include "restore.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -385,22 +386,9 @@ static int open_dir_of(struct legacy *x, struct root *r, const char *abs, bool s
 	return fd;
 }
 
-/* Makes room for a non-directory name in dfd: an existing non-directory
- * is unlinked; a directory is an error. */
 static enum cc_code clear_name(int dfd, const char *name, const char *what, struct cc_err *err)
 {
-	struct stat st;
-
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW))
-		return errno == ENOENT ? CC_OK
-				       : cc_err_set(err, CC_EDEST, errno, "cannot stat '%s'", what);
-	if (S_ISDIR(st.st_mode))
-		return cc_err_set(err, CC_EDEST, 0,
-				  "cannot replace directory '%s': the actions/cache entry holds a "
-				  "file there", what);
-	if (unlinkat(dfd, name, 0) && errno != ENOENT)
-		return cc_err_set(err, CC_EDEST, errno, "cannot replace '%s'", what);
-	return CC_OK;
+	return cc_clear_name(dfd, name, what, "the actions/cache entry", err);
 }
 
 static void entry_times(struct archive_entry *ae, struct timespec t[2])

@@ -656,9 +656,8 @@ static uint32_t file_mode(const struct walker *w, uint32_t mode)
 	return w->o->same_owner ? mode : mode & ~(uint32_t)(S_ISUID | S_ISGID);
 }
 
-/* Makes room for a new non-directory name in dfd: an existing
- * non-directory there is unlinked; a directory is an error. */
-static enum cc_code clear_name(int dfd, const char *name, const char *what, struct cc_err *err)
+enum cc_code cc_clear_name(int dfd, const char *name, const char *what, const char *holder,
+			   struct cc_err *err)
 {
 	struct stat st;
 
@@ -667,10 +666,15 @@ static enum cc_code clear_name(int dfd, const char *name, const char *what, stru
 				       : cc_err_set(err, CC_EDEST, errno, "cannot stat '%s'", what);
 	if (S_ISDIR(st.st_mode))
 		return cc_err_set(err, CC_EDEST, 0,
-				  "cannot replace directory '%s': the cache holds a file there", what);
+				  "cannot replace directory '%s': %s holds a file there", what, holder);
 	if (unlinkat(dfd, name, 0) && errno != ENOENT)
 		return cc_err_set(err, CC_EDEST, errno, "cannot replace '%s'", what);
 	return CC_OK;
+}
+
+static enum cc_code clear_name(int dfd, const char *name, const char *what, struct cc_err *err)
+{
+	return cc_clear_name(dfd, name, what, "the cache", err);
 }
 
 /* Creates name in dfd for writing, replacing a non-directory there, never

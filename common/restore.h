@@ -57,4 +57,10 @@ size_t cc_entry_restorable(struct cc_entry *e, const struct restore_opts *opts);
 enum cc_code cc_entry_restore(struct cc_entry *e, const struct restore_opts *opts,
 			      struct restore_stats *ret_stats, struct cc_err *err);
 
+/* Makes room for a new non-directory name in dfd: an existing
+ * non-directory there is unlinked; a directory is an error (CC_EDEST,
+ * saying that holder, the entry being restored, holds a file there). */
+enum cc_code cc_clear_name(int dfd, const char *name, const char *what, const char *holder,
+			   struct cc_err *err);
+
 #endif

@@ -644,33 +644,6 @@ cleanup:
 	return rc;
 }
 
-/* Whether the object at key has the ETag of a single PUT of a body whose
- * MD5 is md5_b64 (S3's ETag is the MD5 in hex, unless the object is
- * encrypted with KMS or was uploaded in parts). */
-static bool etag_is_md5(struct s3 *s3, const char *key, const char *md5_b64)
-{
-	unsigned char md[18];
-	char hex[33];
-	struct s3_call c;
-	struct http_resp r;
-	struct cc_err e;
-	const char *etag;
-	bool same = false;
-
-	if (EVP_DecodeBlock(md, (const unsigned char *)md5_b64, 24) != 18)
-		return false;
-	for (int i = 0; i < 16; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	http_resp_init(&r);
-	call_init(&c, s3, "HEAD", key);
-	if (!call_run(&c, &r, &e) && r.status == 200) {
-		etag = r.etag[0] == '"' ? r.etag + 1 : r.etag;
-		same = !strncasecmp(etag, hex, 32) && (etag[32] == '"' || !etag[32]);
-	}
-	http_resp_release(&r);
-	return same;
-}
-
 /* S3's ETag of the size bytes of fd: the MD5 in hex for a single PUT,
  * or, uploaded in nparts parts of PART_SIZE, the MD5 of the parts' MD5s
  * followed by "-nparts". */
@@ -702,10 +675,11 @@ static bool etag_of(int fd, uint64_t size, unsigned nparts, char *ret, size_t n)
 	return true;
 }
 
-static int s3_matches_stored(struct store *s, const char *name, int fd, uint64_t size)
+/* Whether the object at key has the ETag the size bytes of fd would get.
+ * @return 1 yes, 0 no, -1 cannot tell (no answer, or parts of a size this
+ * code does not upload). */
+static int etag_matches(struct s3 *s3, const char *key, int fd, uint64_t size)
 {
-	struct s3 *s3 = s->priv;
-	struct buf key = BUF_INIT;
 	struct s3_call c;
 	struct http_resp r;
 	struct cc_err e;
@@ -715,9 +689,7 @@ static int s3_matches_stored(struct store *s, const char *name, int fd, uint64_t
 	int ret = -1;
 
 	http_resp_init(&r);
-	if (object_key(s3, name, &key, &e))
-		goto cleanup;
-	call_init(&c, s3, "HEAD", key.data);
+	call_init(&c, s3, "HEAD", key);
 	if (call_run(&c, &r, &e) || r.status != 200 || !r.etag[0])
 		goto cleanup;
 	memcpy(got, r.etag[0] == '"' ? r.etag + 1 : r.etag, sizeof(got) - 1);
@@ -725,13 +697,24 @@ static int s3_matches_stored(struct store *s, const char *name, int fd, uint64_t
 	got[strcspn(got, "\"")] = '\0';
 	if ((dash = strchr(got, '-')))
 		nparts = (unsigned)strtoul(dash + 1, NULL, 10);
-	/* Only parts of the size this code uploads can be recomputed. */
 	if (dash && (!nparts || nparts != (size + PART_SIZE - 1) / PART_SIZE))
 		goto cleanup;
 	if (etag_of(fd, size, nparts, want, sizeof(want)))
 		ret = !strcasecmp(want, got);
 cleanup:
 	http_resp_release(&r);
+	return ret;
+}
+
+static int s3_matches_stored(struct store *s, const char *name, int fd, uint64_t size)
+{
+	struct s3 *s3 = s->priv;
+	struct buf key = BUF_INIT;
+	struct cc_err e;
+	int ret = -1;
+
+	if (!object_key(s3, name, &key, &e))
+		ret = etag_matches(s3, key.data, fd, size);
 	buf_release(&key);
 	return ret;
 }
@@ -760,7 +743,7 @@ static enum cc_code put_single(struct s3 *s3, const char *key, const char *name,
 	if (r.status == 412 && if_absent) {
 		/* After a retry the object that exists may be this upload's
 		 * own first attempt, whose answer was lost. */
-		*ret_existed = !(r.tries > 1 && etag_is_md5(s3, key, md5));
+		*ret_existed = !(r.tries > 1 && etag_matches(s3, key, fd, size) == 1);
 	} else if (r.status != 200) {
 		rc = s3_fail(s3, "upload", name, &r, err);
 	}

@@ -126,6 +126,18 @@ start_moto() {
 	test_cleanup 'kill $MOTO_PID; wait $MOTO_PID 2>/dev/null'
 }
 
+# moto_iam_user: in moto's unsigned bootstrap requests, creates the IAM
+# user "ci" with an allow-all policy and writes its key id and secret to
+# ./creds (one per line); the aws CLI is set to path-style addressing.
+moto_iam_user() {
+	aws --endpoint-url "$EP" iam create-user --user-name ci >/dev/null &&
+	aws --endpoint-url "$EP" iam create-access-key --user-name ci >key.json &&
+	aws --endpoint-url "$EP" iam put-user-policy --user-name ci --policy-name all \
+		--policy-document '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}' &&
+	python3 -c 'import json; k = json.load(open("key.json"))["AccessKey"]; print(k["AccessKeyId"]); print(k["SecretAccessKey"])' >creds &&
+	aws configure set default.s3.addressing_style path
+}
+
 # start_faultproxy: tests/helper/faultproxy.py in front of moto (after
 # start_moto), ready; sets PROXY_PID, PX (its URL) and PLOG (its log).
 start_faultproxy() {

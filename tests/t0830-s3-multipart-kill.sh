@@ -78,12 +78,7 @@ miss() {
 
 test_expect_success 'moto with an IAM user, a bucket, the proxy, 45 MB of random data' '
 	kill -0 $PROXY_PID && [ -s proxy.port ] &&
-	awsx iam create-user --user-name ci >/dev/null &&
-	awsx iam create-access-key --user-name ci >key.json &&
-	awsx iam put-user-policy --user-name ci --policy-name all --policy-document \
-		"{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\"}]}" &&
-	python3 -c "import json; k = json.load(open(\"key.json\"))[\"AccessKey\"]; print(k[\"AccessKeyId\"]); print(k[\"SecretAccessKey\"])" >creds &&
-	aws configure set default.s3.addressing_style path &&
+	moto_iam_user &&
 	new_data
 '
 export AWS_ACCESS_KEY_ID=$(sed -n 1p creds 2>/dev/null) AWS_SECRET_ACCESS_KEY=$(sed -n 2p creds 2>/dev/null)

@@ -20,3 +20,24 @@ fi
 # The GitHub Actions cache tests: Azurite and the official @actions/cache
 # client, from the npm registry (cached in $CICACHE_NPM_DIR).
 bash "$(dirname "$0")/../tests/gha/setup.sh"
+
+# `docker buildx` for the buildx driver's tests: Debian 12 has no buildx
+# package, Debian 13 (trixie) has docker-buildx, a Go binary that needs
+# only libc6.  It is fetched from trixie through apt itself (signed
+# indexes, checked hashes) with a private source list and state, so the
+# machine's own sources stay bookworm-only, then installed with dpkg.
+if ! dpkg-query -W -f='${Status}' docker-buildx 2>/dev/null | grep -q 'install ok installed'; then
+	t=$(mktemp -d)
+	mkdir -p "$t/lists/partial" "$t/archives/partial"
+	echo "deb http://deb.debian.org/debian trixie main" >"$t/trixie.list"
+	aptx=(-o Dir::Etc::SourceList="$t/trixie.list" -o Dir::Etc::SourceParts=/nonexistent
+	      -o Dir::State::Lists="$t/lists" -o Dir::Cache::Archives="$t/archives"
+	      -o APT::Get::List-Cleanup=false)
+	SUDO=
+	[ "$(id -u)" = 0 ] || SUDO=sudo
+	echo "deps: installing docker-buildx from Debian 13 (trixie)"
+	$SUDO apt-get "${aptx[@]}" update -q
+	(cd "$t" && $SUDO chmod 777 "$t" && apt-get "${aptx[@]}" download docker-buildx)
+	$SUDO dpkg -i "$t"/docker-buildx_*.deb
+	$SUDO rm -rf "$t"
+fi

@@ -531,7 +531,7 @@ static const struct cb_driver *pick_driver(const struct args *a)
 
 		if (a->builder && strcmp(a->builder, d->name))
 			continue;
-		if (d->available(why, sizeof(why)))
+		if (d->available(d == &cb_driver_buildx ? a->buildx_builder : NULL, why, sizeof(why)))
 			return d;
 		cli_error("builder '%s' is not available: %s", d->name, why);
 		exit(EXIT_BUILDER);
@@ -602,10 +602,13 @@ int main(int argc, char **argv)
 	} else {
 		char why[600];
 
+		const struct cb_driver *d = a.builder && !strcmp(a.builder, "buildx") ?
+					    &cb_driver_buildx : &cb_driver_docker;
+
 		vars = cb_mount_vars_override(DF_MOUNT_VARS_EXPAND);
-		if (!getenv("CACHEBUILD_MOUNT_VARS") && (!a.builder || !strcmp(a.builder, "docker")) &&
-		    cb_driver_docker.available(why, sizeof(why)))
-			vars = cb_driver_docker.mount_vars();
+		if (!getenv("CACHEBUILD_MOUNT_VARS") && (!a.builder || !strcmp(a.builder, d->name)) &&
+		    d->available(d == &cb_driver_buildx ? a.buildx_builder : NULL, why, sizeof(why)))
+			vars = d->mount_vars();
 	}
 	if (cli_verbosity > 0)
 		cli_info("--mount values are read %s", vars == DF_MOUNT_VARS_EXPAND ?
@@ -695,7 +698,11 @@ int main(int argc, char **argv)
 		}
 		cb_sync_read_state(&ms.m[i]);
 	}
-	if (ncarried && !a.no_inject) {
+	/* A fresh builder (no cache mount at all) has nothing to probe. */
+	if (ncarried && !a.no_inject && !sync.drv->cache_mounts(a.buildx_builder)) {
+		if (cli_verbosity > 0)
+			cli_info("the builder holds no cache mounts: nothing to probe");
+	} else if (ncarried && !a.no_inject) {
 		t = now_monotonic();
 		rc = cb_sync_probe(&sync, ms.m, ms.n, &err);
 		if (rc) {

@@ -18,7 +18,7 @@ const char *cb_docker_client(void)
 	return c && *c ? c : "docker";
 }
 
-int cb_docker_probe(const char *const *args, char *why, size_t n)
+int cb_docker_probe(const char *const *args, const char *find, char *why, size_t n)
 {
 	struct cb_argv a = CB_ARGV_INIT;
 	struct cc_err err;
@@ -40,16 +40,27 @@ int cb_docker_probe(const char *const *args, char *why, size_t n)
 		snprintf(why, n, "%s", err.msg);
 		goto out;
 	}
-	char line[512] = "";
+	char line[4096] = "", *hit = NULL;
 
 	rewind(f);
-	if (fgets(line, sizeof(line), f))
+	while (fgets(line, sizeof(line), f)) {
 		line[strcspn(line, "\n")] = '\0';
-	if (st)
-		snprintf(why, n, "'%s %s' exited %d%s%s", cb_docker_client(), args[0], st,
+		if (st || !find || (hit = strstr(line, find)))
+			break;
+	}
+	if (st) {
+		snprintf(why, n, "'%s %s' exited %d%s%.500s", cb_docker_client(), args[0], st,
 			 *line ? ": " : "", line);
-	else
+	} else if (!find) {
 		snprintf(why, n, "%s", line);
+	} else if (!hit) {
+		*why = '\0';
+		st = CB_PROBE_NOT_FOUND;
+	} else {
+		hit += strlen(find);
+		hit += strspn(hit, " \t");
+		snprintf(why, n, "%s", hit);
+	}
 out:
 	fclose(f);
 	cb_argv_release(&a);
@@ -58,11 +69,12 @@ out:
 
 static int server_major = -1;
 
-static bool docker_available(char *why, size_t n)
+static bool docker_available(const char *builder, char *why, size_t n)
 {
 	static const char *const args[] = { "version", "--format", "{{.Server.Version}}", NULL };
 
-	if (cb_docker_probe(args, why, n))
+	(void)builder;
+	if (cb_docker_probe(args, NULL, why, n))
 		return false;
 	server_major = atoi(why);
 	return true;
@@ -95,6 +107,20 @@ static enum cc_code docker_build_cmd(struct cb_argv *a, struct cc_err *err)
 	return rc ? rc : cb_argv_add(a, "build", err);
 }
 
+/* The engine's build cache records; a cache mount's type is
+ * exec.cachemount.  (API 1.41 has no build-cache-only disk usage call.) */
+static int docker_cache_mounts(const char *builder)
+{
+	static const char *const args[] = { "system", "df", "-v", "--format",
+		"{{range .BuildCache}}{{.CacheType}}{{println}}{{end}}", NULL };
+	char why[64];
+	int st;
+
+	(void)builder;
+	st = cb_docker_probe(args, "exec.cachemount", why, sizeof(why));
+	return st == 0 ? 1 : st == CB_PROBE_NOT_FOUND ? 0 : -1;
+}
+
 static const char *const docker_env[] = { "DOCKER_BUILDKIT=1", NULL };
 
 const struct cb_driver cb_driver_docker = {
@@ -103,4 +129,5 @@ const struct cb_driver cb_driver_docker = {
 	.build_cmd = docker_build_cmd,
 	.env = docker_env,
 	.mount_vars = docker_mount_vars,
+	.cache_mounts = docker_cache_mounts,
 };

@@ -6,13 +6,19 @@
 # RUN and mounts in several stages, --map, extraction that removes
 # deleted files and keeps modes, mtimes and symlinks, a failing build,
 # clear errors, --no-cache, and restore/save through a store.
+# t1020 runs the same cases through `docker buildx build` (CB_BUILDER).
 . "$(dirname "$0")/lib.sh"
 
 DOCKER=/usr/bin/docker
+CB_BUILDER=${CB_BUILDER:-docker}
 [ "$(id -u)" = 0 ] || skip_all "dockerd needs root"
 command -v dockerd >/dev/null || skip_all "dockerd is missing (apt-get install docker.io)"
 [ -x "$DOCKER" ] || skip_all "$DOCKER is missing (apt-get install docker.io)"
 [ -x /bin/busybox ] || skip_all "/bin/busybox is missing (apt-get install busybox-static)"
+if [ "$CB_BUILDER" = buildx ]; then
+	$DOCKER buildx version >/dev/null 2>&1 ||
+		skip_all "the buildx plugin is missing (.ci/deps.sh installs Debian 13's docker-buildx)"
+fi
 
 D="$TRASH/d"
 mkdir -p "$D"
@@ -24,6 +30,7 @@ test_cleanup 'kill $DOCKERD_PID; wait $DOCKERD_PID 2>/dev/null'
 export DOCKER_HOST="unix://$D/docker.sock" CACHEBUILD_DOCKER=$DOCKER
 unset CACHEBUILD_CACHE_ROOT CACHEBUILD_MAP CACHEBUILD_BUILDER CACHEBUILD_HELPER_IMAGE \
       CACHEBUILD_NO_INJECT CACHEBUILD_NO_EXTRACT CACHEBUILD_MOUNT_VARS DOCKER_BUILDKIT
+export CACHEBUILD_BUILDER=$CB_BUILDER
 for i in $(seq 1 300); do
 	$DOCKER version >/dev/null 2>&1 && break
 	kill -0 $DOCKERD_PID 2>/dev/null || break
@@ -103,6 +110,17 @@ test_expect_success 'nothing changed: inject and extract are skipped' '
 	expect_grep "counter.: unchanged, extract skipped" err &&
 	expect_grep "injected 0 .*, extracted 0 " err &&
 	expect_eq "$(cat .cachebuild/counter/count)" 2
+'
+
+test_expect_success 'a fresh builder is not probed; one that kept its cache is' '
+	prune &&
+	cb -v -- --network=none --build-arg NONCE=p -t app app &&
+	expect_grep "holds no cache mounts: nothing to probe" err &&
+	expect_no_grep "probed the builder" err &&
+	expect_grep "counter.: injecting" err &&
+	cb -v -- --network=none --build-arg NONCE=p -t app app &&
+	expect_grep "probed the builder" err &&
+	expect_grep "counter.: the builder already holds" err
 '
 
 test_expect_success 'a host directory changed on the host is injected again' '
@@ -224,7 +242,11 @@ printf 'FROM cbtest/busybox:1\nARG NONCE\nRUN --mount=type=cache,id=nc-plain,tar
 printf 'FROM cbtest/busybox:1\nARG NONCE\nRUN --mount=type=cache,id=nc-mode,target=/c,mode=0755 echo "$NONCE"; test -f /c/f || (touch /c/f; false)\n' >nocache-mode/Dockerfile
 
 test_expect_success 'on the engine: --no-cache empties only mounts without uid/gid/mode' '
-	dbuild() { DOCKER_BUILDKIT=1 $DOCKER build --network=none -q "$@" >/dev/null 2>&1; } &&
+	if [ "$CB_BUILDER" = buildx ]; then
+		dbuild() { $DOCKER buildx build --network=none -q "$@" >/dev/null 2>&1; }
+	else
+		dbuild() { DOCKER_BUILDKIT=1 $DOCKER build --network=none -q "$@" >/dev/null 2>&1; }
+	fi &&
 	for d in nocache-plain nocache-mode; do
 		! dbuild --build-arg NONCE=1 $d &&	# creates /c/f, fails
 		dbuild --build-arg NONCE=2 $d || exit 1	# sees it
@@ -289,5 +311,24 @@ test_expect_success 'a helper image without the tools: clear error, exit 9' '
 	log=$(sed -n "s/.*full log: .\(.*\.log\).).*/\1/p" err) &&
 	[ -s "$log" ] && rm -rf "$(dirname "$log")"
 '
+
+if [ "$CB_BUILDER" = buildx ]; then
+	test_expect_success 'buildx: --builder NAME in BUILD-ARGS is asked and used' '
+		prune &&
+		cb -v -- --builder default --network=none --build-arg NONCE=b -t app app &&
+		expect_grep "counter.: injecting" err &&
+		expect_grep "cache .counter.: extracted" err &&
+		expect_code 9 cb -- --builder no-such-builder --network=none app &&
+		expect_grep "builder .buildx. is not available: .*no-such-builder" err
+	'
+	test_expect_success 'buildx: the BuildKit version decides how --mount values are read' '
+		cb -v -- --network=none --build-arg NONCE=v -t app app &&
+		expect_grep "read as written (no ARG/ENV expansion)" err &&
+		cb -v --print-mounts -- app >/dev/null &&
+		expect_grep "read as written (no ARG/ENV expansion)" err &&
+		CACHEBUILD_MOUNT_VARS=expand cb -v --print-mounts -- app >/dev/null &&
+		expect_grep "read with ARG/ENV expanded" err
+	'
+fi
 
 test_done

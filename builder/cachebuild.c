@@ -739,6 +739,9 @@ int main(int argc, char **argv)
 	}
 	t = now_monotonic();
 	rc = cb_sync_inject(&sync, wanted, nwanted, &err);
+	if (!rc && nwanted && cli_verbosity > 0)
+		cli_info("inject: %.2f s, of which %.2f s in the helper build",
+			 now_monotonic() - t, sync.helper_secs);
 	free(wanted);
 	if (rc) {
 		cli_error("%s", err.msg);
@@ -781,7 +784,11 @@ int main(int argc, char **argv)
 
 	if (ncarried && !a.no_extract) {
 		t = now_monotonic();
+		sync.helper_secs = 0;
 		rc = cb_sync_extract(&sync, ms.m, ms.n, &err);
+		if (!rc && cli_verbosity > 0)
+			cli_info("extract: %.2f s, of which %.2f s in the helper build",
+				 now_monotonic() - t, sync.helper_secs);
 		if (rc) {
 			cli_error("%s", err.msg);
 			if (!code)
@@ -794,12 +801,21 @@ int main(int argc, char **argv)
 
 			if (!m->carried || m->skip)
 				continue;
+			if (*m->note)
+				cli_warn("cache '%s': the changes-only extract did not apply (%s); "
+					 "extracted it whole", m->df->id, m->note);
 			if (!m->extracted) {
 				cli_info("cache '%s': unchanged, extract skipped", m->df->id);
 				continue;
 			}
-			cli_info("cache '%s': extracted %s into '%s'", m->df->id,
-				 fmt_bytes(b1, sizeof(b1), m->bytes_out), m->hostdir);
+			if (m->delta)
+				cli_info("cache '%s': extracted %s into '%s' (changes only: %lu "
+					 "entr%s sent, %lu removed)", m->df->id,
+					 fmt_bytes(b1, sizeof(b1), m->bytes_out), m->hostdir, m->nship,
+					 m->nship == 1 ? "y" : "ies", m->ngone);
+			else
+				cli_info("cache '%s': extracted %s into '%s'", m->df->id,
+					 fmt_bytes(b1, sizeof(b1), m->bytes_out), m->hostdir);
 			nextracted++;
 			bytes_out += m->bytes_out;
 		}

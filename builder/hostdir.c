@@ -167,6 +167,41 @@ static enum cc_code mkdir_parents(const char *dir, struct cc_err *err)
 	return CC_OK;
 }
 
+enum cc_code hostdir_swap(const char *tmp, const char *dir, struct cc_err *err)
+{
+	enum cc_code rc = CC_OK;
+	struct cc_err ignored;
+
+	/* One atomic exchange when dir exists; the old tree then sits at
+	 * tmp and is removed. */
+	if (!renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_EXCHANGE))
+		return cb_rmtree(tmp, err);
+	if (errno == ENOENT) {
+		if (!rename(tmp, dir))
+			return CC_OK;
+		rc = cc_err_set(err, CC_EDEST, errno, "cannot rename '%s' to '%s'", tmp, dir);
+	} else if (errno == EINVAL || errno == ENOSYS) {
+		/* A file system without RENAME_EXCHANGE: a short window
+		 * where dir is missing, never half-written. */
+		char *old = NULL;
+
+		if (asprintf(&old, "%s.old", tmp) < 0) {
+			rc = cc_err_set(err, CC_ENOMEM, 0, "out of memory");
+		} else if (rename(dir, old) || rename(tmp, dir)) {
+			rc = cc_err_set(err, CC_EDEST, errno, "cannot replace '%s'", dir);
+		} else {
+			rc = cb_rmtree(old, err);
+			free(old);
+			return rc;
+		}
+		free(old);
+	} else {
+		rc = cc_err_set(err, CC_EDEST, errno, "cannot swap '%s' into '%s'", tmp, dir);
+	}
+	cb_rmtree(tmp, &ignored);
+	return rc;
+}
+
 enum cc_code hostdir_replace(const char *dir, const char *tar_path, struct cc_err *err)
 {
 	struct cb_argv a = CB_ARGV_INIT;
@@ -187,50 +222,14 @@ enum cc_code hostdir_replace(const char *dir, const char *tar_path, struct cc_er
 	}
 	if ((rc = cb_argv_add(&a, "tar", err)) || (rc = cb_argv_add(&a, "-xpf", err)) ||
 	    (rc = cb_argv_add(&a, tar_path, err)) || (rc = cb_argv_add(&a, "-C", err)) ||
-	    (rc = cb_argv_add(&a, tmp, err)) || (rc = cb_argv_add(&a, "--no-same-owner", err)))
-		goto fail;
-	if ((rc = run_tar(&a, CC_EDEST, "unpacking into", tmp, err)))
-		goto fail;
-	/* One atomic exchange when dir exists; the old tree then sits at
-	 * tmp and is removed. */
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_EXCHANGE)) {
-		if (errno == ENOENT) {
-			if (rename(tmp, dir)) {
-				rc = cc_err_set(err, CC_EDEST, errno, "cannot rename '%s' to '%s'",
-						tmp, dir);
-				goto fail;
-			}
-		} else if (errno == EINVAL || errno == ENOSYS) {
-			/* A file system without RENAME_EXCHANGE: a short window
-			 * where dir is missing, never half-written. */
-			char *old = NULL;
-
-			if (asprintf(&old, "%s.old", tmp) < 0) {
-				rc = cc_err_set(err, CC_ENOMEM, 0, "out of memory");
-				goto fail;
-			}
-			if (rename(dir, old) || rename(tmp, dir)) {
-				rc = cc_err_set(err, CC_EDEST, errno, "cannot replace '%s'", dir);
-				free(old);
-				goto fail;
-			}
-			rc = cb_rmtree(old, err);
-			free(old);
-			goto out;
-		} else {
-			rc = cc_err_set(err, CC_EDEST, errno, "cannot swap '%s' into '%s'", tmp, dir);
-			goto fail;
-		}
-	}
-fail:
-	if (rc) {
+	    (rc = cb_argv_add(&a, tmp, err)) || (rc = cb_argv_add(&a, "--no-same-owner", err)) ||
+	    (rc = run_tar(&a, CC_EDEST, "unpacking into", tmp, err))) {
 		struct cc_err ignored;
 
 		cb_rmtree(tmp, &ignored);
-		goto out;
+	} else {
+		rc = hostdir_swap(tmp, dir, err);
 	}
-	rc = cb_rmtree(tmp, err);
-out:
 	cb_argv_release(&a);
 	free(tmp);
 	return rc;

@@ -28,4 +28,9 @@ enum cc_code hostdir_pack(const char *dir, const char *tar_path, struct cc_err *
  * kept.  Creates dir's parents.  @return CC_OK, CC_EDEST. */
 enum cc_code hostdir_replace(const char *dir, const char *tar_path, struct cc_err *err);
 
+/* Swaps the tree at tmp (a sibling of dir) in for dir with one rename
+ * (dir may be missing) and removes the old tree; on failure tmp is
+ * removed and dir is untouched.  @return CC_OK, CC_EDEST. */
+enum cc_code hostdir_swap(const char *tmp, const char *dir, struct cc_err *err);
+
 #endif

@@ -163,3 +163,8 @@ enum cc_code cb_rmtree(const char *path, struct cc_err *err)
 {
 	return rmtree_at(AT_FDCWD, path, path, err);
 }
+
+enum cc_code cb_rmtree_at(int at, const char *name, struct cc_err *err)
+{
+	return rmtree_at(at, name, name, err);
+}

@@ -33,5 +33,7 @@ int cb_run(char *const argv[], const char *const *env_add, int in_fd, int out_fd
  * writable first so a read-only directory does not stop it.  A missing
  * path is not an error.  @return CC_OK or CC_EDEST. */
 enum cc_code cb_rmtree(const char *path, struct cc_err *err);
+/* The same for name under the directory at. */
+enum cc_code cb_rmtree_at(int at, const char *name, struct cc_err *err);
 
 #endif

@@ -1,5 +1,6 @@
 /* sync.c: probe, inject and extract builds (see sync.h). */
 #include "sync.h"
+#include "delta.h"
 #include "../common/buf.h"
 #include "../common/util.h"
 
@@ -20,7 +21,63 @@ static const char script_head[] =
 	"set -e\n"
 	"sig() { (cd \"$1\" && find . -exec stat -c '%n|%f|%s|%y|%z|%i|%u|%g' {} + |"
 	" LC_ALL=C sort | md5sum | cut -c1-32); }\n"
-	"mkdir -p /cb/out\n";
+	"mkdir -p /cb/out\n"
+	"nl='\n'\n"
+	/* delta I: what differs from /cb/ctx/hostI.txt (see delta.h). */
+	"delta() {\n"
+	"  m=/cb/m$1 o=/cb/out/$1 w=/cb/w$1\n"
+	"  [ -z \"$(cd $m && find . -name \"*$nl*\" | head -n 1)\" ] &&\n"
+	"  (cd $m && find . -exec stat -c '%F|%a|%s|%Y|%n' {} +) >$w.stat &&\n"
+	"  awk -v o=$o -v w=$w -f /cb/ctx/delta.awk /cb/ctx/host$1.txt $w.stat || return 1\n"
+	"  if [ -s $w.cand ]; then\n"
+	"    (cd $m && md5sum -c $w.cand 2>/dev/null; true) >$w.sum &&\n"
+	"    awk -v o=$o -f /cb/ctx/cand.awk $w.sum $w.candmeta || return 1\n"
+	"  fi\n"
+	"  if [ -s $o.ship ]; then\n"
+	"    (cd $m && tr '\\n' '\\0' <$o.ship | xargs -0 -x tar -cf $o.tar --no-recursion) ||\n"
+	"      return 1\n"
+	"  fi\n"
+	"  echo delta >$o.mode\n"
+	"}\n";
+
+/* The helper's side of a delta extract (see delta.h).  Names are read
+ * from the end of a line: a name may hold '|'. */
+static const char delta_awk[] =
+	"function rest(s, k,   i, p, q) {\n"
+	"  p = 0\n"
+	"  for (i = 0; i < k; i++) { q = index(substr(s, p + 1), \"|\"); if (!q) return \"\"; p += q }\n"
+	"  return substr(s, p + 1)\n"
+	"}\n"
+	"function kind(f) {\n"
+	"  return f ~ /^regular/ ? \"f\" : f == \"directory\" ? \"d\" : f == \"symbolic link\" ? \"l\" : \"o\"\n"
+	"}\n"
+	"BEGIN { FS = \"|\" }\n"
+	"FILENAME == ARGV[1] { n = rest($0, 5); H[n] = $1 \"|\" $2 \"|\" $3 \"|\" $4; S[n] = $5; next }\n"
+	"{\n"
+	"  n = rest($0, 4); t = kind($1); seen[n] = 1\n"
+	"  print t \"|\" $2 \"|\" (t == \"f\" ? $3 : 0) \"|\" (t == \"l\" ? 0 : $4) \"|\" n > (o \".list\")\n"
+	"  if (t == \"d\") { print \"d|\" $2 \"|\" $4 \"|\" n > (o \".meta\"); next }\n"
+	"  if (t == \"f\" && (n in H)) {\n"
+	"    split(H[n], h, \"|\")\n"
+	"    if (h[1] == \"f\" && h[2] == $3) {\n"
+	"      print S[n] \"  \" n > (w \".cand\")\n"
+	"      print \"f|\" $2 \"|\" $4 \"|\" n > (w \".candmeta\")\n"
+	"      next\n"
+	"    }\n"
+	"  }\n"
+	"  print n > (o \".ship\")\n"
+	"}\n"
+	"END { for (n in H) if (!(n in seen)) print n > (o \".gone\") }\n";
+
+/* Candidates whose MD5 matched only changed mode or mtime. */
+static const char cand_awk[] =
+	"FILENAME == ARGV[1] { if (sub(/: OK$/, \"\")) ok[$0] = 1; next }\n"
+	"{\n"
+	"  s = $0; p = 0\n"
+	"  for (i = 0; i < 3; i++) p += index(substr(s, p + 1), \"|\")\n"
+	"  n = substr(s, p + 1)\n"
+	"  if (n in ok) print s >> (o \".meta\"); else print n >> (o \".ship\")\n"
+	"}\n";
 
 void cb_mount_key(struct cb_mount *m, const char *ns)
 {
@@ -208,7 +265,9 @@ static enum cc_code helper_build(struct cb_sync *s, const char *what, const char
 		rc = cc_err_set(err, CC_EINTERNAL, errno, "cannot create '%s'", log);
 		goto out;
 	}
+	s->helper_secs = now_monotonic();
 	st = cb_run(a.v, s->drv->env, -1, fd, fd, err);
+	s->helper_secs = now_monotonic() - s->helper_secs;
 	if (st < 0) {
 		rc = CC_EINTERNAL;
 		goto out;
@@ -410,58 +469,116 @@ out:
 	return rc;
 }
 
-enum cc_code cb_sync_extract(struct cb_sync *s, struct cb_mount *m, size_t n,
-			     struct cc_err *err)
+/* Counts the lines of out/I.ext (0 when missing). */
+static unsigned long count_lines(const char *out, size_t i, const char *ext)
+{
+	char path[4096];
+	unsigned long n = 0;
+	int c;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%zu.%s", out, i, ext);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while ((c = getc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+/* One extract build over ms[0..k); with full, every mount is archived
+ * whole, else a mount with a host manifest sends only its changes.
+ * Mounts whose delta could not be applied are put in redo (*nredo). */
+static enum cc_code extract_pass(struct cb_sync *s, struct cb_mount **ms, size_t k, bool full,
+				 struct cb_mount **redo, size_t *nredo, struct cc_err *err)
 {
 	struct buf ctx = BUF_INIT, out = BUF_INIT, script = BUF_INIT, path = BUF_INIT;
-	struct cb_mount **ms = calloc(n + 1, sizeof(*ms));
 	double t0 = now_monotonic(), t1;
-	size_t k = 0;
-	enum cc_code rc = CC_OK;
+	bool awk_written = false;
+	enum cc_code rc;
 
-	if (!ms)
-		return cc_err_set(err, CC_ENOMEM, 0, "out of memory");
-	for (size_t i = 0; i < n; i++)
-		if (m[i].carried && !m[i].skip)
-			ms[k++] = &m[i];
-	if (!k)
+	if ((rc = tmp_dir(s, "extract-ctx", &ctx, err)) || (rc = tmp_dir(s, "extract-out", &out, err)))
 		goto done;
 	for (size_t i = 0; i < k; i++) {
 		/* Unchanged means: the mount is as the state recorded it and
 		 * the state describes what the host holds now. */
-		const char *known = ms[i]->have_state &&
+		const char *known = !full && ms[i]->have_state &&
 				    !strcmp(ms[i]->state_host, ms[i]->host_sig) ?
 				    ms[i]->state_mount : "changed";
+		bool usable = false;
 
+		if (!full && ms[i]->host_exists) {
+			struct cc_err ignored;
+
+			buf_reset(&path);
+			if (buf_addf(&path, err, "%s/host%zu.txt", ctx.data, i)) {
+				rc = CC_ENOMEM;
+				goto done;
+			}
+			if (hostdir_manifest(ms[i]->hostdir, path.data, &usable, &ignored) || !usable)
+				unlink(path.data);
+		}
+		if (usable && !awk_written) {
+			buf_reset(&path);
+			if (buf_addf(&path, err, "%s/delta.awk", ctx.data) ||
+			    (rc = write_file(path.data, delta_awk, err)))
+				goto done;
+			buf_reset(&path);
+			if (buf_addf(&path, err, "%s/cand.awk", ctx.data) ||
+			    (rc = write_file(path.data, cand_awk, err)))
+				goto done;
+			awk_written = true;
+		}
 		if (buf_addf(&script, err, "s=$(sig /cb/m%zu)\n"
-			     "if [ \"$s\" != \"%s\" ]; then tar -cf /cb/out/%zu.tar -C /cb/m%zu .; fi\n"
-			     "echo \"$s\" >/cb/out/%zu.sig\n", i, known, i, i, i)) {
+			     "if [ \"$s\" != \"%s\" ]; then\n"
+			     "  if [ -f /cb/ctx/host%zu.txt ] && delta %zu; then :; else\n"
+			     "    rm -f /cb/out/%zu.*\n"
+			     "    tar -cf /cb/out/%zu.tar -C /cb/m%zu .\n"
+			     "  fi\n"
+			     "fi\n"
+			     "echo \"$s\" >/cb/out/%zu.sig\n", i, known, i, i, i, i, i, i)) {
 			rc = CC_ENOMEM;
 			goto done;
 		}
 	}
-	if ((rc = tmp_dir(s, "extract-ctx", &ctx, err)) || (rc = tmp_dir(s, "extract-out", &out, err)))
-		goto done;
 	if ((rc = helper_build(s, "extract", ctx.data, script.data, ms, k, out.data, err)))
 		goto done;
 	t1 = now_monotonic();
 	for (size_t i = 0; i < k; i++) {
-		char name[32];
+		char name[32], mode[16];
 		struct stat st;
 		double t2 = now_monotonic();
+		bool delta;
 
 		snprintf(name, sizeof(name), "%zu.sig", i);
 		read_line(out.data, name, ms[i]->mount_sig, sizeof(ms[i]->mount_sig));
+		snprintf(name, sizeof(name), "%zu.mode", i);
+		read_line(out.data, name, mode, sizeof(mode));
+		delta = !strcmp(mode, "delta");
 		buf_reset(&path);
 		if (buf_addf(&path, err, "%s/%zu.tar", out.data, i)) {
 			rc = CC_ENOMEM;
 			goto done;
 		}
-		if (stat(path.data, &st))
+		if (stat(path.data, &st) && !delta)
 			continue;	/* unchanged */
-		ms[i]->bytes_out = (uint64_t)st.st_size;
-		if ((rc = hostdir_replace(ms[i]->hostdir, path.data, err)))
+		ms[i]->bytes_out = delta && stat(path.data, &st) ? 0 : (uint64_t)st.st_size;
+		if (delta) {
+			struct cc_err why;
+
+			ms[i]->delta = true;
+			ms[i]->nship = count_lines(out.data, i, "ship");
+			ms[i]->ngone = count_lines(out.data, i, "gone");
+			if (hostdir_delta(ms[i]->hostdir, out.data, (unsigned)i, &why)) {
+				snprintf(ms[i]->note, sizeof(ms[i]->note), "%.500s", why.msg);
+				ms[i]->delta = false;
+				redo[(*nredo)++] = ms[i];
+				continue;
+			}
+		} else if ((rc = hostdir_replace(ms[i]->hostdir, path.data, err))) {
 			goto done;
+		}
 		unlink(path.data);
 		ms[i]->host_exists = true;
 		if ((rc = hostdir_sig(ms[i]->hostdir, ms[i]->host_sig, &ms[i]->host_exists, NULL,
@@ -470,7 +587,7 @@ enum cc_code cb_sync_extract(struct cb_sync *s, struct cb_mount *m, size_t n,
 			goto done;
 		}
 		ms[i]->extracted = true;
-		ms[i]->secs_out = (t1 - t0) / (double)k + (now_monotonic() - t2);
+		ms[i]->secs_out += (t1 - t0) / (double)k + (now_monotonic() - t2);
 		if ((rc = write_state(ms[i], err)))
 			goto done;
 	}
@@ -479,6 +596,31 @@ done:
 	buf_release(&out);
 	buf_release(&script);
 	buf_release(&path);
+	return rc;
+}
+
+enum cc_code cb_sync_extract(struct cb_sync *s, struct cb_mount *m, size_t n,
+			     struct cc_err *err)
+{
+	struct cb_mount **ms = calloc(n + 1, sizeof(*ms)), **redo = calloc(n + 1, sizeof(*redo));
+	const char *full = getenv("CACHEBUILD_FULL_EXTRACT");
+	size_t k = 0, nredo = 0, none = 0;
+	enum cc_code rc = CC_OK;
+
+	if (!ms || !redo) {
+		free(ms);
+		free(redo);
+		return cc_err_set(err, CC_ENOMEM, 0, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++)
+		if (m[i].carried && !m[i].skip)
+			ms[k++] = &m[i];
+	if (k)
+		rc = extract_pass(s, ms, k, full && *full && strcmp(full, "0"), redo, &nredo, err);
+	/* A delta that did not apply: the whole mount, once more. */
+	if (!rc && nredo)
+		rc = extract_pass(s, redo, nredo, true, ms, &none, err);
 	free(ms);
+	free(redo);
 	return rc;
 }

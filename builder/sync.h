@@ -34,6 +34,9 @@ struct cb_mount {
 	char mount_sig[HOSTDIR_SIG_LEN + 1];
 	char state_host[HOSTDIR_SIG_LEN + 1], state_mount[HOSTDIR_SIG_LEN + 1];
 	bool host_exists, have_state, probed, injected, extracted;
+	bool delta;			/* extracted as changes only */
+	unsigned long nship, ngone;	/* entries sent, entries removed */
+	char note[512];			/* why a delta was not applied */
 	uint64_t bytes_in, bytes_out;
 	double secs_in, secs_out;
 };
@@ -47,6 +50,7 @@ struct cb_sync {
 	const char *tmp;		/* a private directory for contexts and outputs */
 	enum df_mount_vars vars;	/* how the frontend reads --mount values */
 	unsigned serial;
+	double helper_secs;		/* time in the last helper build */
 };
 
 /* Computes m's key from its identity. */

@@ -207,6 +207,60 @@ test_expect_success 'extraction keeps modes, mtimes, symlinks; deleted files dis
 	[ -f .cachebuild/tree.cachebuild-state ]
 '
 
+mkdir -p delta
+cat >delta/Dockerfile <<'EOF'
+FROM cbtest/busybox:1
+ARG STEP
+RUN --mount=type=cache,id=delta,target=/d \
+    if [ "$STEP" = 1 ]; then \
+        mkdir -p /d/keep /d/d2f /d/gone/sub && head -c 300000 /dev/urandom >/d/keep/big && \
+        echo aaaa >/d/same && echo x >/d/meta && echo f >/d/f2d && echo g >/d/d2f/g && \
+        echo g >/d/gone/sub/g && ln -s keep/big /d/link; \
+    elif [ "$STEP" = 2 ]; then \
+        echo bbbb >/d/same && touch -d "2003-04-05 06:07:08" /d/meta && chmod 600 /d/meta && \
+        rm /d/f2d && mkdir /d/f2d && echo in >/d/f2d/in && rm -r /d/d2f && echo file >/d/d2f && \
+        rm -r /d/gone && ln -sfn same /d/link && echo new >/d/new && chmod 700 /d/keep; \
+    fi
+EOF
+
+# tree DIR: what a copy of a mount must keep, in a comparable form.
+tree() { (cd "$1" && find . -printf '%p %y %m %s %l\n' | sort &&
+	find . ! -type l -printf '%p %TY-%Tm-%Td %TH:%TM:%.2TS\n' | sort &&
+	find . -type f -exec md5sum {} + | sort); }
+
+test_expect_success 'a changes-only extract: what changed comes back, nothing is written through' '
+	prune &&
+	cb -- --network=none --build-arg STEP=1 delta &&
+	H=.cachebuild/delta &&
+	big_ino=$(stat -c %i $H/keep/big) &&
+	ln $H/same outside-link &&
+	cb -- --network=none --build-arg STEP=2 delta &&
+	expect_grep "cache .delta.: extracted .* (changes only: 5 entries sent, 4 removed)" err &&
+	expect_eq "$(cat $H/same)" bbbb &&
+	expect_eq "$(cat outside-link)" aaaa &&
+	expect_eq "$(stat -c %i $H/keep/big)" "$big_ino" &&
+	expect_eq "$(cat $H/meta)" x &&
+	expect_eq "$(stat -c %a $H/meta)" 600 &&
+	expect_eq "$(TZ=UTC stat -c %y $H/meta)" "2003-04-05 06:07:08.000000000 +0000" &&
+	expect_eq "$(stat -c %a $H/keep)" 700 &&
+	expect_eq "$(cat $H/f2d/in)" in &&
+	expect_eq "$(cat $H/d2f)" file &&
+	expect_eq "$(readlink $H/link)" same &&
+	expect_eq "$(cat $H/new)" new &&
+	[ ! -e $H/gone ] &&
+	expect_eq "$(ls -a .cachebuild | grep -c "cachebuild-[A-Za-z0-9]\{6\}$")" 0
+'
+
+test_expect_success 'a changes-only extract gives the tree a whole extract gives' '
+	CACHEBUILD_FULL_EXTRACT=1 cb --no-inject --map "delta=$TRASH/whole" -- \
+		--network=none --build-arg STEP=3 delta &&
+	expect_no_grep "changes only" err &&
+	tree .cachebuild/delta >delta.tree &&
+	tree "$TRASH/whole" >whole.tree &&
+	expect_eq "$(wc -l <delta.tree)" 25 &&
+	diff -u whole.tree delta.tree
+'
+
 mkdir -p failing
 cat >failing/Dockerfile <<'EOF'
 FROM cbtest/busybox:1
@@ -280,6 +334,25 @@ test_expect_success 'run as another user: files come back owned by that user' '
 		--network=none --build-arg NONCE=nr2 ../app) 2>err &&
 	expect_eq "$(cat nr/.cachebuild/counter/count)" 2
 '
+
+# A file the user does not own cannot be hard-linked by them when
+# fs.protected_hardlinks is on (Debian's default): the changes-only
+# extract cannot copy the host directory and falls back to a whole one.
+if [ "$(cat /proc/sys/fs/protected_hardlinks 2>/dev/null)" = 1 ]; then
+	test_expect_success 'a changes-only extract that cannot apply falls back to a whole one' '
+		echo root >nr/.cachebuild/counter/by-root &&
+		(cd nr && setpriv --reuid=65534 --regid=65534 --clear-groups env HOME="$TRASH/nr" \
+			"$CICACHE_BIN/cachebuild" --helper-image cbtest/busybox:1 -- \
+			--network=none --build-arg NONCE=nr3 ../app) 2>err &&
+		expect_grep "counter.: the changes-only extract did not apply (cannot link .*by-root.*); extracted it whole" err &&
+		expect_eq "$(cat nr/.cachebuild/counter/count)" 3 &&
+		expect_eq "$(cat nr/.cachebuild/counter/by-root)" root &&
+		expect_eq "$(find nr/.cachebuild ! -user 65534 | wc -l)" 0 &&
+		expect_eq "$(ls -a nr/.cachebuild | grep -c "cachebuild-[A-Za-z0-9]\{6\}$")" 0
+	'
+else
+	echo "# protected_hardlinks is off: the fallback of a changes-only extract is not exercised"
+fi
 
 test_expect_success '--store/--key: a fresh runner gets the caches back' '
 	prune &&

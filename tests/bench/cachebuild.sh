@@ -11,11 +11,16 @@
 #   (3) warm on a fresh builder through cachebuild, injecting the host
 #       directory from (1); and once more through --store/--key into an
 #       empty runner directory (restore, inject, build, extract, save);
+#   (3w) (3) with CACHEBUILD_FULL_EXTRACT=1: the whole mount extracted
+#       instead of only its changes, for comparison;
 #   (4) the same build on a fresh builder without cachebuild (cold again:
 #       what a stateless runner loses);
+#   (6) the CI case: one source file changed before each build (COPY and
+#       the compile step run again), on a builder that kept its cache
+#       (plain docker build) and on a fresh builder through cachebuild;
 #   (5) (3) again with the host directory grown by ballast, for inject and
 #       extract against the mount's size.
-# Target: (3) within 1.2x of (2).  Also: ccache hits and misses of every
+# Target: (3) within 1.2x of (2) (and (6f) of (6k)).  Also: ccache hits and misses of every
 # build (from ccache's own counters, printed inside the RUN step), and the
 # inject and extract times against the mount's size.  Called by
 # `make bench` from the repo root.
@@ -28,7 +33,8 @@
 #                          (5): the warm build on a fresh builder again with
 #                          the host directory grown by this many MB of
 #                          incompressible ballast, for inject and extract
-#                          against the mount's size ("" skips)
+#                          against the mount's size, once with the
+#                          changes-only extract and once whole ("" skips)
 #   BENCH_CB_MIRROR=URL    Debian mirror for debootstrap (default: the one
 #                          apt uses, from /etc/apt/sources.list[.d])
 #   BENCH_DIR=DIR          work dir (default: fresh dir under /tmp, removed
@@ -299,6 +305,13 @@ median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) 
 tree_mb() { mb "$(bytes "$1")"; }
 rate() { awk -v m="$1" -v s="$2" 'BEGIN { if (m == "n/a" || s == "n/a" || s + 0 == 0) print "n/a"; else printf "%.0f", m / s }'; }
 tree_files() { find "$1" -type f | wc -l; }
+# sent_mb LOG: what the extract sent, in MB, from "extracted N (SIZE, ...".
+sent_mb() {
+	grep -E 'cache mounts?: injected' "$1" | tail -n 1 |
+		sed -n 's/.*extracted [0-9]* (\([0-9.]*\) \([KMG]\{0,1\}i\{0,1\}B\).*/\1 \2/p' |
+		awk '{ f = $2 == "KiB" ? 1024 : $2 == "MiB" ? 1048576 : $2 == "GiB" ? 1073741824 : 1
+		       printf "%.2f\n", $1 * f / 1e6 }' | grep . || echo n/a
+}
 
 # docker_build LOG: a plain build (no cachebuild); sets T.
 docker_build() {
@@ -411,6 +424,25 @@ if ((${#fresh[@]})); then
 	R[inject]=$(median "${INJ[@]}") R[extract]=$(median "${EXT[@]}")
 fi
 
+echo "(3w) as (3) with CACHEBUILD_FULL_EXTRACT=1 (the whole mount extracted, not only its changes), x$BENCH_CB_REPEAT"
+whole=() WEXT=()
+if [[ -d $HOST ]]; then
+	export CACHEBUILD_FULL_EXTRACT=1
+	for i in $(seq 1 "$BENCH_CB_REPEAT"); do
+		prune
+		log=$W/log/3w-warm-cachebuild-whole-$i
+		if cb_build "$log" --map "/ccache=$HOST"; then
+			whole+=("$T")
+			row "(3w) warm, fresh builder, cachebuild, whole extract, run $i" "$log" "$T"
+			read -r _ ext _ _ _ < <(summary "$log")
+			WEXT+=("$ext")
+		fi
+	done
+	unset CACHEBUILD_FULL_EXTRACT
+fi
+R[warm_whole]=n/a R[extract_whole]=n/a
+((${#whole[@]})) && R[warm_whole]=$(median "${whole[@]}") R[extract_whole]=$(median "${WEXT[@]}")
+
 echo "(3s) the same through a store: cache-save of (1)'s host directory, then cachebuild --store --key in an empty runner directory"
 STORE=$W/store
 R[save1]=n/a R[store_total]=n/a
@@ -473,10 +505,48 @@ for mbs in $BENCH_CB_SWEEP_MB; do
 			echo "**FAIL: (5) with $mbs MB of ballast: no ccache hits ($st): the cache did not come back**"
 			FAILED=1
 		fi
-		SWEEP+=("| $smb | $sfiles | $inj | $(rate "$smb" "$inj") | $ext | $(rate "$smb" "$ext") | $bld | $T | $(ratio "$T" "${R[warm_kept]}") | $(ccstats "$log") |")
+		wall=$T wext=n/a
+		prune
+		export CACHEBUILD_FULL_EXTRACT=1
+		cb_build "$log-whole" --map "/ccache=$SD" && read -r _ wext _ _ _ < <(summary "$log-whole")
+		unset CACHEBUILD_FULL_EXTRACT
+		SWEEP+=("| $smb | $sfiles | $inj | $(rate "$smb" "$inj") | $ext | $(sent_mb "$log") | $wext | $bld | $wall | $(ratio "$wall" "${R[warm_kept]}") | $(ccstats "$log") |")
 	fi
 	rm -rf "$W/sweep-$mbs"
 done
+
+# (6) What CI builds look like: each commit changes some source, so the
+# COPY step and the compile step run again on every builder, kept or
+# fresh.  One new function is appended to one C file before each build:
+# one ccache miss, the rest hits.
+EDITS=0
+edit_source() {
+	EDITS=$((EDITS + 1))
+	echo "int cbbench_edit_$EDITS(void) { return $EDITS; }" >>"$CTX/src/m000.c"
+}
+echo "(6) one source file changed before each build: builder kept its cache (plain docker build) and fresh builder through cachebuild, x$BENCH_CB_REPEAT each"
+commit_kept=() commit_fresh=()
+for i in $(seq 1 "$BENCH_CB_REPEAT"); do
+	edit_source
+	if docker_build "$W/log/6-commit-kept-$i"; then
+		commit_kept+=("$T")
+		row "(6k) one file changed, builder kept its cache, plain docker build, run $i" "$W/log/6-commit-kept-$i" "$T"
+	fi
+done
+if [[ -d $HOST ]]; then
+	for i in $(seq 1 "$BENCH_CB_REPEAT"); do
+		edit_source
+		prune
+		log=$W/log/6-commit-fresh-$i
+		if cb_build "$log" --map "/ccache=$HOST"; then
+			commit_fresh+=("$T")
+			row "(6f) one file changed, fresh builder, cachebuild --map, run $i" "$log" "$T"
+		fi
+	done
+fi
+R[commit_kept]=n/a R[commit_fresh]=n/a
+((${#commit_kept[@]})) && R[commit_kept]=$(median "${commit_kept[@]}")
+((${#commit_fresh[@]})) && R[commit_fresh]=$(median "${commit_fresh[@]}")
 
 echo "(4) fresh builder, plain docker build (no cachebuild)"
 prune
@@ -501,13 +571,16 @@ r=$(ratio "${R[warm_fresh]}" "${R[warm_kept]}")
 echo "warm build on a fresh builder through cachebuild (3), median ${R[warm_fresh]} s, vs warm build on a builder that kept its cache (2), median ${R[warm_kept]} s: **${r}x** $(target "$r" 1.2)"
 echo "the build phase alone of (3), median ${R[warm_fresh_build]} s, vs (2): $(ratio "${R[warm_fresh_build]}" "${R[warm_kept]}")x"
 echo "cold build (4) ${R[cold_plain]} s vs (3): cachebuild saves $(awk -v a="${R[cold_plain]}" -v b="${R[warm_fresh]}" 'BEGIN { if (a == "n/a" || b == "n/a") print "n/a"; else printf "%.1f", a - b }') s per build on a fresh runner ($(ratio "${R[cold_plain]}" "${R[warm_fresh]}")x faster)"
+r6=$(ratio "${R[commit_fresh]}" "${R[commit_kept]}")
+echo "one source file changed (6): fresh builder through cachebuild, median ${R[commit_fresh]} s, vs builder that kept its cache, median ${R[commit_kept]} s: **${r6}x** $(target "$r6" 1.2)"
+echo "whole extract (3w), median ${R[warm_whole]} s wall, extract ${R[extract_whole]} s, against the changes-only extract of (3): ${R[extract]} s"
 echo "through a store (3s): ${R[store_total]} s wall for restore + inject + build + extract + save ($(ratio "${R[store_total]}" "${R[warm_kept]}")x the reference); cache-save of (1)'s host directory: ${R[save1]} s"
 echo
 echo "Inject and extract against the mount's size (warm builds on a fresh builder through cachebuild; first line: the medians of (3), the project's own ccache; then (5), the same ccache plus ballast; each inject and extract is one helper build on $HELPER, so it includes a docker build's fixed cost):"
 echo
-echo "| mount MB | files | inject s | inject MB/s | extract s | extract MB/s | build s | wall s | wall / (2) | ccache hits/misses |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
-echo "| ${R[mount_mb]} | ${R[mount_files]} | ${R[inject]} | $(rate "${R[mount_mb]}" "${R[inject]}") | ${R[extract]} | $(rate "${R[mount_mb]}" "${R[extract]}") | ${R[warm_fresh_build]} | ${R[warm_fresh]} | $(ratio "${R[warm_fresh]}" "${R[warm_kept]}") | |"
+echo "| mount MB | files | inject s | inject MB/s | extract s (changes only) | extract sent MB | whole extract s | build s | wall s | wall / (2) | ccache hits/misses |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| ${R[mount_mb]} | ${R[mount_files]} | ${R[inject]} | $(rate "${R[mount_mb]}" "${R[inject]}") | ${R[extract]} | | ${R[extract_whole]} | ${R[warm_fresh_build]} | ${R[warm_fresh]} | $(ratio "${R[warm_fresh]}" "${R[warm_kept]}") | |"
 ((${#SWEEP[@]})) && printf '%s\n' "${SWEEP[@]}"
 echo
 echo "(the cold run's extract of ${R[mount_mb]} MB: ${R[cold_extract]:-n/a} s)"

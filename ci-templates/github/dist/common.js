@@ -40,7 +40,7 @@ const EXIT_NAMES = {
 // Debian/Ubuntu packages the build needs (a subset of .ci/deps.sh, which
 // also lists what the tests use).
 const BUILD_PACKAGES = ['gcc', 'make', 'pkg-config', 'libzstd-dev', 'libxxhash-dev',
-	'libcurl4-openssl-dev', 'libssl-dev'];
+	'libcurl4-openssl-dev', 'libssl-dev', 'libarchive-dev'];
 // What the build reads: its hash names the tool-cache directory.
 const SOURCE_ENTRIES = ['GNUmakefile', 'common', 'tools', 'builder'];
 const PROGRAMS = ['cache-save', 'cache-restore'];

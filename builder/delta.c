@@ -64,7 +64,7 @@ static enum cc_code manifest_walk(struct mwalk *w, int dfd, size_t len)
 	}
 	while (!rc && w->usable && (de = readdir(d))) {
 		struct stat st;
-		char hex[33] = "-", t;
+		char hex[33] = "-", t = 'o';
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;

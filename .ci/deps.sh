@@ -5,6 +5,12 @@ set -euo pipefail
 pkgs=(build-essential pkg-config libzstd-dev libxxhash-dev zstd clang libclang-rt-14-dev
       time e2fsprogs libcurl4-openssl-dev libssl-dev awscli libarchive-dev
       docker.io busybox-static)
+# --packages: print the Debian packages above and stop (.ci/run installs
+# them itself).
+if [ "${1:-}" = --packages ]; then
+	echo "${pkgs[*]}"
+	exit 0
+fi
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

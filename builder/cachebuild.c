@@ -738,6 +738,7 @@ int main(int argc, char **argv)
 		wanted[nwanted++] = m;
 	}
 	t = now_monotonic();
+	sync.helper_secs = 0;
 	rc = cb_sync_inject(&sync, wanted, nwanted, &err);
 	if (!rc && nwanted && cli_verbosity > 0)
 		cli_info("inject: %.2f s, of which %.2f s in the helper build",

@@ -1,13 +1,13 @@
 /* delta.c: manifests and delta extracts (see delta.h). */
 #include "delta.h"
 #include "hostdir.h"
+#include "../common/hash.h"
 #include "run.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,33 +23,21 @@ struct mwalk {
 	char name[PATH_MAX];	/* "./a/b" of the directory being walked */
 };
 
-static enum cc_code md5_hex(int dfd, const char *leaf, const char *name, char hex[33],
-			    struct cc_err *err)
+static enum cc_code md5_hex(int dfd, const char *leaf, uint64_t size, const char *name,
+			    char hex[33], struct cc_err *err)
 {
-	unsigned char buf[65536], md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	unsigned char md[16];
 	int fd = openat(dfd, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	enum cc_code rc = CC_OK;
-	ssize_t r;
+	int ok = fd >= 0 && !cc_md5_range(fd, 0, size, md);
+	int e = errno;
 
-	if (!c || fd < 0 || !EVP_DigestInit_ex(c, EVP_md5(), NULL)) {
-		rc = cc_err_set(err, CC_ESOURCE, fd < 0 ? errno : 0, "cannot read '%s'", name);
-		goto out;
-	}
-	while ((r = read(fd, buf, sizeof(buf))) > 0)
-		EVP_DigestUpdate(c, buf, (size_t)r);
-	if (r < 0 || !EVP_DigestFinal_ex(c, md, &mdlen)) {
-		rc = cc_err_set(err, CC_ESOURCE, r < 0 ? errno : 0, "cannot read '%s'", name);
-		goto out;
-	}
-	for (unsigned int i = 0; i < mdlen && i < 16; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-out:
 	if (fd >= 0)
 		close(fd);
-	EVP_MD_CTX_free(c);
-	return rc;
+	if (!ok)
+		return cc_err_set(err, CC_ESOURCE, e, "cannot read '%s'", name);
+	for (int i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return CC_OK;
 }
 
 static enum cc_code manifest_walk(struct mwalk *w, int dfd, size_t len)
@@ -79,7 +67,8 @@ static enum cc_code manifest_walk(struct mwalk *w, int dfd, size_t len)
 			break;
 		}
 		if (S_ISREG(st.st_mode))
-			t = 'f', rc = md5_hex(dirfd(d), de->d_name, w->name, hex, w->err);
+			t = 'f', rc = md5_hex(dirfd(d), de->d_name, (uint64_t)st.st_size, w->name, hex,
+						  w->err);
 		else if (S_ISDIR(st.st_mode))
 			t = 'd';
 		else if (S_ISLNK(st.st_mode))
@@ -605,32 +594,15 @@ out:
 
 enum cc_code hostdir_delta(const char *dir, const char *out, unsigned i, struct cc_err *err)
 {
-	char *clone = NULL, *stage = NULL, tar[PATH_MAX];
-	struct cb_argv a = CB_ARGV_INIT;
+	char *clone, *stage = NULL, tar[PATH_MAX];
 	enum cc_code rc = CC_OK;
-	size_t n = strlen(dir);
-	int src = -1, root = -1, s;
+	int src = -1, root = -1, s, c;
 	struct cc_err ignored;
 
-	while (n > 1 && dir[n - 1] == '/')
-		n--;
-	if (asprintf(&clone, "%.*s.cachebuild-XXXXXX", (int)n, dir) < 0)
-		clone = NULL;
-	if (asprintf(&stage, "%.*s.cachebuild-XXXXXX", (int)n, dir) < 0)
-		stage = NULL;
-	if (!clone || !stage) {
-		free(clone);
-		free(stage);
-		return cc_err_set(err, CC_ENOMEM, 0, "out of memory");
-	}
-	if (!mkdtemp(clone)) {
-		rc = cc_err_set(err, CC_EDEST, errno, "cannot create a directory next to '%s'", dir);
-		free(clone);
-		clone = NULL;
-		goto out;
-	}
-	if (!mkdtemp(stage)) {
-		rc = cc_err_set(err, CC_EDEST, errno, "cannot create a directory next to '%s'", dir);
+	if (!(clone = hostdir_sibling(dir, err)))
+		return err->code;
+	if (!(stage = hostdir_sibling(dir, err))) {
+		rc = err->code;
 		goto out;
 	}
 	src = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -640,33 +612,21 @@ enum cc_code hostdir_delta(const char *dir, const char *out, unsigned i, struct 
 		goto out;
 	}
 	s = dup(root);
-	rc = s < 0 ? cc_err_set(err, CC_EDEST, errno, "cannot copy '%s'", dir) :
-		     clone_walk(src, s, dir, err);
+	if (s < 0) {
+		rc = cc_err_set(err, CC_EDEST, errno, "cannot copy '%s'", dir);
+		goto out;
+	}
+	rc = clone_walk(src, s, dir, err);
 	src = -1;	/* closed by clone_walk */
 	if (rc)
 		goto out;
 
 	snprintf(tar, sizeof(tar), "%s/%u.tar", out, i);
-	if (!access(tar, F_OK)) {
-		int st;
-
-		if ((rc = cb_argv_add(&a, "tar", err)) || (rc = cb_argv_add(&a, "-xpf", err)) ||
-		    (rc = cb_argv_add(&a, tar, err)) || (rc = cb_argv_add(&a, "-C", err)) ||
-		    (rc = cb_argv_add(&a, stage, err)) ||
-		    (rc = cb_argv_add(&a, "--no-same-owner", err)))
-			goto out;
-		st = cb_run(a.v, NULL, -1, -1, -1, err);
-		if (st) {
-			rc = st < 0 ? CC_EDEST : cc_err_set(err, CC_EDEST, 0, "tar failed (exit %d) "
-							    "while unpacking into '%s'", st, stage);
-			goto out;
-		}
-	}
-	if ((rc = apply_gone(root, out, i, err)))
+	if ((!access(tar, F_OK) && (rc = hostdir_unpack(tar, stage, err))) ||
+	    (rc = apply_gone(root, out, i, err)))
 		goto out;
 	s = open(stage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int c = s < 0 ? -1 : dup(root);
-
+	c = s < 0 ? -1 : dup(root);
 	if (s < 0 || c < 0) {
 		rc = cc_err_set(err, CC_EDEST, errno, "cannot open '%s'", stage);
 		if (s >= 0)
@@ -686,10 +646,9 @@ out:
 		close(root);
 	if (clone)
 		cb_rmtree(clone, &ignored);
-	if (!strstr(stage, "XXXXXX"))
+	if (stage)
 		cb_rmtree(stage, &ignored);
 	free(clone);
 	free(stage);
-	cb_argv_release(&a);
 	return rc;
 }

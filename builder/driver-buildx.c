@@ -27,11 +27,10 @@ static int parse_minor(const char *v)
 	return end == v ? -1 : (int)minor;
 }
 
-/* args with "--builder NAME" inserted after the subcommand when asked. */
-static int probe(const char *sub, const char *extra, const char *builder, const char *find,
-		 char *why, size_t n)
+/* "buildx SUB [EXTRA] [--builder NAME]" into args (room for 6). */
+static const char *const *buildx_args(const char **args, const char *sub, const char *extra,
+				       const char *builder)
 {
-	const char *args[8];
 	size_t k = 0;
 
 	args[k++] = "buildx";
@@ -43,7 +42,14 @@ static int probe(const char *sub, const char *extra, const char *builder, const 
 		args[k++] = builder;
 	}
 	args[k] = NULL;
-	return cb_docker_probe(args, find, why, n);
+	return args;
+}
+
+static int inspect(const char *builder, const char *find, char *why, size_t n)
+{
+	const char *args[6];
+
+	return cb_docker_probe(buildx_args(args, "inspect", NULL, builder), find, why, n);
 }
 
 static bool buildx_available(const char *builder, char *why, size_t n)
@@ -52,9 +58,9 @@ static bool buildx_available(const char *builder, char *why, size_t n)
 	int st;
 
 	/* Newer buildx say "BuildKit version:", older ones "Buildkit:". */
-	st = probe("inspect", NULL, builder, "BuildKit version:", version, sizeof(version));
+	st = inspect(builder, "BuildKit version:", version, sizeof(version));
 	if (st == CB_PROBE_NOT_FOUND)
-		st = probe("inspect", NULL, builder, "Buildkit:", version, sizeof(version));
+		st = inspect(builder, "Buildkit:", version, sizeof(version));
 	if (st != 0 && st != CB_PROBE_NOT_FOUND) {
 		snprintf(why, n, "%s", version);
 		return false;
@@ -86,10 +92,9 @@ static enum df_mount_vars buildx_mount_vars(void)
 
 static int buildx_cache_mounts(const char *builder)
 {
-	char why[64];
-	int st = probe("du", "--verbose", builder, "exec.cachemount", why, sizeof(why));
+	const char *args[6];
 
-	return st == 0 ? 1 : st == CB_PROBE_NOT_FOUND ? 0 : -1;
+	return cb_docker_lists_cache_mounts(buildx_args(args, "du", "--verbose", builder));
 }
 
 const struct cb_driver cb_driver_buildx = {

@@ -109,16 +109,21 @@ static enum cc_code docker_build_cmd(struct cb_argv *a, struct cc_err *err)
 
 /* The engine's build cache records; a cache mount's type is
  * exec.cachemount.  (API 1.41 has no build-cache-only disk usage call.) */
+int cb_docker_lists_cache_mounts(const char *const *args)
+{
+	char why[64];
+	int st = cb_docker_probe(args, "exec.cachemount", why, sizeof(why));
+
+	return st == 0 ? 1 : st == CB_PROBE_NOT_FOUND ? 0 : -1;
+}
+
 static int docker_cache_mounts(const char *builder)
 {
 	static const char *const args[] = { "system", "df", "-v", "--format",
 		"{{range .BuildCache}}{{.CacheType}}{{println}}{{end}}", NULL };
-	char why[64];
-	int st;
 
 	(void)builder;
-	st = cb_docker_probe(args, "exec.cachemount", why, sizeof(why));
-	return st == 0 ? 1 : st == CB_PROBE_NOT_FOUND ? 0 : -1;
+	return cb_docker_lists_cache_mounts(args);
 }
 
 static const char *const docker_env[] = { "DOCKER_BUILDKIT=1", NULL };

@@ -43,6 +43,11 @@ const char *cb_docker_client(void);
  * line that holds find (CB_PROBE_NOT_FOUND when none does). */
 int cb_docker_probe(const char *const *args, const char *find, char *why, size_t n);
 
+/* Runs "docker ARGS..." (a disk-usage listing) and @return 1 when its
+ * output names a cache mount (exec.cachemount), 0 when not, -1 when it
+ * failed: what cache_mounts() answers. */
+int cb_docker_lists_cache_mounts(const char *const *args);
+
 /* def, unless $CACHEBUILD_MOUNT_VARS says "literal" or "expand". */
 enum df_mount_vars cb_mount_vars_override(enum df_mount_vars def);
 

@@ -202,35 +202,54 @@ enum cc_code hostdir_swap(const char *tmp, const char *dir, struct cc_err *err)
 	return rc;
 }
 
-enum cc_code hostdir_replace(const char *dir, const char *tar_path, struct cc_err *err)
+char *hostdir_sibling(const char *dir, struct cc_err *err)
 {
-	struct cb_argv a = CB_ARGV_INIT;
-	char *tmp = NULL;
-	enum cc_code rc;
 	size_t n = strlen(dir);
+	char *tmp = NULL;
 
 	while (n > 1 && dir[n - 1] == '/')
 		n--;
+	if (asprintf(&tmp, "%.*s.cachebuild-XXXXXX", (int)n, dir) < 0) {
+		cc_err_set(err, CC_ENOMEM, 0, "out of memory");
+		return NULL;
+	}
+	if (!mkdtemp(tmp)) {
+		cc_err_set(err, CC_EDEST, errno, "cannot create a directory next to '%s'", dir);
+		free(tmp);
+		return NULL;
+	}
+	return tmp;
+}
+
+enum cc_code hostdir_unpack(const char *tar_path, const char *into, struct cc_err *err)
+{
+	struct cb_argv a = CB_ARGV_INIT;
+	enum cc_code rc;
+
+	if (!(rc = cb_argv_add(&a, "tar", err)) && !(rc = cb_argv_add(&a, "-xpf", err)) &&
+	    !(rc = cb_argv_add(&a, tar_path, err)) && !(rc = cb_argv_add(&a, "-C", err)) &&
+	    !(rc = cb_argv_add(&a, into, err)) && !(rc = cb_argv_add(&a, "--no-same-owner", err)))
+		rc = run_tar(&a, CC_EDEST, "unpacking into", into, err);
+	cb_argv_release(&a);
+	return rc;
+}
+
+enum cc_code hostdir_replace(const char *dir, const char *tar_path, struct cc_err *err)
+{
+	char *tmp;
+	enum cc_code rc;
+
 	if ((rc = mkdir_parents(dir, err)))
 		return rc;
-	if (asprintf(&tmp, "%.*s.cachebuild-XXXXXX", (int)n, dir) < 0)
-		return cc_err_set(err, CC_ENOMEM, 0, "out of memory");
-	if (!mkdtemp(tmp)) {
-		rc = cc_err_set(err, CC_EDEST, errno, "cannot create a directory next to '%s'", dir);
-		free(tmp);
-		return rc;
-	}
-	if ((rc = cb_argv_add(&a, "tar", err)) || (rc = cb_argv_add(&a, "-xpf", err)) ||
-	    (rc = cb_argv_add(&a, tar_path, err)) || (rc = cb_argv_add(&a, "-C", err)) ||
-	    (rc = cb_argv_add(&a, tmp, err)) || (rc = cb_argv_add(&a, "--no-same-owner", err)) ||
-	    (rc = run_tar(&a, CC_EDEST, "unpacking into", tmp, err))) {
+	if (!(tmp = hostdir_sibling(dir, err)))
+		return err->code;
+	if ((rc = hostdir_unpack(tar_path, tmp, err))) {
 		struct cc_err ignored;
 
 		cb_rmtree(tmp, &ignored);
 	} else {
 		rc = hostdir_swap(tmp, dir, err);
 	}
-	cb_argv_release(&a);
 	free(tmp);
 	return rc;
 }

@@ -28,6 +28,15 @@ enum cc_code hostdir_pack(const char *dir, const char *tar_path, struct cc_err *
  * kept.  Creates dir's parents.  @return CC_OK, CC_EDEST. */
 enum cc_code hostdir_replace(const char *dir, const char *tar_path, struct cc_err *err);
 
+/* A new empty directory next to dir ("DIR.cachebuild-XXXXXX"), or NULL
+ * with err set (CC_ENOMEM, CC_EDEST).  Free the name. */
+char *hostdir_sibling(const char *dir, struct cc_err *err);
+
+/* Unpacks the archive at tar_path into the directory into with tar(1):
+ * modes and mtimes kept, owned by the invoking user.  @return CC_OK,
+ * CC_EDEST. */
+enum cc_code hostdir_unpack(const char *tar_path, const char *into, struct cc_err *err);
+
 /* Swaps the tree at tmp (a sibling of dir) in for dir with one rename
  * (dir may be missing) and removes the old tree; on failure tmp is
  * removed and dir is untouched.  @return CC_OK, CC_EDEST. */

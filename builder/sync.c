@@ -206,6 +206,7 @@ static enum cc_code helper_build(struct cb_sync *s, const char *what, const char
 	enum cc_code rc = CC_ENOMEM;
 	char log[4096], tail[600], target[32];
 	int fd = -1, st;
+	double t0;
 
 	if (buf_addf(&df, err, "ARG CB_HELPER\nFROM $CB_HELPER AS work\nARG CB_NONCE\n"))
 		goto out;
@@ -265,9 +266,9 @@ static enum cc_code helper_build(struct cb_sync *s, const char *what, const char
 		rc = cc_err_set(err, CC_EINTERNAL, errno, "cannot create '%s'", log);
 		goto out;
 	}
-	s->helper_secs = now_monotonic();
+	t0 = now_monotonic();
 	st = cb_run(a.v, s->drv->env, -1, fd, fd, err);
-	s->helper_secs = now_monotonic() - s->helper_secs;
+	s->helper_secs += now_monotonic() - t0;
 	if (st < 0) {
 		rc = CC_EINTERNAL;
 		goto out;
@@ -519,16 +520,15 @@ static enum cc_code extract_pass(struct cb_sync *s, struct cb_mount **ms, size_t
 			if (hostdir_manifest(ms[i]->hostdir, path.data, &usable, &ignored) || !usable)
 				unlink(path.data);
 		}
-		if (usable && !awk_written) {
+		for (size_t j = 0; usable && !awk_written && j < 2; j++) {
 			buf_reset(&path);
-			if (buf_addf(&path, err, "%s/delta.awk", ctx.data) ||
-			    (rc = write_file(path.data, delta_awk, err)))
+			if (buf_addf(&path, err, "%s/%s", ctx.data, j ? "cand.awk" : "delta.awk")) {
+				rc = CC_ENOMEM;
 				goto done;
-			buf_reset(&path);
-			if (buf_addf(&path, err, "%s/cand.awk", ctx.data) ||
-			    (rc = write_file(path.data, cand_awk, err)))
+			}
+			if ((rc = write_file(path.data, j ? cand_awk : delta_awk, err)))
 				goto done;
-			awk_written = true;
+			awk_written = j == 1;
 		}
 		if (buf_addf(&script, err, "s=$(sig /cb/m%zu)\n"
 			     "if [ \"$s\" != \"%s\" ]; then\n"
@@ -549,7 +549,7 @@ static enum cc_code extract_pass(struct cb_sync *s, struct cb_mount **ms, size_t
 		char name[32], mode[16];
 		struct stat st;
 		double t2 = now_monotonic();
-		bool delta;
+		bool delta, have_tar;
 
 		snprintf(name, sizeof(name), "%zu.sig", i);
 		read_line(out.data, name, ms[i]->mount_sig, sizeof(ms[i]->mount_sig));
@@ -561,9 +561,10 @@ static enum cc_code extract_pass(struct cb_sync *s, struct cb_mount **ms, size_t
 			rc = CC_ENOMEM;
 			goto done;
 		}
-		if (stat(path.data, &st) && !delta)
+		have_tar = !stat(path.data, &st);
+		if (!have_tar && !delta)
 			continue;	/* unchanged */
-		ms[i]->bytes_out = delta && stat(path.data, &st) ? 0 : (uint64_t)st.st_size;
+		ms[i]->bytes_out = have_tar ? (uint64_t)st.st_size : 0;
 		if (delta) {
 			struct cc_err why;
 

@@ -50,7 +50,7 @@ struct cb_sync {
 	const char *tmp;		/* a private directory for contexts and outputs */
 	enum df_mount_vars vars;	/* how the frontend reads --mount values */
 	unsigned serial;
-	double helper_secs;		/* time in the last helper build */
+	double helper_secs;		/* time in helper builds (callers reset it) */
 };
 
 /* Computes m's key from its identity. */

@@ -1,6 +1,10 @@
 #include "hash.h"
 
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void cc_id_from_hash(struct cc_id *ret, XXH128_hash_t h)
 {
@@ -48,4 +52,35 @@ bool cc_id_parse_hex(struct cc_id *ret, const char *hex)
 		ret->b[i] = (unsigned char)(hi << 4 | lo);
 	}
 	return hex[CC_ID_HEX_LEN] == '\0';
+}
+
+int cc_md5_range(int fd, uint64_t off, uint64_t len, unsigned char md[16])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	char *buf = malloc(1 << 20);
+	int ret = -1;
+
+	if (!ctx || !buf || !EVP_DigestInit_ex(ctx, EVP_md5(), NULL)) {
+		errno = ENOMEM;
+		goto out;
+	}
+	while (len) {
+		ssize_t k = pread(fd, buf, len < (1 << 20) ? (size_t)len : (1 << 20), (off_t)off);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			if (!k)
+				errno = EIO;
+			goto out;
+		}
+		EVP_DigestUpdate(ctx, buf, (size_t)k);
+		off += (uint64_t)k;
+		len -= (uint64_t)k;
+	}
+	ret = EVP_DigestFinal_ex(ctx, md, NULL) ? 0 : -1;
+out:
+	EVP_MD_CTX_free(ctx);
+	free(buf);
+	return ret;
 }

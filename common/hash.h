@@ -33,4 +33,9 @@ static inline uint64_t cc_id_hash64(const struct cc_id *id)
 	return v;
 }
 
+/* The MD5 of len bytes of fd from off (S3's Content-MD5 and ETags,
+ * cachebuild's manifests).  @return 0, or -1 with errno set (ENOMEM, a
+ * read error, or EIO for a file shorter than off + len). */
+int cc_md5_range(int fd, uint64_t off, uint64_t len, unsigned char md[16]);
+
 #endif

@@ -12,6 +12,7 @@
  * conditional write (If-None-Match: *), 412 meaning "it exists". */
 #include "store.h"
 #include "aws-creds.h"
+#include "hash.h"
 #include "http.h"
 #include "log.h"
 #include "sigv4.h"
@@ -611,37 +612,17 @@ cleanup:
 	return rc;
 }
 
+/* The base64 Content-MD5 of len bytes of fd from off (24 chars + NUL). */
 static enum cc_code file_md5(int fd, uint64_t off, uint64_t len, char ret[32], struct cc_err *err)
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned char md[16];
-	char *tmp = malloc(1 << 20);
-	enum cc_code rc = CC_OK;
 
-	if (!ctx || !tmp || !EVP_DigestInit_ex(ctx, EVP_md5(), NULL)) {
-		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot hash the upload");
-		goto cleanup;
-	}
-	while (len) {
-		ssize_t k = pread(fd, tmp, len < (1 << 20) ? (size_t)len : (1 << 20), (off_t)off);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			rc = cc_err_set(err, CC_ESTORE, k < 0 ? errno : 0,
-					"cannot read the file to upload");
-			goto cleanup;
-		}
-		EVP_DigestUpdate(ctx, tmp, (size_t)k);
-		off += (uint64_t)k;
-		len -= (uint64_t)k;
-	}
-	EVP_DigestFinal_ex(ctx, md, NULL);
-	EVP_EncodeBlock((unsigned char *)ret, md, 16);	/* 24 chars + NUL */
-cleanup:
-	EVP_MD_CTX_free(ctx);
-	free(tmp);
-	return rc;
+	if (cc_md5_range(fd, off, len, md))
+		return errno == ENOMEM ? cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot hash the upload") :
+		       cc_err_set(err, CC_ESTORE, errno == EIO ? 0 : errno,
+				  "cannot read the file to upload");
+	EVP_EncodeBlock((unsigned char *)ret, md, 16);
+	return CC_OK;
 }
 
 /* S3's ETag of the size bytes of fd: the MD5 in hex for a single PUT,
@@ -650,16 +631,14 @@ cleanup:
 static bool etag_of(int fd, uint64_t size, unsigned nparts, char *ret, size_t n)
 {
 	EVP_MD_CTX *all = EVP_MD_CTX_new();
-	unsigned char md[18];	/* EVP_DecodeBlock writes 18 for 24 chars */
-	char b64[32];
+	unsigned char md[16];
 	bool ok = all && EVP_DigestInit_ex(all, EVP_md5(), NULL);
 
 	for (unsigned i = 0; ok && i < (nparts ? nparts : 1); i++) {
 		uint64_t off = (uint64_t)i * PART_SIZE;
 		uint64_t len = nparts ? (size - off < PART_SIZE ? size - off : PART_SIZE) : size;
 
-		ok = off <= size && !file_md5(fd, off, len, b64, NULL) &&
-		     EVP_DecodeBlock(md, (const unsigned char *)b64, 24) == 18;
+		ok = off <= size && !cc_md5_range(fd, off, len, md);
 		if (ok && nparts)
 			ok = EVP_DigestUpdate(all, md, 16);
 	}

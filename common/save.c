@@ -1377,6 +1377,12 @@ static enum cc_code publish(struct saver *sv)
 		goto cleanup;
 	if ((rc = store_key_name(&name, sv->o->key, sv->err)))
 		goto cleanup;
+	/* The last chance to stop: once the manifest is put, the entry
+	 * stands and a signal no longer undoes it. */
+	if (cc_cancelled()) {
+		rc = cc_err_set(sv->err, CC_EINTERNAL, EINTR, "interrupted by a signal");
+		goto cleanup;
+	}
 	rc = sv->store->ops->put(sv->store, name.data, tmp.data,
 				 STORE_PUT_MOVE | (sv->o->immutable ? STORE_PUT_IF_ABSENT : 0),
 				 &existed, sv->err);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # t0605: killing a save that replaces an existing key leaves the old
 # entry whole (or the new one, if it was already published); a killed
-# restore can simply be run again; SIGTERM and SIGINT publish nothing.
+# restore can simply be run again; SIGTERM and SIGINT publish nothing
+# unless they come after the commit point, when the save exits 0.
 . "$(dirname "$0")/lib.sh"
 
 exec 3>&1
@@ -19,11 +20,12 @@ which_version() {
 	else echo other; fi
 }
 
-# bg_save KEY: starts a save of tree under KEY in the background, its
+# bg_save KEY [DIR]: starts a save of DIR (tree) under KEY in the background, its
 # pid in $pid (background jobs of a script start with SIGINT ignored;
 # env undoes that)
 bg_save() {
-	env --default-signal=INT cache-save -q --key "$1" --path tree --store "$S" >/dev/null 2>&1 &
+	env --default-signal=INT cache-save -q --key "$1" --path "${2:-tree}" --store "$S" \
+		>/dev/null 2>&1 &
 	pid=$!
 }
 
@@ -61,16 +63,27 @@ for delay in 0.05 0.2 0.4 0.7 1 1.5; do
 	'
 done
 
+# wait_staged: waits (up to 10 s) until the save in $pid has staged a
+# file in the store, so the signal lands while it works; on a fast
+# machine the save may still finish first, and then it must be whole
+wait_staged() {
+	for i in $(seq 1 1000); do
+		ls "$S"/tmp/.cc-*.tmp >/dev/null 2>&1 && return 0
+		kill -0 $pid 2>/dev/null || return 0
+		sleep 0.01
+	done
+}
+
 for sig in TERM INT; do
 	test_expect_success "a save stopped by SIG$sig publishes nothing" '
 		rm -rf tree && cp -a v1 tree &&
 		for i in $(seq 1 40); do head -c 2000000 /dev/urandom >tree/a/r$i || exit 1; done &&
 		rm -rf v3 && cp -a tree v3 &&
 		bg_save sig-'$sig' &&
-		sleep 0.3 &&
+		wait_staged &&
 		{ kill -'$sig' $pid 2>/dev/null || true; } &&
 		st=0 && { wait $pid || st=$?; } &&
-		note "SIG'$sig' after 0.3 s: exit $st" &&
+		note "SIG'$sig' while staging: exit $st" &&
 		if [ $st = 0 ]; then
 			rm -rf check && mkdir check &&
 			(cd check && cache-restore -q --key sig-'$sig' --store "$S" >/dev/null) &&
@@ -81,6 +94,30 @@ for sig in TERM INT; do
 		fi
 	'
 done
+
+# SIGTERM at spread-out moments of small saves: whatever the moment,
+# a save that exits 0 has published its whole entry, and one that ends
+# by the signal has published nothing (the moment the signal lands
+# after the commit point used to give 143 with the entry in place)
+test_expect_success 'SIGTERM at any moment: exit status and store agree' '
+	rm -rf small && mkdir small &&
+	for i in $(seq 1 20); do head -c 300000 /dev/urandom >small/f$i || exit 1; done &&
+	hits=0 && misses=0 &&
+	for n in $(seq 1 60); do
+		head -c 100000 /dev/urandom >small/f1 || exit 1
+		bg_save "late-$n" small
+		sleep "0.0$((n % 10))$((n / 10))" &&
+		{ kill -TERM $pid 2>/dev/null || true; } &&
+		st=0 && { wait $pid || st=$?; } &&
+		cache-restore --key "late-$n" --store "$S" --lookup-only >out &&
+		case $st in
+		0) expect_grep "^cache-hit=true$" out && misses=$((misses + 1)) ;;
+		143) expect_grep "^cache-hit=false$" out && hits=$((hits + 1)) ;;
+		*) die "save $n: exit $st" ;;
+		esac || exit 1
+	done &&
+	note "60 small saves: $hits stopped by SIGTERM, $misses finished"
+'
 
 test_expect_success 'a killed restore can be run again and gives the exact tree' '
 	rm -rf tree v2 && cp -a v1 tree && echo r2 >tree/r2 && cp -a tree v2 &&

@@ -9,6 +9,7 @@
 
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,7 +123,7 @@ int main(int argc, char **argv)
 	char cwd[PATH_MAX], b1[32], b2[32], rate[32];
 	const char *home = getenv("HOME");
 	enum cc_code rc;
-	int code;
+	int code, sig;
 	double secs;
 
 	cli_init("cache-save");
@@ -189,6 +190,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	code = EXIT_OK;
+	if ((sig = cli_settle_signals()))
+		cli_info("SIG%s came after '%s' was published: the entry stands",
+			 sigabbrev_np(sig), a.key);
 	if (st.kept_existing) {
 		cli_info("kept the existing entry '%s' (--immutable): nothing saved", a.key);
 		cli_output("cache-saved", "false");

@@ -338,11 +338,19 @@ void cli_trap_signals(void)
 	sigaction(SIGHUP, &sa, NULL);
 }
 
+static volatile sig_atomic_t signals_settled;
+
+int cli_settle_signals(void)
+{
+	signals_settled = 1;
+	return caught_signal;
+}
+
 void cli_reraise(void)
 {
 	int sig = caught_signal;
 
-	if (!sig)
+	if (!sig || signals_settled)
 		return;
 	fflush(stdout);
 	signal(sig, SIG_DFL);

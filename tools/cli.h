@@ -59,6 +59,11 @@ double cli_elapsed(void);
  * ends the program by the same signal, as if it had not been caught. */
 void cli_trap_signals(void);
 void cli_reraise(void);
+/* Called once the work can no longer be undone (cache-save: the entry
+ * is published): from then on cli_reraise() does nothing, and a signal
+ * that comes later no longer ends the program. Returns the signal caught
+ * so far, 0 if none. */
+int cli_settle_signals(void);
 const char *cli_rate(char *out, size_t n, uint64_t bytes, double seconds);
 
 #endif

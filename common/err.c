@@ -77,6 +77,7 @@ const char *cc_strerror(enum cc_code code)
 }
 
 static volatile sig_atomic_t cancel_flag;
+static volatile sig_atomic_t cancel_held;
 
 void cc_cancel(void)
 {
@@ -85,5 +86,10 @@ void cc_cancel(void)
 
 bool cc_cancelled(void)
 {
-	return cancel_flag != 0;
+	return cancel_flag && !cancel_held;
+}
+
+void cc_cancel_hold(bool on)
+{
+	cancel_held = on;
 }

@@ -47,6 +47,11 @@ void cc_err_clear(struct cc_err *err);
  * CC_EINTERNAL "interrupted", through their normal cleanup. */
 void cc_cancel(void);
 bool cc_cancelled(void);
+/* cc_cancel_hold(true) makes cc_cancelled() false until
+ * cc_cancel_hold(false), a cancel that comes meanwhile is kept: for a
+ * commit step (publishing a save's manifest) that, once started, must
+ * finish, so that an exit status and the store agree. */
+void cc_cancel_hold(bool on);
 
 /* A short static description of a code. */
 const char *cc_strerror(enum cc_code code);

@@ -1377,15 +1377,19 @@ static enum cc_code publish(struct saver *sv)
 		goto cleanup;
 	if ((rc = store_key_name(&name, sv->o->key, sv->err)))
 		goto cleanup;
-	/* The last chance to stop: once the manifest is put, the entry
-	 * stands and a signal no longer undoes it. */
+	/* The last chance to stop. Once the manifest is on its way the put
+	 * is not interrupted (a remote store might keep an object whose
+	 * response never came): the entry stands, and the caller sees
+	 * success and the signal both. */
 	if (cc_cancelled()) {
 		rc = cc_err_set(sv->err, CC_EINTERNAL, EINTR, "interrupted by a signal");
 		goto cleanup;
 	}
+	cc_cancel_hold(true);
 	rc = sv->store->ops->put(sv->store, name.data, tmp.data,
 				 STORE_PUT_MOVE | (sv->o->immutable ? STORE_PUT_IF_ABSENT : 0),
 				 &existed, sv->err);
+	cc_cancel_hold(false);
 	if (!rc && existed)
 		sv->st->kept_existing = true;
 cleanup:

@@ -37,20 +37,21 @@ open_uploads() {
 	awsx s3api list-multipart-uploads --bucket $B --query "Uploads[].Key" --output text |
 		tr "\t" "\n" | grep "/packs/" || true
 }
-# stalled_save KEY: starts a save through the proxy with part 2's body
-# held, waits until the proxy holds it, and leaves its PID in SAVE_PID
+# stalled_save KEY [RULE WHAT]: starts a save through the proxy with a
+# request body held (by default part 2's), waits until the proxy holds
+# it, and leaves its PID in SAVE_PID
 stalled_save() {
-	faults "[{\"method\": \"PUT\", \"query\": \"partNumber=2&\", \"action\": \"stall-request\", \"after\": 1000000}]" ||
-		return 1
+	local rule=${2:-"\"query\": \"partNumber=2&\", \"after\": 1000000"} what=${3:-partNumber=2&}
+	faults "[{\"method\": \"PUT\", \"action\": \"stall-request\", $rule}]" || return 1
 	cache-save --store $S --key "$1" --path big >save.out 2>save.err &
 	SAVE_PID=$!
 	for i in $(seq 1 600); do
-		grep -q "^stall.*partNumber=2&" "$PLOG" && return 0
+		grep -q "^stall.*$what" "$PLOG" && return 0
 		kill -0 $SAVE_PID 2>/dev/null || break
 		sleep 0.1
 	done
 	cat save.err
-	die "the save never reached part 2"
+	die "the save never reached $what"
 }
 # stopped_with SIGNAL: sends SIGNAL to the stalled save, leaves its exit
 # status in ST, and lets the proxy go on
@@ -170,6 +171,37 @@ test_expect_success 'SIGTERM during part 2: the key stays invisible, a later sav
 	cache-restore --store $S --key termed >out &&
 	expect_grep "^cache-hit=true$" out &&
 	expect_same_tree big.orig big
+'
+
+# The manifest PUT is the commit point: once it is on its way a signal
+# does not cut it off (S3 might keep an object whose answer never came),
+# so the save finishes, exits 0 and says so
+test_expect_success 'SIGTERM while the manifest PUT is on its way: the save finishes and exits 0' '
+	new_data &&
+	stalled_save committed "\"path\": \"/keys/committed\", \"after\": 10, \"seconds\": 2" \
+		"/keys/committed" &&
+	stopped_with TERM &&
+	note "cache-save exited $ST after SIGTERM during the manifest PUT" &&
+	expect_eq "$ST" 0 &&
+	expect_grep "SIGTERM came after .committed. was published" save.err &&
+	expect_grep "^cache-saved=true$" save.out &&
+	keys_in_bucket >keys && expect_grep "/keys/committed$" keys &&
+	rm -rf big &&
+	cache-restore --store $S --key committed >out &&
+	expect_grep "^cache-hit=true$" out &&
+	expect_same_tree big.orig big
+'
+
+# (it ends while the proxy still holds the PUT: stopped_with releases it
+# only after the wait; whether the bytes already in the socket make an
+# entry is then up to the network, as after SIGKILL)
+test_expect_success 'a second SIGTERM ends a save held at the manifest PUT at once' '
+	new_data &&
+	stalled_save twice "\"path\": \"/keys/twice\", \"after\": 10" "/keys/twice" &&
+	kill -TERM $SAVE_PID && sleep 0.5 &&
+	kill -0 $SAVE_PID &&
+	stopped_with TERM &&
+	expect_eq "$ST" 143
 '
 
 test_expect_success 'SIGTERM aborts the multipart upload and removes the staging files' '

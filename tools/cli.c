@@ -319,9 +319,17 @@ void cli_shared_twins(const char **key, const char ***paths, size_t *npaths,
 }
 
 static volatile sig_atomic_t caught_signal;
+static volatile sig_atomic_t signals_settled;
 
 static void on_signal(int sig)
 {
+	/* A second signal ends the program at once, without the cleanup
+	 * (as SIGKILL would), for whoever will not wait for it. */
+	if (caught_signal && !signals_settled) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
 	caught_signal = sig;
 	cc_cancel();
 }
@@ -337,8 +345,6 @@ void cli_trap_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 }
-
-static volatile sig_atomic_t signals_settled;
 
 int cli_settle_signals(void)
 {

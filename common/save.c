@@ -441,12 +441,14 @@ static enum cc_code drain(struct saver *sv, bool wait)
 
 	while (sv->ring_len) {
 		struct job *j = sv->ring[sv->ring_head];
+		bool done;
 
 		pthread_mutex_lock(&sv->mu);
 		while (wait && !j->done)
 			pthread_cond_wait(&sv->cv_done, &sv->mu);
+		done = j->done;	/* workers write it under mu */
 		pthread_mutex_unlock(&sv->mu);
-		if (!j->done)
+		if (!done)
 			break;
 		wait = false;
 		sv->ring_head = (sv->ring_head + 1) % sv->ring_cap;

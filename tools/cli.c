@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,10 @@ const char *cli_prog = "cicache";
 int cli_verbosity;
 static double start_time, last_progress;
 static bool progress_tty, progress_shown;
+/* Messages also come from the library's worker threads (a retried
+ * upload, say): one line at a time, and the progress line's state with
+ * them. */
+static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* Messages quote names that come from the store or the file system: a
  * newline or escape in them must not start a new log line (a CI runner
@@ -27,11 +32,12 @@ static void vmsg(const char *level, const char *fmt, va_list ap)
 {
 	char msg[4096];
 
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	pthread_mutex_lock(&out_mu);
 	if (progress_shown && progress_tty) {
 		fputs("\r\033[K", stderr);
 		progress_shown = false;
 	}
-	vsnprintf(msg, sizeof(msg), fmt, ap);
 	fprintf(stderr, "%s: %s", cli_prog, level);
 	for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
 		if (*p == '\n')
@@ -42,6 +48,7 @@ static void vmsg(const char *level, const char *fmt, va_list ap)
 			fputc(*p, stderr);
 	}
 	fputc('\n', stderr);
+	pthread_mutex_unlock(&out_mu);
 }
 
 void cli_error(const char *fmt, ...)
@@ -98,8 +105,11 @@ static void progress_hook(const struct cc_progress *p)
 
 	if (cli_verbosity < 0 || since < 1.0)
 		return;
-	if (t - last_progress < (progress_tty ? 0.2 : 5.0))
+	pthread_mutex_lock(&out_mu);
+	if (t - last_progress < (progress_tty ? 0.2 : 5.0)) {
+		pthread_mutex_unlock(&out_mu);
 		return;
+	}
 	last_progress = t;
 	fmt_bytes(done, sizeof(done), p->bytes_done);
 	if (p->bytes_total) {
@@ -116,6 +126,7 @@ static void progress_hook(const struct cc_progress *p)
 	}
 	progress_shown = true;
 	fflush(stderr);
+	pthread_mutex_unlock(&out_mu);
 }
 
 void cli_init(const char *prog)

@@ -584,12 +584,19 @@ struct walker {
 	struct cc_err werr;		/* first failure of any thread */
 };
 
+/* wfailed is written under mu, and also read without it (a writer that
+ * can skip its work): both through these atomics. */
+static bool any_failed(struct walker *w)
+{
+	return __atomic_load_n(&w->wfailed, __ATOMIC_ACQUIRE);
+}
+
 static void fail(struct walker *w, const struct cc_err *e)
 {
 	pthread_mutex_lock(&w->mu);
 	if (!w->wfailed) {
-		w->wfailed = true;
 		w->werr = *e;
+		__atomic_store_n(&w->wfailed, true, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&w->mu);
 }
@@ -621,7 +628,7 @@ static void dir_unref(struct walker *w, struct dirref *d)
 	if (!last)
 		return;
 	cc_err_clear(&e);
-	if (!w->wfailed) {
+	if (!any_failed(w)) {
 		if (w->o->same_owner && fchown(d->fd, d->uid, d->gid))
 			cc_err_set(&e, CC_EDEST, errno, "cannot set the owner of a directory");
 		else if (fchmod(d->fd, d->mode))
@@ -741,7 +748,7 @@ static void run_job(struct walker *w, struct wjob *j)
 	int fd;
 
 	cc_err_clear(&e);
-	if (__atomic_load_n(&w->wfailed, __ATOMIC_RELAXED))
+	if (any_failed(w))
 		return;
 	fd = create_file(j->dir->fd, j->name, j->what, &e);
 	if (fd < 0) {
@@ -1248,6 +1255,9 @@ static enum cc_code walk(struct cc_entry *ent, const struct restore_opts *o, boo
 	w.prog.phase = "restoring";
 	w.prog.files_total = ent->mr.hdr.n_files;
 	w.prog.bytes_total = ent->mr.hdr.data_bytes;
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cv_work, NULL);
+	pthread_cond_init(&w.cv_idle, NULL);
 	buf_init(&w.dirpath, 0);
 	buf_init(&w.root_abs, 0);
 	buf_init(&w.what, 0);
@@ -1261,9 +1271,6 @@ static enum cc_code walk(struct cc_entry *ent, const struct restore_opts *o, boo
 		goto cleanup;
 	}
 	ZSTD_DCtx_setParameter(w.ds.dc, ZSTD_d_windowLogMax, 23);
-	pthread_mutex_init(&w.mu, NULL);
-	pthread_cond_init(&w.cv_work, NULL);
-	pthread_cond_init(&w.cv_idle, NULL);
 	if (!dry)
 		writers_start(&w);
 	if (!dry && ent->store->ops->get_ranges &&
@@ -1322,12 +1329,8 @@ static enum cc_code walk(struct cc_entry *ent, const struct restore_opts *o, boo
 cleanup:
 	/* On failure: stop the writers first, then let go of the
 	 * directories they may still hold. */
-	if (!w.wfailed && rc) {
-		pthread_mutex_lock(&w.mu);
-		w.wfailed = true;
-		w.werr = *err;
-		pthread_mutex_unlock(&w.mu);
-	}
+	if (rc)
+		fail(&w, err);
 	writers_stop(&w);
 	while (w.depth)
 		pop(&w);

@@ -477,7 +477,9 @@ static int url_len(const char *url)
 
 static bool xfer_cancelled(const struct http_req *q)
 {
-	return (q->cancel && *q->cancel) || (!q->ignore_cancel && cc_cancelled());
+	/* *cancel is set by another thread (prefetch_stop) */
+	return (q->cancel && __atomic_load_n(q->cancel, __ATOMIC_RELAXED)) ||
+	       (!q->ignore_cancel && cc_cancelled());
 }
 
 static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,

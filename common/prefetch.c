@@ -323,7 +323,7 @@ void prefetch_stop(struct prefetch *p)
 		return;
 	pthread_mutex_lock(&p->mu);
 	p->stop = true;
-	p->cancel = 1;
+	__atomic_store_n(&p->cancel, 1, __ATOMIC_RELAXED);	/* read by the transfers */
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	if (p->thr_started)

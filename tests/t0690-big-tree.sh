@@ -19,8 +19,8 @@ S=$TRASH/store
 command -v cc >/dev/null || skip_all "a C compiler (cc) is needed to generate the tree"
 # Sanitizer builds carry shadow memory and quarantines: their RSS says
 # nothing about ours (make check runs a plain build too).
-if grep -qa __asan_init "$(command -v cache-save)" 2>/dev/null; then
-	skip_all "cache-save is built with AddressSanitizer; RSS is only meaningful in a plain build"
+if grep -qaE "__(asan|tsan)_init" "$(command -v cache-save)" 2>/dev/null; then
+	skip_all "cache-save is built with a sanitizer; RSS is only meaningful in a plain build"
 fi
 need_kb=$((BIG_BYTES / 1024 * 4))
 [ "$need_kb" -ge $((20 * 1024 * 1024)) ] || [ "$BIG_BYTES" -lt 5000000000 ] || need_kb=$((20 * 1024 * 1024))

@@ -42,6 +42,8 @@ static int harness_count, harness_failed, harness_cur_failed;
 	if (harness_cur_failed) \
 		harness_failed++; \
 	printf("%sok %d - %s\n", harness_cur_failed ? "not " : "", harness_count, #fn); \
+	/* a test that forks must not hand its children unwritten lines */ \
+	fflush(stdout); \
 } while (0)
 
 static inline int test_summary(void)

@@ -20,9 +20,9 @@ which_version() {
 	else echo other; fi
 }
 
-# bg_save KEY [DIR]: starts a save of DIR (tree) under KEY in the background, its
-# pid in $pid (background jobs of a script start with SIGINT ignored;
-# env undoes that)
+# bg_save KEY [DIR]: starts a save of DIR (default tree) under KEY in
+# the background, its pid in $pid (background jobs of a script start
+# with SIGINT ignored; env undoes that)
 bg_save() {
 	env --default-signal=INT cache-save -q --key "$1" --path "${2:-tree}" --store "$S" \
 		>/dev/null 2>&1 &

@@ -173,6 +173,11 @@ test_expect_success 'SIGTERM during part 2: the key stays invisible, a later sav
 	expect_same_tree big.orig big
 '
 
+test_expect_success 'SIGTERM aborts the multipart upload and removes the staging files' '
+	expect_eq "$(cat after-term)" "$(cat before)" "open uploads after SIGTERM" &&
+	expect_eq "$(cat tmp-left)" "" "files left in TMPDIR"
+'
+
 # The manifest PUT is the commit point: once it is on its way a signal
 # does not cut it off (S3 might keep an object whose answer never came),
 # so the save finishes, exits 0 and says so
@@ -202,11 +207,6 @@ test_expect_success 'a second SIGTERM ends a save held at the manifest PUT at on
 	kill -0 $SAVE_PID &&
 	stopped_with TERM &&
 	expect_eq "$ST" 143
-'
-
-test_expect_success 'SIGTERM aborts the multipart upload and removes the staging files' '
-	expect_eq "$(cat after-term)" "$(cat before)" "open uploads after SIGTERM" &&
-	expect_eq "$(cat tmp-left)" "" "files left in TMPDIR"
 '
 
 test_done

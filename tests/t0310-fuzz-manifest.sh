@@ -15,7 +15,7 @@ clang -fsanitize=fuzzer,address,undefined probe.c -o probe >/dev/null 2>&1 ||
 fail() { die "$@"; exit 1; }
 
 root=$(cd "$TEST_DIR/.." && pwd)
-fuzzer=$root/build/fuzz-manifest
+fuzzer=$root/build/fuzz/fuzz-manifest
 seconds=${FUZZ_SECONDS:-20}
 
 test_expect_success 'the fuzz target builds' '

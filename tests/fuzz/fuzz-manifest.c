@@ -15,7 +15,7 @@
  * also put into a local store and opened with cc_entry_open, which checks
  * the tree (roots, parents, hard links, data lengths) without writing.
  *
- *   make fuzz && build/fuzz-manifest tests/fuzz/corpus-manifest */
+ *   make fuzz && build/fuzz/fuzz-manifest tests/fuzz/corpus-manifest */
 #include "../../common/buf.h"
 #include "../../common/hash.h"
 #include "../../common/key.h"

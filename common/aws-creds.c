@@ -304,6 +304,16 @@ static void safe_copy(char *dst, size_t n, const char *s, size_t len)
 	dst[k] = '\0';
 }
 
+/* Whether a decoded value holds a NUL (which would cut it short) or
+ * another control character (the token becomes a header line). */
+static bool has_control(const struct buf *b)
+{
+	for (size_t i = 0; i < b->len; i++)
+		if ((unsigned char)b->data[i] < 0x20 || b->data[i] == 0x7f)
+			return true;
+	return false;
+}
+
 /* Moves the three strings into ret, checking them. */
 static enum cc_code key_take(struct aws_key *ret, struct buf *ak, struct buf *sk,
 			     struct buf *tok, const char *expiration, struct cc_err *err)
@@ -312,6 +322,10 @@ static enum cc_code key_take(struct aws_key *ret, struct buf *ak, struct buf *sk
 	if (!ak->len || !sk->len)
 		return cc_err_set(err, CC_ESTORE, 0, "the answer has no %s",
 				  !ak->len ? "access key id" : "secret access key");
+	if (has_control(ak) || has_control(sk) || has_control(tok))
+		return cc_err_set(err, CC_ESTORE, 0, "the answer has a control character in its %s",
+				  has_control(ak) ? "access key id" : has_control(sk) ?
+				  "secret access key" : "session token");
 	for (const char *p = ak->data; *p; p++)
 		if (!isalnum((unsigned char)*p))
 			return cc_err_set(err, CC_ESTORE, 0, "the answer has a malformed access key id");
@@ -440,8 +454,7 @@ cleanup:
 	return rc;
 }
 
-/* "Code: Message" of an AWS error answer (XML or JSON), printable only. */
-static void error_words(const struct buf *body, char *out, size_t n)
+void aws_error_words(const struct buf *body, char *out, size_t n)
 {
 	const char *b = body->data, *e = b + body->len, *s, *t;
 	char code[96] = "", msg[256] = "";
@@ -532,7 +545,7 @@ static enum cc_code request(struct aws_creds *c, const char *method, const char 
 	if (!rc && (r.status < 200 || r.status > 299)) {
 		char words[400];
 
-		error_words(&r.err_body, words, sizeof(words));
+		aws_error_words(&r.err_body, words, sizeof(words));
 		snprintf(why, nwhy, "%s%sHTTP %ld", words, words[0] ? " (" : "", r.status);
 		if (words[0])
 			snprintf(why + strlen(why), nwhy - strlen(why), ")");

@@ -39,6 +39,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "buf.h"
 #include "err.h"
 
 #define AWS_CREDS_REFRESH_WINDOW_S 300
@@ -75,7 +76,8 @@ void aws_creds_free(struct aws_creds *c);
 /* Wipes and frees the strings of k and zeroes it. */
 void aws_key_release(struct aws_key *k);
 
-/* The parsers, exposed for the unit tests. */
+/* The readers of what the credential services answer, exposed for the
+ * unit tests and the fuzzers (tests/fuzz/fuzz-aws-json.c, fuzz-aws-xml.c). */
 
 /* "2024-01-02T03:04:05Z", with optional fraction and "+hh:mm" offset.
  * @return seconds since the epoch, or -1 when malformed. */
@@ -91,5 +93,10 @@ enum cc_code aws_key_from_json(const char *json, size_t len, struct aws_key *ret
 /* Credentials from an STS AssumeRole* XML answer.  @return as above. */
 enum cc_code aws_key_from_sts_xml(const char *xml, size_t len, struct aws_key *ret,
 				  struct cc_err *err);
+
+/* "Code: Message" of an AWS error answer (XML or JSON) into out (n > 0
+ * bytes, always NUL-terminated), printable characters only; "" when the
+ * body names neither. */
+void aws_error_words(const struct buf *body, char *out, size_t n);
 
 #endif

@@ -110,6 +110,18 @@ static void test_json_errors(void)
 	CHECK(strstr(err.msg, SECRET) == NULL);
 	CHECK_EQ(json("{\"AccessKeyId\":\"A B\",\"SecretAccessKey\":\"" SECRET "\"}", &k, &err),
 		 CC_ESTORE);
+	/* Found by fuzz-aws-json: a line break in the token (a header of the
+	 * answer's choosing) and a NUL that cut the access key id short. */
+	CHECK_EQ(json("{\"AccessKeyId\":\"ASIAX\",\"SecretAccessKey\":\"" SECRET "\","
+		      "\"Token\":\"tok\\r\\nX-Injected: 1\"}", &k, &err), CC_ESTORE);
+	CHECK(strstr(err.msg, "control character in its session token") != NULL);
+	CHECK(k.session_token == NULL);
+	CHECK_EQ(json("{\"AccessKeyId\":\"ASIA\\u0000EVIL\",\"SecretAccessKey\":\"" SECRET "\"}",
+		      &k, &err), CC_ESTORE);
+	CHECK(strstr(err.msg, "control character in its access key id") != NULL);
+	CHECK_EQ(json("{\"AccessKeyId\":\"ASIAX\",\"SecretAccessKey\":\"a\\tb\"}", &k, &err),
+		 CC_ESTORE);
+	CHECK(strstr(err.msg, "secret access key") != NULL);
 }
 
 static void test_sts_xml(void)
@@ -142,6 +154,17 @@ static void test_sts_xml(void)
 	CHECK(strstr(err.msg, "SessionToken") != NULL);
 	CHECK(strstr(err.msg, SECRET) == NULL);
 	CHECK(k.access_key == NULL);
+	/* Found by fuzz-aws-xml: a raw line break in the session token. */
+	{
+		static const char crlf[] =
+			"<Credentials><AccessKeyId>ASIAX</AccessKeyId><SecretAccessKey>" SECRET
+			"</SecretAccessKey><SessionToken>tok\r\nX-Injected: 1</SessionToken>"
+			"<Expiration>2024-01-02T03:04:05Z</Expiration></Credentials>";
+
+		CHECK_EQ(aws_key_from_sts_xml(crlf, sizeof(crlf) - 1, &k, &err), CC_ESTORE);
+		CHECK(strstr(err.msg, "session token") != NULL);
+		CHECK(k.session_token == NULL);
+	}
 	/* Truncated in the middle of the secret. */
 	CHECK_EQ(aws_key_from_sts_xml(ok, 200, &k, &err), CC_ESTORE);
 }

@@ -31,6 +31,7 @@
  * GETs, adjacent ranges of one object coalesced.  Signed URLs are
  * credentials: they are kept out of error messages. */
 #include "store.h"
+#include "store-answers.h"
 #include "gha-legacy.h"
 #include "http.h"
 #include "log.h"
@@ -195,6 +196,8 @@ static const char *json_str(const char *p, const char *end, struct buf *out)
 
 		if (c == '"')
 			return p + 1;
+		if (c < 0x20)
+			return NULL;	/* JSON escapes control characters; a raw NUL would cut the value */
 		if (c != '\\') {
 			if (out && buf_add(out, p, 1, NULL))
 				return NULL;
@@ -211,7 +214,6 @@ static const char *json_str(const char *p, const char *end, struct buf *out)
 		case '"': case '\\': case '/': c = (unsigned char)*p; break;
 		case 'u': {
 			char hex[5];
-			char *e;
 			unsigned char u8[4];
 			size_t n;
 
@@ -219,8 +221,10 @@ static const char *json_str(const char *p, const char *end, struct buf *out)
 				return NULL;
 			memcpy(hex, p + 1, 4);
 			hex[4] = '\0';
-			c = (unsigned)strtoul(hex, &e, 16);
-			if (*e)
+			/* Four hex digits (strtoul would take " -1f"), and no
+			 * NUL: a value cut short at one is another value. */
+			if (strspn(hex, "0123456789abcdefABCDEF") != 4 ||
+			    !(c = (unsigned)strtoul(hex, NULL, 16)))
 				return NULL;
 			p += 4;
 			/* Surrogates are not expected in URLs or keys: kept as '?'. */
@@ -337,6 +341,12 @@ static bool json_get(const struct buf *body, const char *name, const char *alt,
 done:
 	buf_release(&k);
 	return found;
+}
+
+bool gha_json_get(const struct buf *body, const char *name, const char *alt,
+		  struct buf *out)
+{
+	return json_get(body, name, alt, out);
 }
 
 /* ---------------------------------------------------------------- setup */

@@ -11,6 +11,7 @@
  * multipart upload (aborted on failure).  STORE_PUT_IF_ABSENT is a
  * conditional write (If-None-Match: *), 412 meaning "it exists". */
 #include "store.h"
+#include "store-answers.h"
 #include "aws-creds.h"
 #include "hash.h"
 #include "http.h"
@@ -758,7 +759,6 @@ static enum cc_code put_multipart(struct store *st, const char *key, const char 
 	struct http_resp r;
 	struct buf out = BUF_INIT, upload_id = BUF_INIT, done = BUF_INIT;
 	uint64_t part = PART_SIZE, nparts;
-	const char *s, *e;
 	enum cc_code rc;
 
 	buf_init(&out, SMALL_BODY_MAX);
@@ -777,14 +777,13 @@ static enum cc_code put_multipart(struct store *st, const char *key, const char 
 		rc = s3_fail(s3, "start uploading", name, &r, err);
 		goto cleanup;
 	}
-	if (!xml_find(out.data, out.data + out.len, "UploadId", &s, &e) || s == e) {
+	if (!s3_upload_id(out.data, out.len, &upload_id)) {
 		rc = cc_err_set(err, CC_ESTORE, 0,
 				"s3 bucket '%s': cannot upload '%s': no UploadId in the answer",
 				s3->bucket, name);
 		goto cleanup;
 	}
-	if ((rc = xml_text(&upload_id, s, e, err)) ||
-	    (rc = buf_addstr(&done, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">", err)))
+	if ((rc = buf_addstr(&done, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">", err)))
 		goto cleanup;
 
 	if (!(parts = calloc(nparts, sizeof(*parts))) || !(presp = calloc(nparts, sizeof(*presp))) ||
@@ -1065,15 +1064,18 @@ cleanup:
 	return rc;
 }
 
-/* "2024-01-02T03:04:05.678Z" -> ns since the epoch, or 0. */
+/* "2024-01-02T03:04:05.678Z" -> ns since the epoch, or 0 (also for a
+ * time before 1970 or after 2262, which nanoseconds cannot hold). */
 static int64_t parse_iso8601(const char *p)
 {
 	struct tm tm;
 	char *rest;
 	int64_t ns = 0;
+	time_t t;
 
 	memset(&tm, 0, sizeof(tm));
-	if (!(rest = strptime(p, "%Y-%m-%dT%H:%M:%S", &tm)))
+	if (!(rest = strptime(p, "%Y-%m-%dT%H:%M:%S", &tm)) ||
+	    (t = timegm(&tm)) < 0 || (int64_t)t > INT64_MAX / 1000000000 - 1)
 		return 0;
 	if (*rest == '.') {
 		int64_t scale = 100000000;
@@ -1083,18 +1085,75 @@ static int64_t parse_iso8601(const char *p)
 			scale /= 10;
 		}
 	}
-	return (int64_t)timegm(&tm) * 1000000000 + ns;
+	return (int64_t)t * 1000000000 + ns;
+}
+
+enum cc_code s3_list_page(const char *body, size_t len, const char *prefix, store_list_fn fn,
+			  void *ctx, bool *ret_stopped, bool *ret_truncated, struct buf *ret_token,
+			  struct cc_err *err)
+{
+	struct buf name = BUF_INIT, text = BUF_INIT;
+	const char *p = body, *end = body + len, *cs, *ce, *s0, *e0;
+	size_t plen = strlen(prefix);
+	enum cc_code rc = CC_OK;
+
+	*ret_stopped = *ret_truncated = false;
+	buf_reset(ret_token);
+	while (xml_find(p, end, "Contents", &cs, &ce)) {
+		struct store_object o = { 0 };
+
+		p = ce;
+		if (!xml_find(cs, ce, "Key", &s0, &e0))
+			continue;
+		buf_reset(&name);
+		if ((rc = xml_text(&name, s0, e0, err)))
+			goto cleanup;
+		if (name.len < plen || memcmp(name.data, prefix, plen) ||
+		    strlen(name.data) != name.len)
+			continue;	/* not ours (or a NUL in it) */
+		o.name = name.data + plen;
+		if (xml_find(cs, ce, "Size", &s0, &e0))
+			o.size = strtoull(s0, NULL, 10);
+		if (xml_find(cs, ce, "LastModified", &s0, &e0)) {
+			buf_reset(&text);
+			if ((rc = buf_add(&text, s0, (size_t)(e0 - s0), err)))
+				goto cleanup;
+			o.mtime_ns = parse_iso8601(text.data);
+		}
+		if (fn(ctx, &o)) {
+			*ret_stopped = true;
+			goto cleanup;
+		}
+	}
+	*ret_truncated = xml_find(body, end, "IsTruncated", &s0, &e0) && e0 - s0 == 4 &&
+			 !memcmp(s0, "true", 4);
+	if (*ret_truncated && xml_find(body, end, "NextContinuationToken", &s0, &e0) &&
+	    !(rc = xml_text(ret_token, s0, e0, err)) && strlen(ret_token->data) != ret_token->len)
+		buf_reset(ret_token);	/* cut short at a NUL it would be another token */
+cleanup:
+	buf_release(&name);
+	buf_release(&text);
+	return rc;
+}
+
+bool s3_upload_id(const char *body, size_t len, struct buf *ret)
+{
+	const char *s, *e;
+
+	buf_reset(ret);
+	if (!xml_find(body, body + len, "UploadId", &s, &e) || s == e ||
+	    xml_text(ret, s, e, NULL))
+		return false;
+	return strlen(ret->data) == ret->len;
 }
 
 static enum cc_code s3_list(struct store *s, const char *prefix, store_list_fn fn, void *ctx,
 			    struct cc_err *err)
 {
 	struct s3 *s3 = s->priv;
-	struct buf full = BUF_INIT, page = BUF_INIT, token = BUF_INIT, name = BUF_INIT;
-	struct buf text = BUF_INIT;
+	struct buf full = BUF_INIT, page = BUF_INIT, token = BUF_INIT;
 	struct http_resp r;
 	enum cc_code rc;
-	size_t plen = strlen(s3->prefix);
 
 	buf_init(&page, LIST_PAGE_MAX);
 	http_resp_init(&r);
@@ -1102,8 +1161,7 @@ static enum cc_code s3_list(struct store *s, const char *prefix, store_list_fn f
 		goto cleanup;
 	for (;;) {
 		struct s3_call c;
-		const char *p, *end, *cs, *ce, *s0, *e0;
-		bool truncated;
+		bool truncated, stopped;
 
 		call_init(&c, s3, "GET", NULL);
 		c.q[c.nq++] = (struct sigv4_pair){ "list-type", "2" };
@@ -1117,53 +1175,23 @@ static enum cc_code s3_list(struct store *s, const char *prefix, store_list_fn f
 			rc = s3_fail(s3, "list", prefix, &r, err);
 			goto cleanup;
 		}
-		p = page.data;
-		end = page.data + page.len;
-		while (xml_find(p, end, "Contents", &cs, &ce)) {
-			struct store_object o = { 0 };
-
-			p = ce;
-			if (!xml_find(cs, ce, "Key", &s0, &e0))
-				continue;
-			buf_reset(&name);
-			if ((rc = xml_text(&name, s0, e0, err)))
-				goto cleanup;
-			if (name.len < plen || memcmp(name.data, s3->prefix, plen) ||
-			    strlen(name.data) != name.len)
-				continue;	/* not ours (or a NUL in it) */
-			o.name = name.data + plen;
-			if (xml_find(cs, ce, "Size", &s0, &e0))
-				o.size = strtoull(s0, NULL, 10);
-			if (xml_find(cs, ce, "LastModified", &s0, &e0)) {
-				buf_reset(&text);
-				if ((rc = buf_add(&text, s0, (size_t)(e0 - s0), err)))
-					goto cleanup;
-				o.mtime_ns = parse_iso8601(text.data);
-			}
-			if (fn(ctx, &o))
-				goto cleanup;
-		}
-		truncated = xml_find(page.data, end, "IsTruncated", &s0, &e0) &&
-			    e0 - s0 == 4 && !memcmp(s0, "true", 4);
+		if ((rc = s3_list_page(page.data, page.len, s3->prefix, fn, ctx, &stopped,
+				       &truncated, &token, err)) || stopped)
+			goto cleanup;
 		if (!truncated)
 			break;
-		buf_reset(&token);
-		if (!xml_find(page.data, end, "NextContinuationToken", &s0, &e0) || s0 == e0) {
+		if (!token.len) {
 			rc = cc_err_set(err, CC_ESTORE, 0,
 					"s3 bucket '%s': a truncated listing has no continuation token",
 					s3->bucket);
 			goto cleanup;
 		}
-		if ((rc = xml_text(&token, s0, e0, err)))
-			goto cleanup;
 	}
 cleanup:
 	http_resp_release(&r);
 	buf_release(&full);
 	buf_release(&page);
 	buf_release(&token);
-	buf_release(&name);
-	buf_release(&text);
 	return rc;
 }
 

@@ -1,0 +1,39 @@
+/* store-answers.h: the readers of what the remote stores' services
+ * answer, exposed for the unit tests and the fuzzers (tests/fuzz/
+ * fuzz-s3-xml.c, fuzz-gha-json.c).  Every answer is untrusted input: a
+ * reader never reads past len, bounds what it keeps and hands out
+ * NUL-terminated strings without a NUL inside.  The credential
+ * providers' readers are in aws-creds.h. */
+#ifndef CC_STORE_ANSWERS_H
+#define CC_STORE_ANSWERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "buf.h"
+#include "err.h"
+#include "store.h"
+
+/* In store-s3.c.  Reads one ListObjectsV2 page (len bytes at body): calls
+ * fn for every object whose key starts with prefix, named without it
+ * (keys holding a NUL are skipped), until fn returns non-zero, which sets
+ * *ret_stopped.  *ret_truncated says whether more pages follow; then
+ * ret_token holds the NextContinuationToken, empty when the page has none
+ * (an error for the caller).  @return CC_OK, or CC_ENOMEM. */
+enum cc_code s3_list_page(const char *body, size_t len, const char *prefix, store_list_fn fn,
+			  void *ctx, bool *ret_stopped, bool *ret_truncated, struct buf *ret_token,
+			  struct cc_err *err);
+
+/* In store-s3.c.  The UploadId of a CreateMultipartUpload answer into ret.
+ * @return false when there is none usable (absent, empty, or holding a
+ * NUL). */
+bool s3_upload_id(const char *body, size_t len, struct buf *ret);
+
+/* In store-gha.c.  Finds member name (or its camelCase twin alt, may be
+ * NULL) of the top-level JSON object in body, a twirp answer of the
+ * GitHub Actions cache service.  A string value is decoded into out;
+ * another value is copied as written ("true", "123").  out is emptied
+ * first.  @return true when present and well formed. */
+bool gha_json_get(const struct buf *body, const char *name, const char *alt,
+		  struct buf *out);
+
+#endif

@@ -1,0 +1,197 @@
+/* test-store-answers.c: the readers of the remote stores' answers
+ * (store-answers.h): an S3 ListObjectsV2 page and a CreateMultipartUpload
+ * answer, and the twirp JSON of the GitHub Actions cache service,
+ * including what fuzz-s3-xml and fuzz-gha-json found. */
+#include "harness.h"
+#include "../../common/store-answers.h"
+
+#include <stdlib.h>
+
+struct seen {
+	char names[4][128];
+	uint64_t sizes[4];
+	int64_t mtimes[4];
+	size_t n, stop_after;
+};
+
+static int each(void *ctx, const struct store_object *o)
+{
+	struct seen *s = ctx;
+
+	if (s->n < 4) {
+		snprintf(s->names[s->n], sizeof(s->names[0]), "%s", o->name);
+		s->sizes[s->n] = o->size;
+		s->mtimes[s->n] = o->mtime_ns;
+	}
+	s->n++;
+	return s->stop_after && s->n >= s->stop_after;
+}
+
+static enum cc_code page(const char *xml, size_t len, const char *prefix, struct seen *s,
+			 bool *stopped, bool *truncated, struct buf *token)
+{
+	struct cc_err err;
+
+	return s3_list_page(xml, len, prefix, each, s, stopped, truncated, token, &err);
+}
+
+static void test_s3_list_page(void)
+{
+	static const char xml[] =
+		"<ListBucketResult><IsTruncated>false</IsTruncated>"
+		"<Contents><Key>ci/a&amp;b&#x21;</Key><LastModified>2024-01-02T03:04:05.5Z"
+		"</LastModified><Size>42</Size></Contents>"
+		"<Contents><Key>elsewhere/x</Key><Size>1</Size></Contents>"
+		"<Contents><Size>3</Size></Contents>"
+		"<Contents><Key>ci/b</Key></Contents></ListBucketResult>";
+	struct seen s = { 0 };
+	struct buf token = BUF_INIT;
+	bool stopped, truncated;
+
+	CHECK_EQ(page(xml, sizeof(xml) - 1, "ci/", &s, &stopped, &truncated, &token), CC_OK);
+	CHECK_EQ(s.n, 2);
+	CHECK_STR(s.names[0], "a&b!");
+	CHECK_EQ(s.sizes[0], 42);
+	CHECK_EQ(s.mtimes[0], 1704164645500000000LL);
+	CHECK_STR(s.names[1], "b");
+	CHECK(!stopped && !truncated && !token.len);
+
+	/* Found by fuzz-s3-xml: a LastModified in the year 3458 overflowed
+	 * the nanoseconds; times nanoseconds cannot hold read as 0. */
+	{
+		static const char far[] =
+			"<Contents><Key>ci/a</Key><LastModified>3458-12-31T00:00:00Z</LastModified>"
+			"</Contents><Contents><Key>ci/b</Key><LastModified>1901-01-01T00:00:00Z"
+			"</LastModified></Contents><Contents><Key>ci/c</Key><LastModified>"
+			"2262-01-01T00:00:00.999999999Z</LastModified></Contents>";
+
+		memset(&s, 0, sizeof(s));
+		CHECK_EQ(page(far, sizeof(far) - 1, "ci/", &s, &stopped, &truncated, &token), CC_OK);
+		CHECK_EQ(s.n, 3);
+		CHECK_EQ(s.mtimes[0], 0);
+		CHECK_EQ(s.mtimes[1], 0);
+		CHECK_EQ(s.mtimes[2], 9214646400999999999LL);
+	}
+
+	/* The callback stops the listing. */
+	memset(&s, 0, sizeof(s));
+	s.stop_after = 1;
+	CHECK_EQ(page(xml, sizeof(xml) - 1, "", &s, &stopped, &truncated, &token), CC_OK);
+	CHECK_EQ(s.n, 1);
+	CHECK(stopped);
+
+	/* A page cut anywhere is read within its bounds. */
+	for (size_t n = 0; n < sizeof(xml) - 1; n++) {
+		char *copy = malloc(n ? n : 1);
+
+		memcpy(copy, xml, n);
+		memset(&s, 0, sizeof(s));
+		CHECK_EQ(page(copy, n, "ci/", &s, &stopped, &truncated, &token), CC_OK);
+		CHECK(s.n <= 2);
+		free(copy);
+	}
+	buf_release(&token);
+}
+
+static void test_s3_list_token(void)
+{
+	static const char more[] =
+		"<ListBucketResult><NextContinuationToken>1ueG/x+y=</NextContinuationToken>"
+		"<IsTruncated>true</IsTruncated><Contents><Key>ci/a</Key></Contents></ListBucketResult>";
+	static const char none[] =
+		"<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>";
+	/* Found by fuzz-s3-xml: a NUL in the token cut it short. */
+	static const char nul[] =
+		"<ListBucketResult><IsTruncated>true</IsTruncated>"
+		"<NextContinuationToken>1ueG\0x</NextContinuationToken></ListBucketResult>";
+	struct seen s = { 0 };
+	struct buf token = BUF_INIT;
+	bool stopped, truncated;
+
+	CHECK_EQ(page(more, sizeof(more) - 1, "ci/", &s, &stopped, &truncated, &token), CC_OK);
+	CHECK(truncated);
+	CHECK_STR(token.data, "1ueG/x+y=");
+	CHECK_EQ(page(none, sizeof(none) - 1, "ci/", &s, &stopped, &truncated, &token), CC_OK);
+	CHECK(truncated);
+	CHECK_EQ(token.len, 0);
+	CHECK_EQ(page(nul, sizeof(nul) - 1, "ci/", &s, &stopped, &truncated, &token), CC_OK);
+	CHECK(truncated);
+	CHECK_EQ(token.len, 0);
+	buf_release(&token);
+}
+
+static void test_s3_upload_id(void)
+{
+	static const char ok[] =
+		"<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key>"
+		"<UploadId>VXBs&amp;b2Fk</UploadId></InitiateMultipartUploadResult>";
+	static const char nul[] = "<UploadId>VXBs\0b2Fk</UploadId>";
+	struct buf id = BUF_INIT;
+
+	CHECK(s3_upload_id(ok, sizeof(ok) - 1, &id));
+	CHECK_STR(id.data, "VXBs&b2Fk");
+	CHECK(!s3_upload_id("<UploadId></UploadId>", 21, &id));
+	CHECK(!s3_upload_id("<Error><Code>X</Code></Error>", 29, &id));
+	CHECK(!s3_upload_id("<UploadId>abc", 13, &id));
+	CHECK(!s3_upload_id(nul, sizeof(nul) - 1, &id));
+	buf_release(&id);
+}
+
+static bool get(const char *json, const char *name, const char *alt, struct buf *out)
+{
+	struct buf body = BUF_INIT;
+	bool found;
+
+	buf_addstr(&body, json, NULL);
+	found = gha_json_get(&body, name, alt, out);
+	buf_release(&body);
+	return found;
+}
+
+static void test_gha_json_get(void)
+{
+	static const char hit[] =
+		"{\"ok\":true,\"extra\":{\"a\":[1,{\"b\":\"}\"}]},"
+		"\"signedDownloadUrl\":\"https://h/x?sig=a\\/b\\u0041\",\"matched_key\":\"k\\\"1\"}";
+	struct buf v = BUF_INIT;
+
+	CHECK(get(hit, "ok", NULL, &v));
+	CHECK_STR(v.data, "true");
+	CHECK(get(hit, "signed_download_url", "signedDownloadUrl", &v));
+	CHECK_STR(v.data, "https://h/x?sig=a/bA");
+	CHECK(get(hit, "matched_key", "matchedKey", &v));
+	CHECK_STR(v.data, "k\"1");
+	CHECK(!get(hit, "message", NULL, &v));
+	CHECK_EQ(v.len, 0);
+	CHECK(!get("[\"ok\"]", "ok", NULL, &v));
+	CHECK(get("{\"m\":\"\\u00e9\\u20ac\"}", "m", NULL, &v));
+	CHECK_STR(v.data, "\xc3\xa9\xe2\x82\xac");
+	/* Found by fuzz-gha-json: a \u0000 put a NUL inside a URL (the URL
+	 * curl would see ends there), and strtoul took "\u -1f" for a code. */
+	CHECK(!get("{\"signed_download_url\":\"https://evil/\\u0000https://blob/x\"}",
+		   "signed_download_url", NULL, &v));
+	CHECK(!get("{\"m\":\"a\\u -1f\"}", "m", NULL, &v));
+	CHECK(!get("{\"m\":\"a\\u+041\"}", "m", NULL, &v));
+	CHECK(!get("{\"m\":\"a\\u00\"}", "m", NULL, &v));
+	/* Found by fuzz-gha-json: a raw NUL (or any raw control character,
+	 * which JSON escapes) inside a string. */
+	{
+		struct buf body = BUF_INIT;
+
+		buf_add(&body, "{\"u\":\"http://a/\0b\",\"ok\":true}", 29, NULL);
+		CHECK(!gha_json_get(&body, "u", NULL, &v));
+		CHECK(!gha_json_get(&body, "ok", NULL, &v));
+		buf_release(&body);
+	}
+	CHECK(!get("{\"u\":\"http://a/\r\nb\"}", "u", NULL, &v));
+	buf_release(&v);
+}
+
+int main(void)
+{
+	RUN(test_s3_list_page);
+	RUN(test_s3_list_token);
+	RUN(test_s3_upload_id);
+	RUN(test_gha_json_get);
+	return test_summary();
+}

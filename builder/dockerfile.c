@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #define DF_MAX_SIZE (4u << 20)
+#define EXPAND_MAX_DEPTH 64		/* ${A:-${B:-...}} nesting */
+#define EXPAND_MAX_BYTES DF_MAX_SIZE	/* all values substituted, per Dockerfile */
 
 struct var {
 	char *name, *value;
@@ -43,6 +45,8 @@ struct scan {
 	struct vars cur;	/* ARG and ENV visible in the current stage */
 	enum df_mount_vars mount_vars;
 	unsigned line;		/* first line of the instruction being scanned */
+	unsigned depth;		/* of the ${VAR:-word} being expanded */
+	size_t expanded;	/* bytes substituted so far: ENV B=$B$B doubles */
 };
 
 static enum cc_code scan_error(struct scan *s, const char *fmt, ...)
@@ -152,6 +156,19 @@ static const char *build_arg(struct scan *s, const char *name, bool *ret_given)
 static bool is_name_start(int c) { return isalpha(c) || c == '_'; }
 static bool is_name_char(int c) { return isalnum(c) || c == '_'; }
 
+/* Appends the value of a variable, within the budget of all substitutions
+ * (a few lines of ENV B=$B$B would otherwise ask for gigabytes). */
+static enum cc_code substitute(struct scan *s, const char *val, struct buf *out)
+{
+	size_t n = strlen(val);
+
+	if (n > EXPAND_MAX_BYTES - s->expanded)
+		return scan_error(s, "variable substitutions expand to more than %u MiB",
+				  EXPAND_MAX_BYTES >> 20);
+	s->expanded += n;
+	return buf_add(out, val, n, s->err);
+}
+
 /* Expands $NAME, ${NAME}, ${NAME:-word}, ${NAME-word}, ${NAME:+word},
  * ${NAME+word} in [p, end) and removes quotes, as BuildKit's shell lexer
  * does for a word: single quotes keep everything literal, double quotes
@@ -248,12 +265,22 @@ static enum cc_code expand(struct scan *s, const char *p, const char *end, struc
 			if (op[0] == '+' || op[1] == '+')
 				val = NULL;	/* ${VAR:+word}: the word or nothing */
 			if (use_word) {
-				enum cc_code rc = expand(s, word, close, out);
+				enum cc_code rc;
+
+				/* The word may nest substitutions: a bounded recursion. */
+				if (s->depth >= EXPAND_MAX_DEPTH)
+					return scan_error(s, "substitutions nested deeper than %d levels",
+							  EXPAND_MAX_DEPTH);
+				s->depth++;
+				rc = expand(s, word, close, out);
+				s->depth--;
+				if (rc)
+					return rc;
+			} else if (val) {
+				enum cc_code rc = substitute(s, val, out);
 
 				if (rc)
 					return rc;
-			} else if (val && buf_addstr(out, val, err)) {
-				return CC_ENOMEM;
 			}
 			p = close + 1;
 		} else if (is_name_start((unsigned char)*p)) {
@@ -263,8 +290,12 @@ static enum cc_code expand(struct scan *s, const char *p, const char *end, struc
 				p++;
 			const struct var *v = vars_find(&s->cur, name, (size_t)(p - name));
 
-			if (v && v->value && buf_addstr(out, v->value, err))
-				return CC_ENOMEM;
+			if (v && v->value) {
+				enum cc_code rc = substitute(s, v->value, out);
+
+				if (rc)
+					return rc;
+			}
 		} else {
 			if (buf_add(out, "$", 1, err))
 				return CC_ENOMEM;

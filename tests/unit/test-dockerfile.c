@@ -1,6 +1,7 @@
 /* test-dockerfile: the Dockerfile scanner of cachebuild. */
 #include "harness.h"
 #include "../../builder/dockerfile.h"
+#include "../../common/buf.h"
 
 #include <stdlib.h>
 
@@ -269,6 +270,43 @@ static void test_path_clean(void)
 	}
 }
 
+/* Found by fuzz-dockerfile (and a 2.4 MB Dockerfile): nested
+ * ${A:-${A:-...}} recursed without a bound until the stack overflowed;
+ * and ENV B=$B$B doubles a value at each line. */
+static void test_expansion_bounds(void)
+{
+	struct buf t = BUF_INIT;
+	enum cc_code rc;
+
+	buf_addstr(&t, "FROM a\nENV X=", NULL);
+	for (int i = 0; i < 64; i++)
+		buf_addstr(&t, "${A:-", NULL);
+	buf_addstr(&t, "deep", NULL);
+	for (int i = 0; i < 64; i++)
+		buf_addstr(&t, "}", NULL);
+	buf_addstr(&t, "\nRUN --mount=type=cache,target=/$X true\n", NULL);
+	CHECK_EQ(scan(t.data, NULL, 0), CC_OK);
+	CHECK_STR(df.mounts[0].target, "/deep");
+
+	buf_reset(&t);
+	buf_addstr(&t, "FROM a\nENV X=", NULL);
+	for (int i = 0; i < 100000; i++)
+		buf_addstr(&t, "${A:-", NULL);
+	for (int i = 0; i < 100000; i++)
+		buf_addstr(&t, "}", NULL);
+	CHECK_EQ(scan(t.data, NULL, 0), CC_EUSAGE);
+	CHECK(strstr(err.msg, "Dockerfile:2: substitutions nested deeper than 64 levels"));
+
+	buf_reset(&t);
+	buf_addstr(&t, "FROM a\nENV B=0123456789abcdef\n", NULL);
+	for (int i = 0; i < 40; i++)
+		buf_addstr(&t, "ENV B=$B$B\n", NULL);
+	rc = scan(t.data, NULL, 0);
+	CHECK_EQ(rc, CC_EUSAGE);
+	CHECK(strstr(err.msg, "variable substitutions expand to more than 4 MiB"));
+	buf_release(&t);
+}
+
 int main(void)
 {
 	RUN(test_basic_cache_mount);
@@ -283,6 +321,7 @@ int main(void)
 	RUN(test_heredoc);
 	RUN(test_errors);
 	RUN(test_path_clean);
+	RUN(test_expansion_bounds);
 	dockerfile_release(&df);
 	return test_summary();
 }

@@ -28,6 +28,12 @@ enum cc_code s3_list_page(const char *body, size_t len, const char *prefix, stor
  * NUL). */
 bool s3_upload_id(const char *body, size_t len, struct buf *ret);
 
+/* In store-s3.c.  The Code and Message of an S3 error answer into code
+ * and msg (ncode, nmsg > 0 bytes), cut to fit, printable characters only;
+ * "" for what the answer does not name. */
+void s3_error_words(const char *body, size_t len, char *code, size_t ncode, char *msg,
+		    size_t nmsg);
+
 /* In store-gha.c.  Finds member name (or its camelCase twin alt, may be
  * NULL) of the top-level JSON object in body, a twirp answer of the
  * GitHub Actions cache service.  A string value is decoded into out;

@@ -551,23 +551,31 @@ static enum cc_code xml_text(struct buf *out, const char *p, const char *end, st
 	return rc;
 }
 
-/* Words a failed answer: "s3 bucket 'B': cannot WHAT 'NAME': Code: Message (HTTP n)". */
-static enum cc_code s3_fail(struct s3 *s3, const char *what, const char *name,
-			    const struct http_resp *r, struct cc_err *err)
+void s3_error_words(const char *body, size_t len, char *code, size_t ncode, char *msg,
+		    size_t nmsg)
 {
-	const char *b = r->err_body.data, *e = b + r->err_body.len, *s, *t;
-	char code[128] = "", msg[384] = "";
+	const char *b = body, *e = b + len, *s, *t;
 
+	code[0] = msg[0] = '\0';
 	if (xml_find(b, e, "Code", &s, &t))
-		snprintf(code, sizeof(code), "%.*s", (int)(t - s), s);
+		snprintf(code, ncode, "%.*s", (int)(t - s), s);
 	if (xml_find(b, e, "Message", &s, &t))
-		snprintf(msg, sizeof(msg), "%.*s", (int)(t - s), s);
+		snprintf(msg, nmsg, "%.*s", (int)(t - s), s);
 	for (char *p = code; *p; p++)
 		if (!isprint((unsigned char)*p))
 			*p = '?';
 	for (char *p = msg; *p; p++)
 		if (!isprint((unsigned char)*p))
 			*p = '?';
+}
+
+/* Words a failed answer: "s3 bucket 'B': cannot WHAT 'NAME': Code: Message (HTTP n)". */
+static enum cc_code s3_fail(struct s3 *s3, const char *what, const char *name,
+			    const struct http_resp *r, struct cc_err *err)
+{
+	char code[128], msg[384];
+
+	s3_error_words(r->err_body.data, r->err_body.len, code, sizeof(code), msg, sizeof(msg));
 	if (!code[0]) {
 		/* HEAD answers have no body: name the usual reasons. */
 		snprintf(code, sizeof(code), "%s",

@@ -1,6 +1,7 @@
 /* fuzz-s3-xml: libFuzzer target for the XML answers of S3 that the S3
- * store reads: a ListObjectsV2 page (s3_list_page()) and the answer to
- * CreateMultipartUpload (s3_upload_id()).
+ * store reads: a ListObjectsV2 page (s3_list_page()), the answer to
+ * CreateMultipartUpload (s3_upload_id()) and an error answer
+ * (s3_error_words(), printable and within bounds).
  *
  * The page is read twice, under the prefix "cicache/" and under none, the
  * second time stopping after the first object when the input's first byte
@@ -67,6 +68,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	list(data, size, "cicache/", 0);
 	list(data, size, "", size && (data[0] & 1) ? 1 : 0);
+	{
+		char code[128], msg[384];
+
+		s3_error_words((const char *)data, size, code, sizeof(code), msg, sizeof(msg));
+		FUZZ_CHECK(fuzz_printable(code, sizeof(code)) && fuzz_printable(msg, sizeof(msg)));
+		if (code[0])
+			fuzz_say("error: %s: %s", code, msg);
+	}
 	if (s3_upload_id((const char *)data, size, &id)) {
 		FUZZ_CHECK(id.len && strlen(id.data) == id.len && id.len <= size);
 		fuzz_say("result: accepted upload id");

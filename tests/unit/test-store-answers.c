@@ -1,7 +1,7 @@
 /* test-store-answers.c: the readers of the remote stores' answers
- * (store-answers.h): an S3 ListObjectsV2 page and a CreateMultipartUpload
- * answer, and the twirp JSON of the GitHub Actions cache service,
- * including what fuzz-s3-xml and fuzz-gha-json found. */
+ * (store-answers.h): an S3 ListObjectsV2 page, a CreateMultipartUpload
+ * answer and an error answer, and the twirp JSON of the GitHub Actions
+ * cache service, including what fuzz-s3-xml and fuzz-gha-json found. */
 #include "harness.h"
 #include "../../common/store-answers.h"
 
@@ -137,6 +137,21 @@ static void test_s3_upload_id(void)
 	buf_release(&id);
 }
 
+static void test_s3_error_words(void)
+{
+	static const char xml[] =
+		"<?xml version=\"1.0\"?><Error><Code>NoSuchBucket</Code>"
+		"<Message>The specified bucket\x01" "does not exist</Message></Error>";
+	char code[8], msg[384];
+
+	s3_error_words(xml, sizeof(xml) - 1, code, sizeof(code), msg, sizeof(msg));
+	CHECK_STR(code, "NoSuchB");	/* cut to fit */
+	CHECK_STR(msg, "The specified bucket?does not exist");
+	s3_error_words(xml, 40, code, sizeof(code), msg, sizeof(msg));
+	CHECK_STR(code, "");	/* no closing tag within len */
+	CHECK_STR(msg, "");
+}
+
 static bool get(const char *json, const char *name, const char *alt, struct buf *out)
 {
 	struct buf body = BUF_INIT;
@@ -192,6 +207,7 @@ int main(void)
 	RUN(test_s3_list_page);
 	RUN(test_s3_list_token);
 	RUN(test_s3_upload_id);
+	RUN(test_s3_error_words);
 	RUN(test_gha_json_get);
 	return test_summary();
 }

@@ -6,9 +6,9 @@
  * twirp errors (code, msg).  Every member is asked for as the store asks,
  * snake_case with its camelCase twin.
  *
- * Checks: a value is found only once per call, is a C string without a
- * NUL inside (a signed URL cut short at a NUL would be another URL), and
- * is no longer than the answer; asking twice gives the same value.
+ * Checks: a value found is a C string without a NUL inside (a signed URL
+ * cut short at a NUL would be another URL) and no longer than the answer;
+ * asking twice gives the same value.
  *
  *   make fuzz && build/fuzz/fuzz-gha-json tests/fuzz/corpus-gha-json */
 #include "../../common/store-answers.h"

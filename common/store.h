@@ -81,7 +81,7 @@ struct store_ops {
 
 struct store {
 	const struct store_ops *ops;
-	char *location;		/* as given, for messages */
+	char *location;		/* as given less userinfo and query (url.h), for messages */
 	char *tmpdir;		/* where to stage files before put */
 	int jobs;		/* parallel transfers a remote backend may run */
 	void *priv;

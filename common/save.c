@@ -1171,7 +1171,7 @@ static size_t common_prefix(const char *a, const char *b)
 /* Adds the chunks of one stored entry to the chunk set. */
 static enum cc_code load_base(struct saver *sv, const char *key)
 {
-	struct buf name = BUF_INIT, tmp = BUF_INIT;
+	struct buf name = BUF_INIT;
 	struct mf_reader r;
 	struct cc_err e2;
 	uint32_t *packmap = NULL;
@@ -1185,9 +1185,11 @@ static enum cc_code load_base(struct saver *sv, const char *key)
 	cc_err_clear(&e2);
 	if ((rc = store_key_name(&name, key, sv->err)))
 		goto cleanup;
-	fd = store_tmpfile(sv->store, &tmp, sv->err);
+	/* Nameless: a killed save leaves no copy behind. */
+	fd = tmpfile_unnamed(sv->store->tmpdir);
 	if (fd < 0) {
-		rc = sv->err->code;
+		rc = cc_err_set(sv->err, CC_ESTORE, errno, "cannot create a temporary file in '%s'",
+				sv->store->tmpdir);
 		goto cleanup;
 	}
 	if ((rc = sv->store->ops->get_file(sv->store, name.data, fd, MF_MAX_SIZE, &found, &e2)))
@@ -1256,11 +1258,8 @@ cleanup:
 	if (opened)
 		mf_close(&r);
 	free(packmap);
-	if (fd >= 0) {
+	if (fd >= 0)
 		close(fd);
-		unlink(tmp.data);
-	}
-	buf_release(&tmp);
 	buf_release(&name);
 	return rc;
 }

@@ -223,11 +223,15 @@ int main(int argc, char **argv)
 	char cwd[PATH_MAX], b1[32], rate[32];
 	size_t nm = 0, chosen = 0;
 	enum cc_code rc;
-	int code = EXIT_OK;
+	int code = EXIT_OK, sig;
 
 	cli_init("cache-restore");
 	cc_err_clear(&err);
 	parse(argc, argv, &a);
+	/* A signal stops the transfers and the writers through their normal
+	 * cleanup; the outputs are those of a failed restore, and the
+	 * program then ends by that signal (cli_reraise below). */
+	cli_trap_signals();
 	if (!getcwd(cwd, sizeof(cwd))) {
 		cli_error("cannot determine the current directory");
 		code = EXIT_DEST;
@@ -264,6 +268,10 @@ int main(int argc, char **argv)
 		}
 		if (rc) {
 			cli_error("%s", err.msg);
+			/* The store answered but the entry could not be opened
+			 * here ($TMPDIR, memory, a signal): a failed restore. */
+			if (rc != CC_ESTORE && rc != CC_RETRY)
+				output_no_hit(a.key);
 			code = cli_exit_code(rc);
 			goto out;
 		}
@@ -299,6 +307,11 @@ int main(int argc, char **argv)
 			code = cli_exit_code(rc);
 			goto out;
 		}
+		/* Every file is in place: a signal from now on no longer
+		 * makes this a failure. */
+		if ((sig = cli_settle_signals()))
+			cli_info("SIG%s came after '%s' was restored: the files stand",
+				 sigabbrev_np(sig), m[chosen].key);
 		if (!st.roots) {
 			/* Every path was outside home and cwd and not named with
 			 * --path: nothing is in place, so it is no hit. */
@@ -334,5 +347,6 @@ out:
 	free(only);
 	free(a.paths);
 	free(a.restore_keys);
+	cli_reraise();
 	return code;
 }

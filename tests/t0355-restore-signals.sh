@@ -55,7 +55,7 @@ tmp_empty() {
 }
 
 test_expect_success 'a bucket and an entry with a few MB of data' '
-	aws --endpoint-url "$EP" s3api create-bucket --bucket $B >/dev/null &&
+	curl -sf -X PUT "$EP/$B" >/dev/null &&
 	mkdir -p data/sub && head -c 3000000 /dev/urandom >data/sub/big &&
 	for i in 1 2 3 4 5; do echo "file $i" >data/f$i || return 1; done &&
 	cp -a data data.orig &&
@@ -82,6 +82,22 @@ for sig in TERM:143 INT:130 HUP:129; do
 		rm -rf data
 	'
 done
+
+test_expect_success 'SIGTERM while a big file is written from a local store: exit 143' '
+	mkdir -p big && head -c 128000000 /dev/urandom >big/f &&
+	cache-save -q --store local --key big --path big >/dev/null && rm -rf big &&
+	: >gh.out
+	GITHUB_OUTPUT=$TRASH/gh.out cache-restore --store local --key big >run.out 2>run.err &
+	RPID=$!
+	while ! test -e big/f && kill -0 $RPID 2>/dev/null; do :; done
+	stop TERM &&
+	expect_eq "$ST" 143 &&
+	expect_grep "interrupted by a signal at .*big/f" run.err &&
+	expect_grep "^cache-hit=false$" run.out &&
+	tmp_empty &&
+	cache-restore -q --store local --key big >/dev/null &&
+	test "$(stat -c %s big/f)" = 128000000 && rm -rf big local
+'
 
 test_expect_success 'SIGKILL during a restore leaves nothing in TMPDIR' '
 	stalled /packs/ cache-restore --store $S --key k1 &&

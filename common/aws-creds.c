@@ -9,6 +9,7 @@
 #include "http.h"
 #include "log.h"
 #include "sigv4.h"
+#include "url.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -602,7 +603,7 @@ static enum cc_code fetch_web_identity(struct aws_creds *c, struct aws_key *ret,
 	struct buf token = BUF_INIT, form = BUF_INIT, out = BUF_INIT;
 	struct hdrs h = { { "Content-Type", "Accept" },
 			  { "application/x-www-form-urlencoded; charset=utf-8", "text/xml" }, 2 };
-	char why[512];
+	char why[512], shown[512];
 	long status;
 	enum cc_code rc;
 
@@ -625,11 +626,12 @@ static enum cc_code fetch_web_identity(struct aws_creds *c, struct aws_key *ret,
 	}
 	if (status != 200) {
 		rc = cc_err_set(err, CC_ESTORE, 0, "STS AssumeRoleWithWebIdentity at '%s' for role '%s': %s",
-				c->sts_url, c->role_arn, why);
+				url_redact(shown, sizeof(shown), c->sts_url), c->role_arn, why);
 		goto cleanup;
 	}
 	if ((rc = aws_key_from_sts_xml(out.data, out.len, ret, err)))
-		cc_err_prefix(err, "STS AssumeRoleWithWebIdentity at '%s'", c->sts_url);
+		cc_err_prefix(err, "STS AssumeRoleWithWebIdentity at '%s'",
+			      url_redact(shown, sizeof(shown), c->sts_url));
 cleanup:
 	buf_wipe(&token);
 	buf_wipe(&form);
@@ -644,7 +646,7 @@ static enum cc_code fetch_container(struct aws_creds *c, struct aws_key *ret,
 	struct hdrs h = { { "Accept" }, { "application/json" }, 1 };
 	const char *file = env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
 	const char *tok = env("AWS_CONTAINER_AUTHORIZATION_TOKEN");
-	char why[512];
+	char why[512], shown[512];
 	long status;
 	enum cc_code rc = CC_OK;
 
@@ -670,11 +672,12 @@ static enum cc_code fetch_container(struct aws_creds *c, struct aws_key *ret,
 			  err)))
 		goto cleanup;
 	if (status != 200) {
-		rc = cc_err_set(err, CC_ESTORE, 0, "'%s' answers %s", c->container_url, why);
+		rc = cc_err_set(err, CC_ESTORE, 0, "'%s' answers %s",
+				url_redact(shown, sizeof(shown), c->container_url), why);
 		goto cleanup;
 	}
 	if ((rc = aws_key_from_json(out.data, out.len, ret, err)))
-		cc_err_prefix(err, "'%s'", c->container_url);
+		cc_err_prefix(err, "'%s'", url_redact(shown, sizeof(shown), c->container_url));
 cleanup:
 	buf_wipe(&auth);
 	buf_wipe(&out);
@@ -687,21 +690,24 @@ cleanup:
 static enum cc_code tcp_reachable(const char *url, int timeout_s, struct cc_err *err)
 {
 	const char *h = strstr(url, "://"), *end, *colon = NULL;
-	char host[256], port[16] = "80";
+	char host[256], port[16] = "80", shown[512];
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
 	int fd = -1, gai, e = ETIMEDOUT;
 
 	if (!h)
-		return cc_err_set(err, CC_ESTORE, 0, "bad URL '%s'", url);
+		return cc_err_set(err, CC_ESTORE, 0, "bad URL '%s'", url_redact(shown, sizeof(shown), url));
 	h += 3;
 	if (!strncasecmp(url, "https", 5))
 		snprintf(port, sizeof(port), "443");
 	end = h + strcspn(h, "/?#");
+	for (const char *at = h; (at = memchr(at, '@', (size_t)(end - at))); h = ++at)
+		;	/* past the userinfo */
 	if (*h == '[') {
 		const char *rb = memchr(h, ']', (size_t)(end - h));
 
 		if (!rb)
-			return cc_err_set(err, CC_ESTORE, 0, "bad URL '%s'", url);
+			return cc_err_set(err, CC_ESTORE, 0, "bad URL '%s'",
+					  url_redact(shown, sizeof(shown), url));
 		snprintf(host, sizeof(host), "%.*s", (int)(rb - h - 1), h + 1);
 		if (rb[1] == ':')
 			colon = rb + 1;
@@ -980,6 +986,7 @@ static enum cc_code set_source(struct aws_creds *c, struct cc_err *err, const ch
 		c->source = NULL;
 		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 	}
+	url_redact_text(c->source);	/* it is for messages */
 	return CC_OK;
 }
 
@@ -993,6 +1000,7 @@ static enum cc_code sts_endpoint(struct aws_creds *c, const char *cfg_region, st
 {
 	const char *url = env("AWS_ENDPOINT_URL_STS");
 	const char *region = env("AWS_REGION");
+	char shown[512];
 
 	if (!url)
 		url = env("AWS_ENDPOINT_URL");
@@ -1020,7 +1028,7 @@ static enum cc_code sts_endpoint(struct aws_creds *c, const char *cfg_region, st
 		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 	if (strncasecmp(c->sts_url, "http://", 7) && strncasecmp(c->sts_url, "https://", 8))
 		return cc_err_set(err, CC_ESTORE, 0, "STS endpoint '%s' must start with http:// or https://",
-				  c->sts_url);
+				  url_redact(shown, sizeof(shown), c->sts_url));
 	return CC_OK;
 }
 
@@ -1081,6 +1089,7 @@ static enum cc_code set_container(struct aws_creds *c, struct cc_err *err)
 {
 	const char *rel = env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
 	const char *full = env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+	char shown[512];
 
 	c->kind = SRC_CONTAINER;
 	if (rel) {
@@ -1093,7 +1102,8 @@ static enum cc_code set_container(struct aws_creds *c, struct cc_err *err)
 		if (!container_host_ok(full))
 			return cc_err_set(err, CC_ESTORE, 0,
 					  "AWS_CONTAINER_CREDENTIALS_FULL_URI '%s' must be https:// or "
-					  "name a loopback or ECS/EKS agent address", full);
+					  "name a loopback or ECS/EKS agent address",
+					  url_redact(shown, sizeof(shown), full));
 		c->container_url = strdup(full);
 	}
 	if (!c->container_url)
@@ -1106,6 +1116,7 @@ static enum cc_code set_imds(struct aws_creds *c, struct cc_err *err)
 	const char *url = env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
 	const char *mode = env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
 	const char *a = env("AWS_METADATA_SERVICE_NUM_ATTEMPTS");
+	char shown[512];
 	size_t n;
 
 	c->kind = SRC_IMDS;
@@ -1115,7 +1126,7 @@ static enum cc_code set_imds(struct aws_creds *c, struct cc_err *err)
 	if (strncasecmp(url, "http://", 7) && strncasecmp(url, "https://", 8))
 		return cc_err_set(err, CC_ESTORE, 0,
 				  "AWS_EC2_METADATA_SERVICE_ENDPOINT '%s' must start with http:// or https://",
-				  url);
+				  url_redact(shown, sizeof(shown), url));
 	n = strlen(url);
 	while (n && url[n - 1] == '/')
 		n--;

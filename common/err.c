@@ -1,8 +1,37 @@
 #include <signal.h>
 #include "err.h"
+#include "url.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* The message is redacted whole and cut afterwards, so a cut cannot
+ * turn a password into what looks like a host. */
+void cc_vformat(char *out, size_t n, const char *fmt, va_list ap)
+{
+	char *all = NULL;
+	va_list aq;
+
+	va_copy(aq, ap);
+	if (vasprintf(&all, fmt, aq) < 0)
+		all = NULL;
+	va_end(aq);
+	if (all) {
+		url_redact_text(all);
+		snprintf(out, n, "%s", all);
+		free(all);
+		return;
+	}
+	/* Out of memory: a message cut inside a URL loses that URL. */
+	if (vsnprintf(out, n, fmt, ap) >= (int)n) {
+		char *w = strrchr(out, ' '), *u = strstr(w ? w : out, "://");
+
+		if (u)
+			*(w ? w + 1 : out) = '\0';
+	}
+	url_redact_text(out);
+}
 
 enum cc_code cc_err_set(struct cc_err *err, enum cc_code code, int sys_errno,
 			const char *fmt, ...)
@@ -15,7 +44,7 @@ enum cc_code cc_err_set(struct cc_err *err, enum cc_code code, int sys_errno,
 	err->code = code;
 	err->sys_errno = sys_errno;
 	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	cc_vformat(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
 	n = strlen(err->msg);
 	if (sys_errno && n < sizeof(err->msg))
@@ -32,7 +61,7 @@ void cc_err_prefix(struct cc_err *err, const char *fmt, ...)
 	if (!err)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(head, sizeof(head), fmt, ap);
+	cc_vformat(head, sizeof(head), fmt, ap);
 	va_end(ap);
 	memcpy(old, err->msg, sizeof(old));
 	{

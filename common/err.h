@@ -10,6 +10,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 enum cc_code {
 	CC_OK = 0,
@@ -41,6 +42,11 @@ void cc_err_prefix(struct cc_err *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 void cc_err_clear(struct cc_err *err);
+
+/* Formats a message into out (n > 0 bytes, cut to fit) with every URL in
+ * it redacted (url.h): what cc_err_set, cc_err_prefix and cc_log do to
+ * each message, so none carries a password, token or signature. */
+void cc_vformat(char *out, size_t n, const char *fmt, va_list ap);
 
 /* Cancellation: a program's signal handler calls cc_cancel() (it is
  * async-signal-safe); transfers then stop and long loops give up with

@@ -2,6 +2,7 @@
  * retry loop (see http.h for the policy). */
 #include "http.h"
 #include "log.h"
+#include "url.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -468,11 +469,15 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Messages show a URL without its query: a signed URL carries its
- * signature there. */
-static int url_len(const char *url)
+/* Messages show a URL without its userinfo and query (url.h): a signed
+ * URL carries its signature there, an endpoint may carry a password. */
+struct shown_url {
+	char s[512];
+};
+
+static const char *shown(struct shown_url *u, const char *url)
 {
-	return (int)strcspn(url, "?");
+	return url_redact(u->s, sizeof(u->s), url);
 }
 
 static bool xfer_cancelled(const struct http_req *q)
@@ -607,6 +612,7 @@ static void xfer_end(struct http *h, struct xfer *x, CURLcode cc)
 	const struct http_req *q = x->req;
 	struct http_resp *resp = x->resp;
 	char why[CURL_ERROR_SIZE + 64];
+	struct shown_url u;
 	bool again = false;
 
 	curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &resp->status);
@@ -615,15 +621,17 @@ static void xfer_end(struct http *h, struct xfer *x, CURLcode cc)
 		return;
 	}
 	if (xfer_cancelled(q)) {
-		xfer_done(h, x, cc_err_set(x->err, CC_EINTERNAL, EINTR, "%s %.*s: interrupted",
-					   q->method, url_len(q->url), q->url));
+		xfer_done(h, x, cc_err_set(x->err, CC_EINTERNAL, EINTR, "%s %s: interrupted",
+					   q->method, shown(&u, q->url)));
 		return;
 	}
 	if (cc != CURLE_OK) {
+		/* curl's own words may quote the URL it was given */
 		snprintf(why, sizeof(why), "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
+		url_redact_text(why);
 		if (!transient_curl(cc)) {
-			xfer_done(h, x, cc_err_set(x->err, CC_ESTORE, 0, "%s %.*s: %s", q->method,
-						   url_len(q->url), q->url, why));
+			xfer_done(h, x, cc_err_set(x->err, CC_ESTORE, 0, "%s %s: %s", q->method,
+						   shown(&u, q->url), why));
 			return;
 		}
 		again = true;
@@ -653,25 +661,25 @@ static void xfer_end(struct http *h, struct xfer *x, CURLcode cc)
 
 		/* An HTTP error answer is an answer: the caller words it. */
 		if (cc != CURLE_OK || (resp->status >= 200 && resp->status < 300))
-			rc = cc_err_set(x->err, CC_ESTORE, 0, "%s %.*s: %s (after %d tries)",
-					q->method, url_len(q->url), q->url, why, x->attempt);
+			rc = cc_err_set(x->err, CC_ESTORE, 0, "%s %s: %s (after %d tries)",
+					q->method, shown(&u, q->url), why, x->attempt);
 		xfer_done(h, x, rc);
 		return;
 	}
-	cc_debug("%s %.*s: %s; retrying (try %d of %d)", q->method, url_len(q->url), q->url, why,
-		 x->attempt + 1,
-		 h->max_tries);
+	cc_debug("%s %s: %s; retrying (try %d of %d)", q->method, shown(&u, q->url), why,
+		 x->attempt + 1, h->max_tries);
 	x->wake_ms = now_ms() + (uint64_t)backoff_ms(h, x->attempt, x->retry_after);
 	x->state = X_WAIT;
 }
 
 static bool xfer_start(struct http *h, CURLM *m, struct xfer *x)
 {
+	struct shown_url u;
 	enum cc_code rc;
 
 	if (xfer_cancelled(x->req)) {
-		xfer_done(h, x, cc_err_set(x->err, CC_EINTERNAL, EINTR, "%s %.*s: interrupted",
-					   x->req->method, url_len(x->req->url), x->req->url));
+		xfer_done(h, x, cc_err_set(x->err, CC_EINTERNAL, EINTR, "%s %s: interrupted",
+					   x->req->method, shown(&u, x->req->url)));
 		return false;
 	}
 	if (!x->c && !(x->c = pool_get(h))) {

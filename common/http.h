@@ -38,7 +38,7 @@ typedef enum cc_code (*http_sign_fn)(void *ctx, struct http_headers *h, struct c
 
 struct http_req {
 	const char *method;		/* GET HEAD PUT POST DELETE */
-	const char *url;		/* no credentials outside its query: the rest may be logged */
+	const char *url;		/* messages show it less userinfo and query (url.h) */
 	http_sign_fn sign;
 	void *sign_ctx;
 

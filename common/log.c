@@ -1,4 +1,5 @@
 #include "log.h"
+#include "err.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,7 +22,7 @@ void cc_log(enum cc_log_level level, const char *fmt, ...)
 	if (!hooks.log)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	cc_vformat(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	hooks.log(level, msg);
 }

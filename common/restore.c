@@ -383,6 +383,8 @@ static enum cc_code ds_take(struct dstream *ds, uint64_t n, int fd, uint64_t off
 	while (n) {
 		size_t k;
 
+		if (cc_cancelled())	/* a big file is no reason to wait */
+			return cc_err_set(err, CC_EINTERNAL, EINTR, "interrupted by a signal at '%s'", what);
 		if ((rc = ds_next(ds, what, err)))
 			return rc;
 		k = ds->cur.len - ds->pos;
@@ -425,8 +427,7 @@ struct cc_entry {
 	struct store *store;
 	struct mf_reader mr;
 	bool opened;
-	int fd;
-	struct buf tmp;
+	int fd;			/* the manifest's copy: a file without a name */
 	char **roots;
 	size_t nroots;
 };
@@ -439,9 +440,6 @@ void cc_entry_close(struct cc_entry *e)
 		mf_close(&e->mr);
 	if (e->fd >= 0)
 		close(e->fd);
-	if (e->tmp.len)
-		unlink(e->tmp.data);
-	buf_release(&e->tmp);
 	for (size_t i = 0; i < e->nroots; i++)
 		free(e->roots[i]);
 	free(e->roots);
@@ -476,15 +474,13 @@ enum cc_code cc_entry_open(struct store *s, const char *key, struct cc_entry **r
 		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 	e->store = s;
 	e->fd = -1;
-	buf_init(&e->tmp, 0);
 	if (!tmpdir || !*tmpdir)
 		tmpdir = "/tmp";
-	if ((rc = buf_addf(&e->tmp, err, "%s/cicache-manifest-XXXXXX", tmpdir)))
-		goto fail;
-	e->fd = mkstemp(e->tmp.data);
+	/* Nameless, so nothing is left behind however the restore ends; the
+	 * prefetcher reads it through the same fd (pread). */
+	e->fd = tmpfile_unnamed(tmpdir);
 	if (e->fd < 0) {
 		rc = cc_err_set(err, CC_EDEST, errno, "cannot create a temporary file in '%s'", tmpdir);
-		buf_reset(&e->tmp);
 		goto fail;
 	}
 	if ((rc = store_key_name(&name, key, err)) ||
@@ -1279,6 +1275,10 @@ static enum cc_code walk(struct cc_entry *ent, const struct restore_opts *o, boo
 	for (;;) {
 		enum mf_item item;
 
+		if (cc_cancelled()) {
+			rc = cc_err_set(err, CC_EINTERNAL, EINTR, "interrupted by a signal");
+			break;
+		}
 		if ((rc = mf_next(&ent->mr, &item, &root, &e, err)))
 			break;
 		if (item == MF_ITEM_END)

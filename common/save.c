@@ -123,6 +123,12 @@ struct saver {
 	struct link_slot *links;
 	size_t nlinks_slots, nlinks;
 
+	/* The store's own directory, when it is on this machine: a path
+	 * that holds it is saved without it. */
+	bool store_local;
+	dev_t store_dev;
+	ino_t store_ino;
+
 	struct mf_entry ent;
 	struct buf path;
 	double last_progress;
@@ -940,6 +946,13 @@ static int cmp_names(const void *a, const void *b)
 static enum cc_code save_entry(struct saver *sv, int dfd, const char *name,
 			       const char *root_abs);
 
+/* Whether st is the local store's directory: by identity, so any
+ * spelling of it (a symbolic link, "..", a bind mount) is caught. */
+static bool is_store(const struct saver *sv, const struct stat *st)
+{
+	return sv->store_local && st->st_dev == sv->store_dev && st->st_ino == sv->store_ino;
+}
+
 /* Saves the contents of the directory open as dfd (taken over). */
 static enum cc_code save_dir_contents(struct saver *sv, int dfd, const char *root_abs)
 {
@@ -1022,6 +1035,13 @@ static enum cc_code save_entry(struct saver *sv, int dfd, const char *name,
 	}
 	if (S_ISREG(st.st_mode)) {
 		rc = save_file(sv, dfd, name, what.data);
+	} else if (S_ISDIR(st.st_mode) && is_store(sv, &st)) {
+		/* Saving the store into itself would grow every entry by the
+		 * one before; a path that is the store is a usage error. */
+		if (!sv->path.len)
+			rc = cc_err_set(sv->err, CC_EUSAGE, 0, "path '%s' is the store", what.data);
+		else
+			cc_info("leaving out the store '%s' inside '%s'", sv->path.data, root_abs);
 	} else if (S_ISDIR(st.st_mode)) {
 		int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
@@ -1171,7 +1191,7 @@ static size_t common_prefix(const char *a, const char *b)
 /* Adds the chunks of one stored entry to the chunk set. */
 static enum cc_code load_base(struct saver *sv, const char *key)
 {
-	struct buf name = BUF_INIT, tmp = BUF_INIT;
+	struct buf name = BUF_INIT;
 	struct mf_reader r;
 	struct cc_err e2;
 	uint32_t *packmap = NULL;
@@ -1185,9 +1205,11 @@ static enum cc_code load_base(struct saver *sv, const char *key)
 	cc_err_clear(&e2);
 	if ((rc = store_key_name(&name, key, sv->err)))
 		goto cleanup;
-	fd = store_tmpfile(sv->store, &tmp, sv->err);
+	/* Nameless: a killed save leaves no copy behind. */
+	fd = tmpfile_unnamed(sv->store->tmpdir);
 	if (fd < 0) {
-		rc = sv->err->code;
+		rc = cc_err_set(sv->err, CC_ESTORE, errno, "cannot create a temporary file in '%s'",
+				sv->store->tmpdir);
 		goto cleanup;
 	}
 	if ((rc = sv->store->ops->get_file(sv->store, name.data, fd, MF_MAX_SIZE, &found, &e2)))
@@ -1256,11 +1278,8 @@ cleanup:
 	if (opened)
 		mf_close(&r);
 	free(packmap);
-	if (fd >= 0) {
+	if (fd >= 0)
 		close(fd);
-		unlink(tmp.data);
-	}
-	buf_release(&tmp);
 	buf_release(&name);
 	return rc;
 }
@@ -1437,6 +1456,16 @@ enum cc_code cc_save(struct store *s, const struct save_opts *o,
 
 	if ((rc = s->ops->prepare_write(s, err)))
 		goto cleanup;
+	if (s->ops->caps & STORE_CAP_LOCAL_DIR) {
+		struct stat st;
+
+		/* prepare_write made it: a failure here is not ours to judge */
+		if (!s->ops->local_dir(s, &st)) {
+			sv->store_local = true;
+			sv->store_dev = st.st_dev;
+			sv->store_ino = st.st_ino;
+		}
+	}
 	if (o->immutable) {
 		struct buf name = BUF_INIT;
 		bool found = false;

@@ -35,6 +35,7 @@
 #include "gha-legacy.h"
 #include "http.h"
 #include "log.h"
+#include "url.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -117,46 +118,6 @@ static void gha_close(struct store *s)
 	http_free(g->http);
 	free(g);
 	s->priv = NULL;
-}
-
-/* Signed URLs are credentials: the query of any http(s) URL in an error
- * message becomes "?<signature removed>". */
-static void scrub(struct cc_err *err)
-{
-	static const char cut[] = "?<signature removed>";
-	char out[sizeof(err->msg)];
-	size_t o = 0;
-	const char *p;
-
-	if (!err || !strstr(err->msg, "sig="))
-		return;
-	for (p = err->msg; *p && o < sizeof(out) - 1;) {
-		size_t tok = strcspn(p, " \t\n'");
-		const char *q = memchr(p, '?', tok);
-
-		if (q && (!strncmp(p, "http://", 7) || !strncmp(p, "https://", 8))) {
-			const char *end = p + tok;
-			size_t keep = (size_t)(q - p);
-
-			if (end > q + 1 && end[-1] == ':')
-				end--;	/* "GET URL: why" */
-			if (o + keep + sizeof(cut) > sizeof(out))
-				break;
-			memcpy(out + o, p, keep);
-			memcpy(out + o + keep, cut, sizeof(cut) - 1);
-			o += keep + sizeof(cut) - 1;
-			p = end;
-		}
-		for (; *p && o < sizeof(out) - 1; p++) {
-			out[o++] = *p;
-			if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\'') {
-				p++;
-				break;
-			}
-		}
-	}
-	out[o] = '\0';
-	memcpy(err->msg, out, o + 1);
 }
 
 /* ---------------------------------------------------------------- JSON */
@@ -364,6 +325,7 @@ static enum cc_code gha_open(struct store *s, const char *location, struct cc_er
 	const char *url = env("ACTIONS_RESULTS_URL"), *token = env("ACTIONS_RUNTIME_TOKEN");
 	const char *tmp = env("TMPDIR") ? env("TMPDIR") : env("RUNNER_TEMP");
 	const char *host, *hend;
+	char shown[512];
 	unsigned char md[32];
 	unsigned int mdlen = 0;
 	enum cc_code rc = CC_OK;
@@ -394,12 +356,14 @@ static enum cc_code gha_open(struct store *s, const char *location, struct cc_er
 				  !url && !token ? "them" : "it", !url && !token ? "them" : "it");
 	if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))
 		return cc_err_set(err, CC_ESTORE, 0,
-				  "ACTIONS_RESULTS_URL '%s' must start with http:// or https://", url);
+				  "ACTIONS_RESULTS_URL '%s' must start with http:// or https://",
+				  url_redact(shown, sizeof(shown), url));
 	/* Like the official client, only scheme and authority are used. */
 	host = strstr(url, "://") + 3;
 	hend = host + strcspn(host, "/?#");
 	if (hend == host || memchr(host, '@', (size_t)(hend - host)))
-		return cc_err_set(err, CC_ESTORE, 0, "bad ACTIONS_RESULTS_URL '%s'", url);
+		return cc_err_set(err, CC_ESTORE, 0, "bad ACTIONS_RESULTS_URL '%s'",
+				  url_redact(shown, sizeof(shown), url));
 	if (!(g->base = strndup(url, (size_t)(hend - url))) || !(g->token = strdup(token)) ||
 	    asprintf(&g->prefix, "cicache/%s%s", location, *location ? "/" : "") < 0 ||
 	    !(s->tmpdir = strdup(tmp ? tmp : "/tmp"))) {
@@ -1010,7 +974,6 @@ done:
 cleanup:
 	if (fd >= 0)
 		close(fd);
-	scrub(err);
 	buf_release(&ekey);
 	OPENSSL_cleanse(url.data, url.len);
 	buf_release(&url);
@@ -1132,7 +1095,6 @@ cleanup:
 	free(urls);
 	free(first);
 	free(tmp);
-	scrub(err);
 	return rc;
 }
 
@@ -1181,7 +1143,6 @@ cleanup:
 	http_resp_release(&r);
 	OPENSSL_cleanse(url.data, url.len);
 	buf_release(&url);
-	scrub(err);
 	return rc;
 }
 
@@ -1201,7 +1162,6 @@ static enum cc_code gha_stat(struct store *s, const char *name, bool *ret_found,
 	}
 	OPENSSL_cleanse(url.data, url.len);
 	buf_release(&url);
-	scrub(err);
 	return rc;
 }
 
@@ -1279,7 +1239,6 @@ cleanup:
 	buf_release(&body);
 	buf_release(&out);
 	buf_release(&v);
-	scrub(err);
 	return rc;
 }
 
@@ -1304,7 +1263,6 @@ enum cc_code gha_legacy_fetch(struct store *s, const char *url, const char *name
 	if (!rc && r.status != 200)
 		rc = blob_fail("read", name, &r, err);
 	http_resp_release(&r);
-	scrub(err);
 	return rc;
 }
 

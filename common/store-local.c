@@ -522,9 +522,16 @@ static enum cc_code local_del(struct store *s, const char *name, struct cc_err *
 	return rc;
 }
 
+static int local_dir(struct store *s, struct stat *ret)
+{
+	struct local *l = s->priv;
+
+	return stat(l->dir, ret);
+}
+
 const struct store_ops store_local = {
 	.name = "local",
-	.caps = STORE_CAP_LOCAL_TMP,
+	.caps = STORE_CAP_LOCAL_TMP | STORE_CAP_LOCAL_DIR,
 	.open = local_open,
 	.close = local_close,
 	.prepare_write = local_prepare_write,
@@ -534,4 +541,5 @@ const struct store_ops store_local = {
 	.stat = local_stat,
 	.list = local_list,
 	.del = local_del,
+	.local_dir = local_dir,
 };

@@ -17,6 +17,7 @@
 #include "http.h"
 #include "log.h"
 #include "sigv4.h"
+#include "url.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -119,14 +120,22 @@ static bool host_is_ip_or_local(const char *hostport)
 static enum cc_code set_endpoint(struct s3 *s3, const char *url, struct cc_err *err)
 {
 	const char *sep = strstr(url, "://"), *host, *end;
+	char shown[512];
 
 	if (!sep || (strncasecmp(url, "http://", 7) && strncasecmp(url, "https://", 8)))
 		return cc_err_set(err, CC_EUSAGE, 0,
-				  "s3 endpoint '%s' must start with http:// or https://", url);
+				  "s3 endpoint '%s' must start with http:// or https://",
+				  url_redact(shown, sizeof(shown), url));
 	host = sep + 3;
 	end = host + strcspn(host, "/?#");
-	if (end == host || memchr(host, '@', (size_t)(end - host)))
-		return cc_err_set(err, CC_EUSAGE, 0, "bad s3 endpoint '%s'", url);
+	if (end == host)
+		return cc_err_set(err, CC_EUSAGE, 0, "bad s3 endpoint '%s'",
+				  url_redact(shown, sizeof(shown), url));
+	if (memchr(host, '@', (size_t)(end - host)))
+		return cc_err_set(err, CC_EUSAGE, 0,
+				  "bad s3 endpoint '%s': a user or password does not belong in it "
+				  "(AWS credentials come from the environment or the AWS files)",
+				  url_redact(shown, sizeof(shown), url));
 	free(s3->scheme);
 	free(s3->hostport);
 	s3->scheme = strndup(url, (size_t)(sep - url));

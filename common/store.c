@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "url.h"
 #include "util.h"
 
 enum cc_code store_open(struct store **ret, const char *url, struct cc_err *err)
@@ -38,6 +39,9 @@ enum cc_code store_open(struct store **ret, const char *url, struct cc_err *err)
 		free(s);
 		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate the store");
 	}
+	/* Only for messages: "s3://b?endpoint=http://user:pass@h" shows
+	 * as "s3://b". */
+	url_redact_text(s->location);
 	s->ops = ops;
 	s->jobs = STORE_DEFAULT_JOBS;
 	rc = ops->open(s, loc, err);

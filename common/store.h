@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include "buf.h"
 #include "err.h"
 
@@ -19,6 +20,7 @@
 
 #define STORE_CAP_LOCAL_TMP 1u	/* tmpdir is inside the store: MOVE is a rename */
 #define STORE_CAP_LIST_NEWEST 2u	/* list() yields only the newest match of a prefix */
+#define STORE_CAP_LOCAL_DIR 4u	/* a directory of this machine holds it: see local_dir */
 
 struct store_object {
 	const char *name;	/* full object name */
@@ -77,11 +79,16 @@ struct store_ops {
 	 * took the object (S3's ETag): it tells damage at rest from damage
 	 * on the way.  @return 1 yes, 0 no, -1 cannot tell. */
 	int (*matches_stored)(struct store *s, const char *name, int fd, uint64_t size);
+	/* With STORE_CAP_LOCAL_DIR.  Stats the directory that holds the
+	 * store (following symbolic links): a save compares it, by device
+	 * and inode, with the directories it reads, to leave the store out.
+	 * @return 0, or -1 with errno set (ENOENT: not created yet). */
+	int (*local_dir)(struct store *s, struct stat *ret);
 };
 
 struct store {
 	const struct store_ops *ops;
-	char *location;		/* as given, for messages */
+	char *location;		/* as given less userinfo and query (url.h), for messages */
 	char *tmpdir;		/* where to stage files before put */
 	int jobs;		/* parallel transfers a remote backend may run */
 	void *priv;

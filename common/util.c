@@ -1,7 +1,11 @@
 #include "util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 double now_monotonic(void)
 {
@@ -34,4 +38,25 @@ const char *fmt_bytes(char *out, size_t outsz, uint64_t n)
 	else
 		snprintf(out, outsz, "%.1f %s", v, units[u]);
 	return out;
+}
+
+int tmpfile_unnamed(const char *dir)
+{
+	char *path = NULL;
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600), e;
+
+	/* EISDIR and EOPNOTSUPP: a kernel or file system without O_TMPFILE */
+	if (fd >= 0 || (errno != EISDIR && errno != EOPNOTSUPP && errno != EINVAL))
+		return fd;
+	if (asprintf(&path, "%s/cicache-XXXXXX", dir) < 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	fd = mkostemp(path, O_CLOEXEC);
+	e = errno;
+	if (fd >= 0)
+		unlink(path);
+	free(path);
+	errno = e;
+	return fd;
 }

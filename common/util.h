@@ -1,4 +1,5 @@
-/* util.h: checked size arithmetic, varints, little-endian helpers, time. */
+/* util.h: checked size arithmetic, varints, little-endian helpers, time,
+ * unnamed temporary files. */
 #ifndef CC_UTIL_H
 #define CC_UTIL_H
 
@@ -80,5 +81,11 @@ int64_t now_realtime_ns(void);
 
 /* Human-readable byte count into out (e.g. "761.2 MiB"). */
 const char *fmt_bytes(char *out, size_t outsz, uint64_t n);
+
+/* Opens a new read-write temporary file in dir that has no name (Linux's
+ * O_TMPFILE, or a name unlinked at once where the file system lacks it):
+ * it vanishes with its last fd, even when the program is killed with
+ * SIGKILL.  @return the fd (O_CLOEXEC), or -1 with errno set. */
+int tmpfile_unnamed(const char *dir);
 
 #endif

@@ -150,6 +150,16 @@ static void output_no_hit(const char *key)
 	cli_output("cache-matched-key", "");
 }
 
+/* The files are in place (or, with --lookup-only, the answer is made):
+ * a signal from now on no longer makes this a failure, only a note. */
+static void settle(const char *key, const char *done)
+{
+	int sig = cli_settle_signals();
+
+	if (sig)
+		cli_info("SIG%s came after '%s' was %s: that stands", sigabbrev_np(sig), key, done);
+}
+
 /* No cicache entry matched: with --path, one that actions/cache saved for
  * the same `path:` lines may be in the GitHub Actions cache (a miss on any
  * other store).  @return -1 on a miss, else the exit code, the outputs
@@ -199,6 +209,7 @@ static int restore_legacy(const struct args *a, struct store *store, const char 
 			 (unsigned long long)ls.files, fmt_bytes(b1, sizeof(b1), ls.bytes),
 			 cli_elapsed(), cli_rate(rate, sizeof(rate), ls.bytes, cli_elapsed()));
 	}
+	settle(le->key, a->lookup_only ? "found" : "restored");
 	cli_output("cache-hit", le->exact ? "true" : "false");
 	cli_output("cache-primary-key", a->key);
 	cli_output("cache-matched-key", le->key);
@@ -228,6 +239,10 @@ int main(int argc, char **argv)
 	cli_init("cache-restore");
 	cc_err_clear(&err);
 	parse(argc, argv, &a);
+	/* A signal stops the transfers and the writers through their normal
+	 * cleanup; the outputs are those of a failed restore, and the
+	 * program then ends by that signal (cli_reraise below). */
+	cli_trap_signals();
 	if (!getcwd(cwd, sizeof(cwd))) {
 		cli_error("cannot determine the current directory");
 		code = EXIT_DEST;
@@ -264,6 +279,10 @@ int main(int argc, char **argv)
 		}
 		if (rc) {
 			cli_error("%s", err.msg);
+			/* The store answered but the entry could not be opened
+			 * here ($TMPDIR, memory, a signal): a failed restore. */
+			if (rc != CC_ESTORE && rc != CC_RETRY)
+				output_no_hit(a.key);
 			code = cli_exit_code(rc);
 			goto out;
 		}
@@ -299,6 +318,7 @@ int main(int argc, char **argv)
 			code = cli_exit_code(rc);
 			goto out;
 		}
+		settle(m[chosen].key, "restored");
 		if (!st.roots) {
 			/* Every path was outside home and cwd and not named with
 			 * --path: nothing is in place, so it is no hit. */
@@ -319,6 +339,7 @@ int main(int argc, char **argv)
 	} else {
 		cli_info("found '%s' (%s); --lookup-only: nothing written", m[chosen].key,
 			 m[chosen].exact ? "exact match" : "restore-key match");
+		settle(m[chosen].key, "found");
 	}
 	cli_output("cache-hit", m[chosen].exact ? "true" : "false");
 	cli_output("cache-primary-key", a.key);
@@ -334,5 +355,6 @@ out:
 	free(only);
 	free(a.paths);
 	free(a.restore_keys);
+	cli_reraise();
 	return code;
 }

@@ -27,12 +27,13 @@ static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
 /* Messages quote names that come from the store or the file system: a
  * newline or escape in them must not start a new log line (a CI runner
  * reads "::warning::" or "::set-output" lines as commands), so control
- * bytes are printed escaped. */
+ * bytes are printed escaped.  A URL loses its userinfo and query
+ * (common/url.h), whoever wrote the message. */
 static void vmsg(const char *level, const char *fmt, va_list ap)
 {
 	char msg[4096];
 
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	cc_vformat(msg, sizeof(msg), fmt, ap);
 	pthread_mutex_lock(&out_mu);
 	if (progress_shown && progress_tty) {
 		fputs("\r\033[K", stderr);

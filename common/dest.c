@@ -13,11 +13,13 @@
 
 #define DIR_FLAGS (O_RDONLY | O_DIRECTORY | O_CLOEXEC)
 
-/* A root entered: the directories on its way in, and itself once it is
- * a directory. */
+/* A root: the directories on its way in (chain[k] is the one reached
+ * before the part of abs from rest[k] on), and itself once it is a
+ * directory. */
 struct dest_root {
 	char *abs;
 	struct dest_id *chain;
+	size_t *rest;
 	size_t n, alloc;
 	bool has_self;
 	struct dest_id self;
@@ -59,10 +61,60 @@ static enum cc_code id_push(struct dest_id **v, size_t *n, size_t *alloc, struct
 	return CC_OK;
 }
 
+static enum cc_code root_push(struct dest_root *r, struct dest_id id, size_t rest,
+			      struct cc_err *err)
+{
+	size_t alloc = r->alloc, n = r->n;
+	enum cc_code rc;
+
+	if ((rc = id_push(&r->chain, &r->n, &r->alloc, id, err)))
+		return rc;
+	if (alloc != r->alloc) {
+		size_t *x = realloc(r->rest, r->alloc * sizeof(*x));
+
+		if (!x) {
+			r->n--;
+			return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		}
+		r->rest = x;
+	}
+	r->rest[n] = rest;
+	return CC_OK;
+}
+
+/* Whether clean relative paths a and b are the same or one lies below
+ * the other. */
+static bool rel_overlap(const char *a, const char *b)
+{
+	size_t n = strlen(a), m = strlen(b);
+
+	if (n > m)
+		return rel_overlap(b, a);
+	return !strncmp(a, b, n) && (!b[n] || b[n] == '/');
+}
+
+/* Whether b is a, or lies inside a, by the directories they reach: b's
+ * way in passes a's directory, or passes the directory where a's way in
+ * ends (what exists of it) and goes on by the same names. */
+static bool root_within(const struct dest_root *a, const struct dest_root *b)
+{
+	if (a->has_self && ((b->has_self && id_eq(a->self, b->self)) ||
+			    id_in(a->self, b->chain, b->n)))
+		return true;
+	if (!a->n)
+		return false;
+	for (size_t k = 0; k < b->n; k++)
+		if (id_eq(b->chain[k], a->chain[a->n - 1]) &&
+		    rel_overlap(a->abs + a->rest[a->n - 1], b->abs + b->rest[k]))
+			return true;
+	return false;
+}
+
 static void root_release(struct dest_root *r)
 {
 	free(r->abs);
 	free(r->chain);
+	free(r->rest);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -172,10 +224,10 @@ static enum cc_code walk_parents(const struct dest *d, const char *abs, bool cre
 					(int)(p - abs > 1 ? p - abs - 1 : 1), abs);
 			break;
 		}
-		if ((rc = id_push(&r->chain, &r->n, &r->alloc, id_of(&st), err)))
-			break;
 		while (*p == '/')
 			p++;
+		if ((rc = root_push(r, id_of(&st), (size_t)(p - abs), err)))
+			break;
 		if (p >= last) {
 			*ret_fd = fd;
 			return CC_OK;
@@ -217,22 +269,21 @@ static enum cc_code walk_parents(const struct dest *d, const char *abs, bool cre
 	return rc;
 }
 
-/* @return a root of d other than root i that id is, or whose way in
- * holds id, or NULL. */
-static const struct dest_root *root_holding(const struct dest *d, size_t i, struct dest_id id)
-{
-	for (size_t k = 0; k < d->nroots; k++)
-		if (k != i && ((d->roots[k].has_self && id_eq(d->roots[k].self, id)) ||
-			       id_in(id, d->roots[k].chain, d->roots[k].n)))
-			return &d->roots[k];
-	return NULL;
-}
-
 static enum cc_code overlap(const char *a, const char *b, struct cc_err *err)
 {
 	return cc_err_set(err, CC_ECORRUPT, 0,
 			  "refusing to restore '%s': it is '%s', or lies inside or around it, "
 			  "by another path", b, a);
+}
+
+/* Checks root i of d against the others. */
+static enum cc_code check_root(const struct dest *d, size_t i, struct cc_err *err)
+{
+	for (size_t k = 0; k < d->nroots; k++)
+		if (k != i && (root_within(&d->roots[k], &d->roots[i]) ||
+			       root_within(&d->roots[i], &d->roots[k])))
+			return overlap(d->roots[k].abs, d->roots[i].abs, err);
+	return CC_OK;
 }
 
 enum cc_code dest_check_roots(const struct dest *d, const char *const *abs,
@@ -248,6 +299,10 @@ enum cc_code dest_check_roots(const struct dest *d, const char *const *abs,
 		struct stat st;
 		int fd, self;
 
+		if (!(r[i].abs = strdup(abs[i]))) {
+			rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+			break;
+		}
 		if ((rc = walk_parents(d, abs[i], false, &r[i], &fd, &base, err)) || fd < 0)
 			continue;
 		self = -1;
@@ -262,12 +317,9 @@ enum cc_code dest_check_roots(const struct dest *d, const char *const *abs,
 			close(self);
 		close(fd);
 	}
-	/* i lies in j: i's way in passes j itself; j in i: the reverse. */
 	for (size_t i = 0; i < n && !rc; i++)
 		for (size_t j = 0; j < n && !rc; j++)
-			if (i != j && r[j].has_self &&
-			    ((r[i].has_self && id_eq(r[i].self, r[j].self)) ||
-			     id_in(r[j].self, r[i].chain, r[i].n)))
+			if (i != j && root_within(&r[j], &r[i]))
 				rc = overlap(names[j], names[i], err);
 	for (size_t i = 0; i < n; i++)
 		root_release(&r[i]);
@@ -296,14 +348,10 @@ int dest_root_parent(struct dest *d, const char *abs, size_t *ret_root, const ch
 	*ret_root = d->nroots++;
 	if ((rc = walk_parents(d, abs, true, r, &fd, ret_base, err)))
 		return -1;
-	/* Its way in must not pass through another root. */
-	for (size_t i = 0; i < r->n; i++)
-		for (size_t k = 0; k + 1 < d->nroots; k++)
-			if (d->roots[k].has_self && id_eq(d->roots[k].self, r->chain[i])) {
-				close(fd);
-				overlap(d->roots[k].abs, abs, err);
-				return -1;
-			}
+	if (check_root(d, *ret_root, err)) {
+		close(fd);
+		return -1;
+	}
 	return fd;
 }
 
@@ -311,7 +359,6 @@ int dest_root_dir(struct dest *d, size_t root, int pfd, const char *base, mode_t
 		  const char *what, struct cc_err *err)
 {
 	struct dest_root *r = &d->roots[root];
-	const struct dest_root *hit;
 	struct stat st;
 	bool follow = false;
 	int fd;
@@ -338,13 +385,12 @@ int dest_root_dir(struct dest *d, size_t root, int pfd, const char *base, mode_t
 		close(fd);
 		return -1;
 	}
-	if ((hit = root_holding(d, root, id_of(&st)))) {
-		overlap(hit->abs, what, err);
+	r->has_self = true;
+	r->self = id_of(&st);
+	if (check_root(d, root, err)) {
 		close(fd);
 		return -1;
 	}
-	r->has_self = true;
-	r->self = id_of(&st);
 	/* An existing read-only directory must take our new entries. */
 	if ((st.st_mode & 0700) != 0700)
 		fchmod(fd, (st.st_mode & 07777) | 0700);

@@ -5,17 +5,14 @@
  * twice: a check pass maps every member into a root, checks its type and
  * hard-link target and reads the stream to its end (a truncated or damaged
  * archive fails here, before anything is written); the write pass then
- * follows the rules of restore.c: the parents of a root are the user's own
- * directories and are followed, the root itself too unless this archive
- * put a non-directory there, and everything below it is opened with
- * O_NOFOLLOW, an existing non-directory in the way being unlinked, never
- * followed.  Each member goes to the outermost root holding it, so no
- * member can land on a directory this code follows. */
+ * writes through dest.c, as restore.c does (see dest.h for the rules).
+ * Each member goes to the outermost root holding it (roots inside another
+ * are dropped), so no member can land on a directory this code follows. */
 #include "gha-legacy.h"
+#include "dest.h"
 #include "strset.h"
 #include "log.h"
 #include "pathspec.h"
-#include "restore.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -118,7 +115,9 @@ cleanup:
 struct root {
 	char *abs;		/* clean, absolute, not "/" */
 	size_t len;
-	bool planted;		/* this archive put a non-directory on it */
+	int pfd, fd;		/* its parent and itself, once opened; else -1 */
+	size_t idx;		/* its number in dest */
+	const char *base;	/* its name in pfd */
 };
 
 /* A directory member: its mode and time are set once the files are in. */
@@ -138,6 +137,7 @@ struct legacy {
 	struct buf abs, tabs, arg, spec;
 	struct gha_legacy_stats *st;
 	bool write;
+	struct dest dest;
 	int cache_fd;			/* the directory last opened ... */
 	struct buf cache_dir;		/* ... and its absolute path */
 	struct dirmeta *dirs;
@@ -206,7 +206,24 @@ static enum cc_code roots_init(struct legacy *x, const struct gha_legacy_opts *o
 		if (!(x->roots[x->nroots].abs = strdup(x->abs.data)))
 			return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 		x->roots[x->nroots].len = x->abs.len;
+		x->roots[x->nroots].pfd = x->roots[x->nroots].fd = -1;
 		x->nroots++;
+	}
+	/* Members go to the outermost root holding them: a root inside
+	 * another (or given twice) is never used, and would only make the
+	 * two look like roots reaching one directory by two ways. */
+	for (size_t i = 0; i < x->nroots;) {
+		bool inner = false;
+
+		for (size_t j = 0; j < x->nroots && !inner; j++)
+			inner = j != i && is_under(x->roots[i].abs, x->roots[j].abs, x->roots[j].len) &&
+				(x->roots[j].len < x->roots[i].len || j < i);
+		if (!inner) {
+			i++;
+			continue;
+		}
+		free(x->roots[i].abs);
+		x->roots[i] = x->roots[--x->nroots];
 	}
 	if (!x->nroots)
 		return cc_err_set(err, CC_EUSAGE, 0, "no path to restore the actions/cache entry into");
@@ -252,73 +269,6 @@ static void cache_drop(struct legacy *x)
 	buf_reset(&x->cache_dir);
 }
 
-/* Opens directory name in dfd, creating it when missing and replacing a
- * non-directory there; follow lets name be a symlink to a directory.
- * @return the fd, or -1 with err set. */
-static int enter_dir(int dfd, const char *name, bool follow, const char *what,
-		     struct cc_err *err)
-{
-	int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
-	struct stat st;
-	int fd;
-
-	if (mkdirat(dfd, name, 0777) && errno != EEXIST) {
-		cc_err_set(err, CC_EDEST, errno, "cannot create directory '%s'", what);
-		return -1;
-	}
-	fd = openat(dfd, name, flags | (follow ? 0 : O_NOFOLLOW));
-	if (fd < 0 && (errno == ENOTDIR || errno == ELOOP) &&
-	    !fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) && !S_ISDIR(st.st_mode)) {
-		if (unlinkat(dfd, name, 0) || mkdirat(dfd, name, 0777)) {
-			cc_err_set(err, CC_EDEST, errno, "cannot replace '%s' with a directory", what);
-			return -1;
-		}
-		fd = openat(dfd, name, flags | O_NOFOLLOW);
-	}
-	if (fd < 0) {
-		cc_err_set(err, CC_EDEST, errno, "cannot open directory '%s'", what);
-		return -1;
-	}
-	/* An existing read-only directory must take our new entries. */
-	if (!fstat(fd, &st) && (st.st_mode & 0700) != 0700)
-		fchmod(fd, (st.st_mode & 07777) | 0700);
-	return fd;
-}
-
-/* Creates the parents of root r (the user's own directories, followed
- * like any path the user types) and opens the one holding it. */
-static int open_root_parent(struct root *r, struct cc_err *err)
-{
-	char *copy = strdup(r->abs), *slash;
-	int fd = -1;
-
-	if (!copy) {
-		cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-		return -1;
-	}
-	slash = strrchr(copy, '/');
-	slash[slash == copy] = '\0';
-	for (char *p = copy + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(copy, 0777) && errno != EEXIST) {
-			cc_err_set(err, CC_EDEST, errno, "cannot create '%s'", copy);
-			goto cleanup;
-		}
-		*p = '/';
-	}
-	if (mkdir(copy, 0777) && errno != EEXIST) {
-		cc_err_set(err, CC_EDEST, errno, "cannot create '%s'", copy);
-		goto cleanup;
-	}
-	if ((fd = open(copy, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		cc_err_set(err, CC_EDEST, errno, "cannot open '%s'", copy);
-cleanup:
-	free(copy);
-	return fd;
-}
-
 /* Opens the directory holding abs (in root r); *ret_name is abs's last
  * component.  With self, opens abs itself (a directory) instead.
  * @return a borrowed fd, valid until the next call, or -1 with err set. */
@@ -344,13 +294,17 @@ static int open_dir_of(struct legacy *x, struct root *r, const char *abs, bool s
 		x->cache_fd = -1;
 	} else {
 		cache_drop(x);
-		if ((fd = open_root_parent(r, err)) < 0)
+		if (r->pfd < 0 &&
+		    (r->pfd = dest_root_parent(&x->dest, r->abs, &r->idx, &r->base, err)) < 0)
+			return -1;
+		if (dlen >= r->len && r->fd < 0 &&
+		    (r->fd = dest_root_dir(&x->dest, r->idx, r->pfd, r->base, 0777, r->abs, err)) < 0)
 			return -1;
 		p = abs + r->len;
-		if (dlen >= r->len) {	/* else the parent of the root */
-			next = enter_dir(fd, strrchr(r->abs, '/') + 1, !r->planted, r->abs, err);
-			close(fd);
-			fd = next;
+		/* the root, or for the root's own member its parent */
+		if ((fd = dup(dlen >= r->len ? r->fd : r->pfd)) < 0) {
+			cc_err_set(err, CC_EDEST, errno, "cannot open '%s'", r->abs);
+			return -1;
 		}
 	}
 	buf_reset(&x->cache_dir);
@@ -369,7 +323,7 @@ static int open_dir_of(struct legacy *x, struct root *r, const char *abs, bool s
 				cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 				return -1;
 			}
-			next = enter_dir(fd, comp, false, abs, err);
+			next = dest_enter_dir(&x->dest, fd, comp, 0777, abs, err);
 			free(comp);
 			close(fd);
 			fd = next;
@@ -386,11 +340,6 @@ static int open_dir_of(struct legacy *x, struct root *r, const char *abs, bool s
 	return fd;
 }
 
-static enum cc_code clear_name(int dfd, const char *name, const char *what, struct cc_err *err)
-{
-	return cc_clear_name(dfd, name, what, "the actions/cache entry", err);
-}
-
 static void entry_times(struct archive_entry *ae, struct timespec t[2])
 {
 	if (archive_entry_mtime_is_set(ae)) {
@@ -405,18 +354,13 @@ static void entry_times(struct archive_entry *ae, struct timespec t[2])
 static enum cc_code write_file(struct legacy *x, struct archive *a, struct archive_entry *ae,
 			       int dfd, const char *name, const char *what, struct cc_err *err)
 {
-	int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+	struct dest_file f;
 	struct timespec t[2];
 	enum cc_code rc = CC_OK;
-	int fd = openat(dfd, name, flags, 0600), r;
+	int fd, r;
 
-	if (fd < 0 && errno == EEXIST) {
-		if ((rc = clear_name(dfd, name, what, err)))
-			return rc;
-		fd = openat(dfd, name, flags, 0600);
-	}
-	if (fd < 0)
-		return cc_err_set(err, CC_EDEST, errno, "cannot create '%s'", what);
+	if ((fd = dest_file_create(&x->dest, &f, dfd, name, what, err)) < 0)
+		return err->code;
 	for (;;) {
 		const void *p;
 		size_t n;
@@ -456,8 +400,10 @@ static enum cc_code write_file(struct legacy *x, struct archive *a, struct archi
 	else if (futimens(fd, t))
 		rc = cc_err_set(err, CC_EDEST, errno, "cannot set the time of '%s'", what);
 cleanup:
-	if (close(fd) && !rc)
-		rc = cc_err_set(err, CC_EDEST, errno, "cannot write '%s'", what);
+	if (rc)
+		dest_file_abort(&f);
+	else
+		rc = dest_file_commit(&f, what, err);
 	if (!rc)
 		x->st->files++;
 	return rc;
@@ -471,16 +417,9 @@ static enum cc_code write_symlink(struct legacy *x, struct archive_entry *ae, in
 	struct timespec t[2];
 	enum cc_code rc;
 
-	if (symlinkat(target, dfd, name)) {
-		if (errno != EEXIST)
-			return cc_err_set(err, CC_EDEST, errno, "cannot create '%s'", what);
-		if ((rc = clear_name(dfd, name, what, err)))
-			return rc;
-		if (symlinkat(target, dfd, name))
-			return cc_err_set(err, CC_EDEST, errno, "cannot create '%s'", what);
-	}
 	entry_times(ae, t);
-	utimensat(dfd, name, t, AT_SYMLINK_NOFOLLOW);
+	if ((rc = dest_symlink(&x->dest, dfd, name, target, t, false, 0, 0, what, err)))
+		return rc;
 	x->st->symlinks++;
 	return CC_OK;
 }
@@ -508,20 +447,9 @@ static enum cc_code write_hardlink(struct legacy *x, struct root *tr, int dfd, c
 				"which is no file of the entry", x->e->key, what, x->tabs.data);
 		goto cleanup;
 	}
-	if (linkat(tfd, tname, dfd, name, 0)) {
-		if (errno != EEXIST) {
-			rc = cc_err_set(err, CC_EDEST, errno, "cannot link '%s'", what);
-			goto cleanup;
-		}
-		if ((rc = clear_name(dfd, name, what, err)))
-			goto cleanup;
-		if (linkat(tfd, tname, dfd, name, 0)) {
-			rc = cc_err_set(err, CC_EDEST, errno, "cannot link '%s'", what);
-			goto cleanup;
-		}
-	}
+	if ((rc = dest_hardlink(&x->dest, tfd, tname, dfd, name, what, err)))
+		goto cleanup;
 	x->st->hardlinks++;
-	rc = CC_OK;
 cleanup:
 	close(dfd);
 	return rc;
@@ -624,12 +552,9 @@ static enum cc_code member(struct legacy *x, struct archive *a, struct archive_e
 		x->st->dirs++;
 		return remember_dir(x, ae, err);
 	}
-	/* A non-directory: no directory opened at or below it stays cached,
-	 * and a root it replaces is no longer followed. */
+	/* A non-directory: no directory opened at or below it stays cached. */
 	if (x->cache_dir.len && is_under(x->cache_dir.data, x->abs.data, x->abs.len))
 		cache_drop(x);
-	if (x->abs.len == r->len)
-		r->planted = true;
 	if ((dfd = open_dir_of(x, r, x->abs.data, false, &base, err)) < 0)
 		return err->code;
 	if (hl)
@@ -702,6 +627,7 @@ enum cc_code gha_legacy_restore(struct store *s, const struct gha_legacy_entry *
 	x.e = e;
 	x.st = ret_stats;
 	x.cache_fd = -1;
+	dest_init(&x.dest, "the actions/cache entry", opts->cwd, opts->home, opts->keep_dir_symlink);
 	buf_init(&x.abs, 0);
 	if ((rc = roots_init(&x, opts, err)))
 		goto cleanup;
@@ -723,6 +649,17 @@ enum cc_code gha_legacy_restore(struct store *s, const struct gha_legacy_entry *
 		 (unsigned long long)ret_stats->archive_bytes);
 	if ((rc = pass(&x, fd, err)))
 		goto cleanup;
+	{
+		const char **abs = calloc(x.nroots, sizeof(*abs));
+
+		for (size_t i = 0; abs && i < x.nroots; i++)
+			abs[i] = x.roots[i].abs;
+		rc = abs ? dest_check_roots(&x.dest, abs, abs, x.nroots, err)
+			 : cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		free(abs);
+		if (rc)
+			goto cleanup;
+	}
 	x.write = true;
 	if ((rc = pass(&x, fd, err)) || (rc = finish_dirs(&x, err)))
 		goto cleanup;
@@ -736,8 +673,14 @@ cleanup:
 	cache_drop(&x);
 	if (fd >= 0)
 		close(fd);
-	for (size_t i = 0; x.roots && i < x.nroots; i++)
+	for (size_t i = 0; x.roots && i < x.nroots; i++) {
+		if (x.roots[i].pfd >= 0)
+			close(x.roots[i].pfd);
+		if (x.roots[i].fd >= 0)
+			close(x.roots[i].fd);
 		free(x.roots[i].abs);
+	}
+	dest_release(&x.dest);
 	free(x.roots);
 	for (size_t i = 0; i < x.ndirs; i++)
 		free(x.dirs[i].abs);

@@ -76,6 +76,7 @@ struct gha_legacy_opts {
 	const char *const *paths;	/* the roots, as given (globs allowed) */
 	size_t npaths;
 	uint64_t max_bytes;		/* download bound; 0: GHA_LEGACY_MAX_BYTES */
+	bool keep_dir_symlink;		/* follow a symlink at a root's place (dest.h) */
 };
 
 #define GHA_LEGACY_MAX_BYTES (10ull << 30)	/* the service's limit per repository */

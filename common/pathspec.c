@@ -178,9 +178,11 @@ enum cc_code cc_path_resolve(const char *spec, const char *cwd, const char *home
 			return cc_err_set(err, CC_EUSAGE, 0, "cannot place '%s': HOME is not set", spec);
 		if ((rc = clean_append(&tmp, 0, spec + 1, &climbed, err)))
 			goto cleanup;
+		/* Contained exactly when its absolute spelling is: not
+		 * under a home of "/" (what a uid without a passwd entry
+		 * gets in a container), nor after climbing out of home. */
 		if ((rc = join_abs(ret_abs, home, tmp.data, err)))
 			goto cleanup;
-		*ret_contained = !climbed;
 	} else if (spec[0] == '/') {
 		rc = clean_abs(ret_abs, spec, err);
 	} else {

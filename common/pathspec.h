@@ -20,8 +20,9 @@ enum cc_code cc_path_record(const char *arg, const char *cwd, const char *home,
 
 /* Resolves a recorded spec (untrusted: it comes from the store) to the
  * absolute destination.  *ret_contained is true when the destination lies
- * under home or cwd: "~/x" and "x" always, an absolute or ".." spec only
- * when it lands under a home or cwd other than "/". */
+ * under home or cwd: "x" always, "~/x", an absolute or a ".." spec only
+ * when it lands under a home or cwd other than "/" ("~/x" obeys exactly
+ * the rules of its absolute spelling). */
 enum cc_code cc_path_resolve(const char *spec, const char *cwd, const char *home,
 			     struct buf *ret_abs, bool *ret_contained, struct cc_err *err);
 

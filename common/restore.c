@@ -1,16 +1,18 @@
 /* restore.c: lookup -> manifest (fetched, checksummed, every record
  * checked in a dry run) -> walk the records, pulling file data from a
- * verified chunk stream, writing with *at() calls under the destination.
+ * verified chunk stream, writing them through dest.c.
  *
- * Safety rests on three rules: every name is one clean component created
- * inside a directory we opened ourselves with O_NOFOLLOW; an existing
- * non-directory in the way is unlinked, never opened or followed; and a
- * record whose parent is not the directory just above it on our stack is
+ * Safety rests on dest.c's rules (every name one clean component created
+ * inside a directory it opened itself with O_NOFOLLOW, an existing
+ * non-directory replaced by renaming a new one over it, never opened or
+ * followed; roots compared by identity) and on one of its own: a record
+ * whose parent is not the directory just above it on our stack is
  * corrupt. */
 #include "restore.h"
 #include <xxhash.h>
 #include "chunkset.h"
 #include "chunker.h"
+#include "dest.h"
 #include "key.h"
 #include "log.h"
 #include "pathspec.h"
@@ -553,6 +555,7 @@ struct walker {
 	struct restore_stats *st;
 	struct cc_err *err;
 	bool dry, selected;
+	struct dest dest;	/* the writer of everything under the roots */
 	struct dstream ds;
 	struct level *stack;
 	size_t depth;
@@ -560,6 +563,7 @@ struct walker {
 	struct buf root_abs;	/* destination of the current root */
 	struct buf what;	/* path for messages */
 	int parent_fd;		/* the directory holding the root */
+	size_t root_idx;	/* the root's number in dest */
 	const char *root_base;	/* the root's name in parent_fd */
 	bool root_seen;		/* the root's own record was read */
 	bool root_is_dir;
@@ -659,59 +663,25 @@ static uint32_t file_mode(const struct walker *w, uint32_t mode)
 	return w->o->same_owner ? mode : mode & ~(uint32_t)(S_ISUID | S_ISGID);
 }
 
-enum cc_code cc_clear_name(int dfd, const char *name, const char *what, const char *holder,
-			   struct cc_err *err)
-{
-	struct stat st;
-
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW))
-		return errno == ENOENT ? CC_OK
-				       : cc_err_set(err, CC_EDEST, errno, "cannot stat '%s'", what);
-	if (S_ISDIR(st.st_mode))
-		return cc_err_set(err, CC_EDEST, 0,
-				  "cannot replace directory '%s': %s holds a file there", what, holder);
-	if (unlinkat(dfd, name, 0) && errno != ENOENT)
-		return cc_err_set(err, CC_EDEST, errno, "cannot replace '%s'", what);
-	return CC_OK;
-}
-
-static enum cc_code clear_name(int dfd, const char *name, const char *what, struct cc_err *err)
-{
-	return cc_clear_name(dfd, name, what, "the cache", err);
-}
-
-/* Creates name in dfd for writing, replacing a non-directory there, never
- * following a symlink.  @return the fd, or -1 with err set. */
-static int create_file(int dfd, const char *name, const char *what, struct cc_err *err)
-{
-	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-
-	if (fd < 0 && errno == EEXIST) {
-		if (clear_name(dfd, name, what, err))
-			return -1;
-		fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	}
-	if (fd < 0)
-		cc_err_set(err, CC_EDEST, errno, "cannot create '%s'", what);
-	return fd;
-}
-
-/* Sets the metadata of a written file and closes it (always). */
-static enum cc_code finish_file(struct walker *w, int fd, const char *what, uint32_t mode,
-				uint32_t uid, uint32_t gid, const struct timespec times[2],
-				struct cc_err *err)
+/* Sets the metadata of a written file and puts it in place (or drops
+ * it on failure). */
+static enum cc_code finish_file(struct walker *w, struct dest_file *f, const char *what,
+				uint32_t mode, uint32_t uid, uint32_t gid,
+				const struct timespec times[2], struct cc_err *err)
 {
 	enum cc_code rc = CC_OK;
 
-	if (w->o->same_owner && fchown(fd, uid, gid))
+	if (w->o->same_owner && fchown(f->fd, uid, gid))
 		rc = cc_err_set(err, CC_EDEST, errno, "cannot set the owner of '%s'", what);
-	else if (fchmod(fd, file_mode(w, mode)))
+	else if (fchmod(f->fd, file_mode(w, mode)))
 		rc = cc_err_set(err, CC_EDEST, errno, "cannot set the mode of '%s'", what);
-	else if (futimens(fd, times))
+	else if (futimens(f->fd, times))
 		rc = cc_err_set(err, CC_EDEST, errno, "cannot set the time of '%s'", what);
-	if (close(fd) && !rc)
-		rc = cc_err_set(err, CC_EDEST, errno, "cannot write '%s'", what);
-	return rc;
+	if (rc) {
+		dest_file_abort(f);
+		return rc;
+	}
+	return dest_file_commit(f, what, err);
 }
 
 static enum cc_code write_all(int fd, const unsigned char *p, size_t n, const char *what,
@@ -740,23 +710,22 @@ static void wjob_free(struct wjob *j)
 
 static void run_job(struct walker *w, struct wjob *j)
 {
+	struct dest_file f;
 	struct cc_err e;
-	int fd;
 
 	cc_err_clear(&e);
 	if (any_failed(w))
 		return;
-	fd = create_file(j->dir->fd, j->name, j->what, &e);
-	if (fd < 0) {
+	if (dest_file_create(&w->dest, &f, j->dir->fd, j->name, j->what, &e) < 0) {
 		fail(w, &e);
 		return;
 	}
-	if (write_all(fd, j->data, j->len, j->what, &e)) {
-		close(fd);
+	if (write_all(f.fd, j->data, j->len, j->what, &e)) {
+		dest_file_abort(&f);
 		fail(w, &e);
 		return;
 	}
-	if (finish_file(w, fd, j->what, j->mode, j->uid, j->gid, j->times, &e))
+	if (finish_file(w, &f, j->what, j->mode, j->uid, j->gid, j->times, &e))
 		fail(w, &e);
 }
 
@@ -848,11 +817,10 @@ static void dispatch(struct walker *w, struct wjob *j)
 }
 
 static enum cc_code make_dir(struct walker *w, int dfd, const char *name,
-			     const struct mf_entry *e, bool follow, struct cc_err *err)
+			     const struct mf_entry *e, bool root, struct cc_err *err)
 {
 	struct level *l;
 	struct dirref *d;
-	struct stat st;
 	int fd;
 
 	if (w->depth == STACK_MAX)
@@ -865,29 +833,15 @@ static enum cc_code make_dir(struct walker *w, int dfd, const char *name,
 	w->depth++;
 	if (w->dry || !w->selected)
 		return CC_OK;
-	if (mkdirat(dfd, name, 0700)) {
-		if (errno != EEXIST)
-			return cc_err_set(err, CC_EDEST, errno, "cannot create directory '%s'",
-					  w->what.data);
-		if (fstatat(dfd, name, &st, follow ? 0 : AT_SYMLINK_NOFOLLOW))
-			return cc_err_set(err, CC_EDEST, errno, "cannot stat '%s'", w->what.data);
-		if (!S_ISDIR(st.st_mode)) {
-			if (unlinkat(dfd, name, 0) || mkdirat(dfd, name, 0700))
-				return cc_err_set(err, CC_EDEST, errno, "cannot replace '%s' with a directory",
-						  w->what.data);
-		}
-	}
-	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+	fd = root ? dest_root_dir(&w->dest, w->root_idx, dfd, name, 0700, w->what.data, err)
+		  : dest_enter_dir(&w->dest, dfd, name, 0700, w->what.data, err);
 	if (fd < 0)
-		return cc_err_set(err, CC_EDEST, errno, "cannot create directory '%s'", w->what.data);
+		return err->code;
 	d = calloc(1, sizeof(*d));
 	if (!d) {
 		close(fd);
 		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 	}
-	/* An existing read-only directory must take our new entries. */
-	if (!fstat(fd, &st) && (st.st_mode & 0700) != 0700)
-		fchmod(fd, (st.st_mode & 07777) | 0700);
 	d->fd = fd;
 	d->refs = 1;
 	d->mode = e->mode & 07777;
@@ -905,8 +859,8 @@ static enum cc_code make_file(struct walker *w, struct dirref *dir, int dfd, con
 {
 	uint64_t len = mf_entry_data_len(e);
 	struct timespec times[2];
+	struct dest_file f;
 	enum cc_code rc = CC_OK;
-	int fd;
 
 	if (w->dry || !w->selected)
 		return ds_take(&w->ds, len, -1, 0, NULL, w->what.data, err);
@@ -939,23 +893,22 @@ static enum cc_code make_file(struct walker *w, struct dirref *dir, int dfd, con
 		dispatch(w, j);
 		return CC_OK;
 	}
-	fd = create_file(dfd, name, w->what.data, err);
-	if (fd < 0)
+	if (dest_file_create(&w->dest, &f, dfd, name, w->what.data, err) < 0)
 		return err->code;
 	if (e->flags & MF_F_SPARSE) {
-		if (ftruncate(fd, (off_t)e->size))
+		if (ftruncate(f.fd, (off_t)e->size))
 			rc = cc_err_set(err, CC_EDEST, errno, "cannot size '%s'", w->what.data);
 		for (size_t i = 0; i < e->nextents && !rc; i++)
-			rc = ds_take(&w->ds, e->extents[i].len, fd, e->extents[i].off, NULL,
+			rc = ds_take(&w->ds, e->extents[i].len, f.fd, e->extents[i].off, NULL,
 				     w->what.data, err);
 	} else {
-		rc = ds_take(&w->ds, e->size, fd, 0, NULL, w->what.data, err);
+		rc = ds_take(&w->ds, e->size, f.fd, 0, NULL, w->what.data, err);
 	}
 	if (rc) {
-		close(fd);
+		dest_file_abort(&f);
 		return rc;
 	}
-	if ((rc = finish_file(w, fd, w->what.data, e->mode, e->uid, e->gid, times, err)))
+	if ((rc = finish_file(w, &f, w->what.data, e->mode, e->uid, e->gid, times, err)))
 		return rc;
 	pthread_mutex_lock(&w->mu);
 	w->st->files++;
@@ -972,44 +925,13 @@ static enum cc_code make_symlink(struct walker *w, int dfd, const char *name,
 
 	if (w->dry || !w->selected)
 		return CC_OK;
-	if (symlinkat(e->target.data, dfd, name) && errno == EEXIST) {
-		if ((rc = clear_name(dfd, name, w->what.data, err)))
-			return rc;
-		if (symlinkat(e->target.data, dfd, name))
-			return cc_err_set(err, CC_EDEST, errno, "cannot create '%s'", w->what.data);
-	} else if (errno && faccessat(dfd, name, F_OK, AT_SYMLINK_NOFOLLOW)) {
-		return cc_err_set(err, CC_EDEST, errno, "cannot create '%s'", w->what.data);
-	}
 	times[0].tv_sec = times[1].tv_sec = e->mtime_sec;
 	times[0].tv_nsec = times[1].tv_nsec = e->mtime_nsec;
-	if (w->o->same_owner && fchownat(dfd, name, e->uid, e->gid, AT_SYMLINK_NOFOLLOW))
-		return cc_err_set(err, CC_EDEST, errno, "cannot set the owner of '%s'", w->what.data);
-	utimensat(dfd, name, times, AT_SYMLINK_NOFOLLOW);
+	if ((rc = dest_symlink(&w->dest, dfd, name, e->target.data, times, w->o->same_owner,
+			       e->uid, e->gid, w->what.data, err)))
+		return rc;
 	w->st->symlinks++;
 	return CC_OK;
-}
-
-/* Opens the directory holding target (a path in the root) without
- * following any symlink; *ret_name points at its last component. */
-static int open_parent_in_root(struct walker *w, const char *target, const char **ret_name)
-{
-	const char *p = target, *slash;
-	int fd = dup(w->stack[0].dir->fd);
-
-	while (fd >= 0 && (slash = strchr(p, '/'))) {
-		char comp[MF_MAX_NAME + 1];
-		size_t n = (size_t)(slash - p);
-		int next;
-
-		memcpy(comp, p, n);
-		comp[n] = '\0';
-		next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		close(fd);
-		fd = next;
-		p = slash + 1;
-	}
-	*ret_name = p;
-	return fd;
 }
 
 static enum cc_code make_hardlink(struct walker *w, int dfd, const char *name,
@@ -1026,15 +948,10 @@ static enum cc_code make_hardlink(struct walker *w, int dfd, const char *name,
 				  w->what.data, e->target.data);
 	if (w->dry || !w->selected)
 		return CC_OK;
-	tfd = open_parent_in_root(w, e->target.data, &tname);
+	tfd = dest_open_parent(w->stack[0].dir->fd, e->target.data, &tname);
 	if (tfd < 0)
 		return cc_err_set(err, CC_EDEST, errno, "cannot open the target of '%s'", w->what.data);
-	if (linkat(tfd, tname, dfd, name, 0) && errno == EEXIST) {
-		if (!(rc = clear_name(dfd, name, w->what.data, err)) && linkat(tfd, tname, dfd, name, 0))
-			rc = cc_err_set(err, CC_EDEST, errno, "cannot link '%s'", w->what.data);
-	} else if (errno && faccessat(dfd, name, F_OK, AT_SYMLINK_NOFOLLOW)) {
-		rc = cc_err_set(err, CC_EDEST, errno, "cannot link '%s'", w->what.data);
-	}
+	rc = dest_hardlink(&w->dest, tfd, tname, dfd, name, w->what.data, err);
 	close(tfd);
 	if (!rc)
 		w->st->hardlinks++;
@@ -1072,44 +989,11 @@ static bool root_wanted(const struct restore_opts *o, const char *spec, bool con
 	return o->only ? spec_selected(o, spec) : contained;
 }
 
-/* Creates the parents of the destination (the user's own directories:
- * they are followed like any path the user types). */
-static enum cc_code open_root_parent(struct walker *w, struct cc_err *err)
+/* A "~" spec while HOME is unset or not absolute has no place: such a
+ * root is passed over (the others restore), as the lookup says too. */
+static bool home_unusable(const struct restore_opts *o, const char *spec)
 {
-	char *copy = strdup(w->root_abs.data), *slash;
-
-	if (!copy)
-		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-	slash = strrchr(copy, '/');
-	w->root_base = w->root_abs.data + (slash - copy) + 1;
-	if (slash == copy)
-		slash[1] = '\0';
-	else
-		*slash = '\0';
-	for (char *p = copy + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(copy, 0755) && errno != EEXIST) {
-			cc_err_set(err, CC_EDEST, errno, "cannot create '%s'", copy);
-			free(copy);
-			return CC_EDEST;
-		}
-		*p = '/';
-	}
-	if (mkdir(copy, 0755) && errno != EEXIST) {
-		cc_err_set(err, CC_EDEST, errno, "cannot create '%s'", copy);
-		free(copy);
-		return CC_EDEST;
-	}
-	w->parent_fd = open(copy, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (w->parent_fd < 0) {
-		cc_err_set(err, CC_EDEST, errno, "cannot open '%s'", copy);
-		free(copy);
-		return CC_EDEST;
-	}
-	free(copy);
-	return CC_OK;
+	return spec[0] == '~' && (!spec[1] || spec[1] == '/') && (!o->home || o->home[0] != '/');
 }
 
 static enum cc_code start_root(struct walker *w, const char *spec, struct cc_err *err)
@@ -1135,6 +1019,13 @@ static enum cc_code start_root(struct walker *w, const char *spec, struct cc_err
 		w->selected = false;
 		return CC_OK;
 	}
+	if (home_unusable(w->o, spec)) {
+		cc_warn("not restoring '%s': HOME is %s", spec, w->o->home ? "not an absolute path"
+								     : "not set");
+		w->st->skipped_roots++;
+		w->selected = false;
+		return CC_OK;
+	}
 	rc = cc_path_resolve(spec, w->o->cwd, w->o->home, &w->root_abs, &contained, err);
 	if (rc)
 		return rc;
@@ -1150,7 +1041,9 @@ static enum cc_code start_root(struct walker *w, const char *spec, struct cc_err
 	}
 	w->st->roots++;
 	cc_debug("restoring '%s' to '%s'", spec, w->root_abs.data);
-	return open_root_parent(w, err);
+	w->parent_fd = dest_root_parent(&w->dest, w->root_abs.data, &w->root_idx, &w->root_base,
+					err);
+	return w->parent_fd < 0 ? err->code : CC_OK;
 }
 
 static enum cc_code place_entry(struct walker *w, const struct mf_entry *e, struct cc_err *err)
@@ -1246,6 +1139,7 @@ static enum cc_code walk(struct cc_entry *ent, const struct restore_opts *o, boo
 	w.err = err;
 	w.dry = dry;
 	w.parent_fd = -1;
+	dest_init(&w.dest, "the cache", w.o->cwd, w.o->home, w.o->keep_dir_symlink);
 	w.ds.store = ent->store;
 	w.ds.mr = &ent->mr;
 	w.prog.phase = "restoring";
@@ -1340,6 +1234,7 @@ cleanup:
 	pthread_cond_destroy(&w.cv_work);
 	pthread_cond_destroy(&w.cv_idle);
 	strset_release(&w.links);
+	dest_release(&w.dest);
 	for (size_t i = 0; w.stack && i < STACK_MAX; i++)
 		buf_release(&w.stack[i].last);
 	free(w.stack);
@@ -1352,46 +1247,75 @@ cleanup:
 	return rc;
 }
 
-/* Refuses entries whose roots land on or inside one another: an earlier
- * root could otherwise plant a symlink that a later root is written
- * through. */
+/* @return whether root i of e is written with options o; *ret_abs is
+ * its destination then. */
+static bool root_restored(struct cc_entry *e, size_t i, const struct restore_opts *o,
+			  struct buf *ret_abs)
+{
+	bool contained;
+
+	return !home_unusable(o, e->roots[i]) &&
+	       !cc_path_resolve(e->roots[i], o->cwd, o->home, ret_abs, &contained, NULL) &&
+	       strcmp(ret_abs->data, "/") && root_wanted(o, e->roots[i], contained);
+}
+
 size_t cc_entry_restorable(struct cc_entry *e, const struct restore_opts *o)
 {
 	struct buf abs = BUF_INIT;
 	size_t n = 0;
 
-	for (size_t i = 0; i < e->nroots; i++) {
-		bool contained;
-
-		if (!cc_path_resolve(e->roots[i], o->cwd, o->home, &abs, &contained, NULL) &&
-		    strcmp(abs.data, "/") && root_wanted(o, e->roots[i], contained))
+	for (size_t i = 0; i < e->nroots; i++)
+		if (root_restored(e, i, o, &abs))
 			n++;
-	}
 	buf_release(&abs);
 	return n;
 }
 
+/* Refuses entries whose roots land on or inside one another: an earlier
+ * root could otherwise plant a symlink that a later root is written
+ * through.  First by their spelling (any two roots, a property of the
+ * entry), then, for the roots to be written, by the directories they
+ * reach now (dest.c), before anything is written. */
 static enum cc_code check_roots(struct cc_entry *e, const struct restore_opts *o,
 				struct cc_err *err)
 {
 	struct buf *abs = calloc(e->nroots ? e->nroots : 1, sizeof(*abs));
+	const char **sel = calloc(e->nroots ? e->nroots : 1, sizeof(*sel));
+	const char **names = calloc(e->nroots ? e->nroots : 1, sizeof(*names));
+	struct dest d;
 	enum cc_code rc = CC_OK;
+	size_t nsel = 0;
 	bool contained;
 
-	if (!abs)
-		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	dest_init(&d, "the cache", o->cwd, o->home, o->keep_dir_symlink);
+	if (!abs || !sel || !names) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		goto cleanup;
+	}
 	for (size_t i = 0; i < e->nroots && !rc; i++) {
 		buf_init(&abs[i], 0);
+		if (home_unusable(o, e->roots[i]))
+			continue;
 		rc = cc_path_resolve(e->roots[i], o->cwd, o->home, &abs[i], &contained, err);
 		for (size_t j = 0; j < i && !rc; j++)
-			if (cc_path_overlap(abs[i].data, abs[j].data))
+			if (abs[j].len && cc_path_overlap(abs[i].data, abs[j].data))
 				rc = cc_err_set(err, CC_ECORRUPT, 0,
 						"corrupt manifest: paths '%s' and '%s' overlap",
 						e->roots[j], e->roots[i]);
+		if (!rc && strcmp(abs[i].data, "/") && root_wanted(o, e->roots[i], contained)) {
+			sel[nsel] = abs[i].data;
+			names[nsel++] = e->roots[i];
+		}
 	}
-	for (size_t i = 0; i < e->nroots; i++)
+	if (!rc)
+		rc = dest_check_roots(&d, sel, names, nsel, err);
+cleanup:
+	for (size_t i = 0; abs && i < e->nroots; i++)
 		buf_release(&abs[i]);
 	free(abs);
+	free(sel);
+	free(names);
+	dest_release(&d);
 	return rc;
 }
 

@@ -39,6 +39,7 @@ struct restore_opts {
 	const char *const *only;	/* recorded specs to restore; NULL: all */
 	size_t nonly;
 	bool same_owner;		/* restore uid/gid (root only) */
+	bool keep_dir_symlink;		/* follow a symlink at a root's place (dest.h) */
 	int jobs;			/* writer threads; 0 = online CPUs */
 };
 
@@ -50,17 +51,15 @@ struct restore_stats {
  * with these options (what --lookup-only reports). */
 size_t cc_entry_restorable(struct cc_entry *e, const struct restore_opts *opts);
 
-/* Writes the entry's selected roots.  Roots outside cwd and home (absolute
- * specs, specs with "..") are restored only when named in opts->only.
+/* Writes the entry's selected roots through dest.c (see dest.h for the
+ * rules).  Roots outside cwd and home (absolute specs, specs with "..",
+ * "~" specs when home is "/") are restored only when named in
+ * opts->only; "~" specs while home is unset or relative are passed over.
+ * Roots that reach the same directory, or one inside another, by any
+ * spelling are CC_ECORRUPT before anything is written.
  * Every chunk is verified; the first mismatch is CC_ECORRUPT naming the
  * file.  Nothing is ever written outside the resolved roots. */
 enum cc_code cc_entry_restore(struct cc_entry *e, const struct restore_opts *opts,
 			      struct restore_stats *ret_stats, struct cc_err *err);
-
-/* Makes room for a new non-directory name in dfd: an existing
- * non-directory there is unlinked; a directory is an error (CC_EDEST,
- * saying that holder, the entry being restored, holds a file there). */
-enum cc_code cc_clear_name(int dfd, const char *name, const char *what, const char *holder,
-			   struct cc_err *err);
 
 #endif

@@ -18,6 +18,7 @@
 static const char usage[] =
 "usage: cache-restore --key KEY [--restore-key PREFIX]... [--path PATH]...\n"
 "                     [--store STORE] [--lookup-only] [--fail-on-miss]\n"
+"                     [--keep-directory-symlink]\n"
 "\n"
 "Restore the entry saved under KEY or, failing that, the newest entry whose\n"
 "key starts with the first --restore-key that matches anything.\n"
@@ -38,6 +39,11 @@ static const char usage[] =
 "                           downloads from a remote store (default 8)\n"
 "                           (env CACHE_JOBS; default: CPUs)\n"
 "      --same-owner         restore owners too (root only)\n"
+"      --keep-directory-symlink\n"
+"                           follow a symlink where a path's directory goes\n"
+"                           (if it leads under $HOME or the current\n"
+"                           directory) instead of replacing it\n"
+"                           (env CACHE_KEEP_DIRECTORY_SYMLINK=true)\n"
 "  -q, --quiet              only errors (env CACHE_QUIET=true)\n"
 "  -v, --verbose            more detail (env CACHE_VERBOSE=true)\n"
 "  -h, --help               show this help\n"
@@ -59,6 +65,7 @@ static const struct option longopts[] = {
 	{ "fail-on-miss", no_argument, NULL, 'F' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "jobs", required_argument, NULL, 'j' },
+	{ "keep-directory-symlink", no_argument, NULL, 'K' },
 	{ "key", required_argument, NULL, 'k' },
 	{ "lookup-only", no_argument, NULL, 'L' },
 	{ "path", required_argument, NULL, 'p' },
@@ -75,7 +82,7 @@ struct args {
 	const char *key, *store;
 	const char **paths, **restore_keys;
 	size_t npaths, nrestore_keys;
-	bool lookup_only, fail_on_miss, same_owner;
+	bool lookup_only, fail_on_miss, same_owner, keep_dir_symlink;
 	int jobs;
 };
 
@@ -85,6 +92,7 @@ static void parse(int argc, char **argv, struct args *a)
 
 	a->lookup_only = cli_env_bool("CACHE_LOOKUP_ONLY");
 	a->fail_on_miss = cli_env_bool("CACHE_FAIL_ON_MISS");
+	a->keep_dir_symlink = cli_env_bool("CACHE_KEEP_DIRECTORY_SYMLINK");
 	if (cli_env_bool("CACHE_QUIET"))
 		cli_verbosity = -1;
 	if (cli_env_bool("CACHE_VERBOSE"))
@@ -94,6 +102,7 @@ static void parse(int argc, char **argv, struct args *a)
 		case 'F': a->fail_on_miss = true; break;
 		case 'h': fputs(usage, stdout); exit(EXIT_OK);
 		case 'j': a->jobs = cli_int("--jobs", optarg, 1, 64); break;
+		case 'K': a->keep_dir_symlink = true; break;
 		case 'k': a->key = optarg; break;
 		case 'L': a->lookup_only = true; break;
 		case 'O': a->same_owner = true; break;
@@ -197,6 +206,7 @@ static int restore_legacy(const struct args *a, struct store *store, const char 
 		lo.workspace = ws && *ws ? ws : NULL;
 		lo.paths = a->paths;
 		lo.npaths = a->npaths;
+		lo.keep_dir_symlink = a->keep_dir_symlink;
 		if ((rc = gha_legacy_restore(store, le, &lo, &ls, &err))) {
 			cli_error("%s", err.msg);
 			cli_error("restoring actions/cache entry '%s' failed", le->key);
@@ -308,6 +318,7 @@ int main(int argc, char **argv)
 	ro.nonly = a.npaths;
 	ro.same_owner = a.same_owner;
 	ro.jobs = a.jobs;
+	ro.keep_dir_symlink = a.keep_dir_symlink;
 	if (!a.lookup_only) {
 		rc = cc_entry_restore(entry, &ro, &st, &err);
 		if (rc) {

@@ -164,6 +164,11 @@ static const struct res_case resolve_cases[] = {
 	{ "~/x/../../y", CWD, HOME, "/home/y", false },
 	{ "~/../../../../etc", CWD, HOME, "/etc", false },
 	{ "~/x", CWD, "/home/u/", "/home/u/x", true },
+	/* HOME=/ (a uid without a passwd entry in a container): as the
+	 * absolute spelling, contained only under cwd */
+	{ "~/etc", CWD, "/", "/etc", false },
+	{ "~", CWD, "/", "/", false },
+	{ "~/work/proj/x", CWD, "/", "/work/proj/x", true },
 	{ "~", CWD, NULL, NULL, false },
 	{ "~/x", CWD, "", NULL, false },
 	{ "~/x", CWD, "rel/home", NULL, false },

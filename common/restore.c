@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -1395,6 +1396,214 @@ static enum cc_code check_roots(struct cc_entry *e, const struct restore_opts *o
 	return rc;
 }
 
+/* ------------------------------------------------------------------ */
+/* planning: what the entry will take on disk, before anything is written */
+
+/* Metadata allowance per record (an inode, a directory entry), on top of
+ * the blocks of data; docs/internals/restore.md. */
+#define PLAN_RECORD_BYTES 256
+/* A symlink target longer than this takes a block of its own. */
+#define PLAN_INLINE_LINK 60
+
+/* One destination file system: the roots whose nearest existing
+ * ancestor lies on it. */
+struct plan_fs {
+	dev_t dev;
+	uint64_t block, avail, need;
+	char *where;		/* a path on it, for messages */
+};
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+	uint64_t r;
+
+	return add_overflow_u64(a, b, &r) ? UINT64_MAX : r;
+}
+
+static uint64_t round_up(uint64_t n, uint64_t block)
+{
+	uint64_t r = n % block;
+
+	return r ? sat_add(n, block - r) : n;
+}
+
+/* Bytes a record will allocate on a file system of this block size:
+ * the blocks of a dense file's data, the blocks its extents touch for a
+ * sparse one (holes take none), a block per directory and per symlink
+ * too long to live in its inode, and PLAN_RECORD_BYTES for each. */
+static uint64_t record_cost(const struct mf_entry *e, uint64_t block)
+{
+	uint64_t n = PLAN_RECORD_BYTES, end = 0;
+
+	switch (e->type) {
+	case MF_DIR:
+		return sat_add(n, block);
+	case MF_SYMLINK:
+		return e->target.len > PLAN_INLINE_LINK ? sat_add(n, block) : n;
+	case MF_HARDLINK:
+		return n;
+	case MF_FILE:
+		if (!(e->flags & MF_F_SPARSE))
+			return sat_add(n, round_up(e->size, block));
+		/* Extents are sorted; two that share a block count it once. */
+		for (size_t i = 0; i < e->nextents; i++) {
+			uint64_t a = e->extents[i].off - e->extents[i].off % block;
+			uint64_t b = round_up(e->extents[i].off + e->extents[i].len, block);
+
+			if (a < end)
+				a = end;
+			if (b > a)
+				n = sat_add(n, b - a);
+			if (b > end)
+				end = b;
+		}
+		return n;
+	}
+	return n;
+}
+
+/* Finds the file system a destination will be written on: the
+ * destination itself when it is a directory (a root may be a mount
+ * point), else its nearest existing ancestor, followed like any path the
+ * user types.  Appends it to *fs unless a known device. */
+static enum cc_code plan_fs_of(const char *abs, struct plan_fs **fs, size_t *nfs,
+			       size_t *ret_idx, struct cc_err *err)
+{
+	struct stat st;
+	struct statvfs vf;
+	char *p = strdup(abs), *slash;
+	struct plan_fs *x;
+	enum cc_code rc = CC_OK;
+
+	if (!p)
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	if (lstat(p, &st) || !S_ISDIR(st.st_mode)) {
+		/* abs is absolute and clean: climb until something exists. */
+		do {
+			slash = strrchr(p, '/');
+			slash[slash == p] = '\0';
+		} while (stat(p, &st) && strcmp(p, "/"));
+		if (stat(p, &st)) {
+			rc = cc_err_set(err, CC_EDEST, errno, "cannot stat '%s'", p);
+			goto cleanup;
+		}
+	}
+	for (size_t i = 0; i < *nfs; i++)
+		if ((*fs)[i].dev == st.st_dev) {
+			*ret_idx = i;
+			goto cleanup;
+		}
+	if (statvfs(p, &vf)) {
+		rc = cc_err_set(err, CC_EDEST, errno, "cannot read the free space of '%s'", p);
+		goto cleanup;
+	}
+	if (!(x = realloc(*fs, (*nfs + 1) * sizeof(*x)))) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		goto cleanup;
+	}
+	*fs = x;
+	x[*nfs].dev = st.st_dev;
+	x[*nfs].block = vf.f_frsize ? vf.f_frsize : vf.f_bsize ? vf.f_bsize : 512;
+	x[*nfs].avail = (uint64_t)vf.f_bavail * x[*nfs].block;
+	if (vf.f_bavail && x[*nfs].avail / x[*nfs].block != (uint64_t)vf.f_bavail)
+		x[*nfs].avail = UINT64_MAX;
+	x[*nfs].need = 0;
+	x[*nfs].where = p;
+	p = NULL;
+	*ret_idx = (*nfs)++;
+cleanup:
+	free(p);
+	return rc;
+}
+
+/* Before anything is written: sums, per destination file system, what
+ * the selected roots will allocate (record_cost) and compares it with the
+ * free space there and, in all, with opts->max_bytes.  A manifest can
+ * declare a terabyte with a few kilobytes of chunk records that repeat
+ * one frame: what counts is what will be written, not what is fetched.
+ * @return CC_EDEST naming both numbers when it does not fit. */
+static enum cc_code plan_space(struct cc_entry *ent, const struct restore_opts *o,
+			       struct cc_err *err)
+{
+	struct plan_fs *fs = NULL;
+	size_t nfs = 0, *root_fs = NULL, cur = SIZE_MAX, r = 0;
+	struct buf abs = BUF_INIT, root = BUF_INIT;
+	struct mf_entry e;
+	uint64_t total = 0;
+	char b1[32], b2[32];
+	enum cc_code rc;
+
+	mf_entry_init(&e);
+	if (!(root_fs = calloc(ent->nroots ? ent->nroots : 1, sizeof(*root_fs)))) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		goto cleanup;
+	}
+	for (size_t i = 0; i < ent->nroots; i++) {
+		bool contained;
+
+		root_fs[i] = SIZE_MAX;
+		if ((rc = cc_path_resolve(ent->roots[i], o->cwd, o->home, &abs, &contained, err)))
+			goto cleanup;
+		if (!root_wanted(o, ent->roots[i], contained) || !strcmp(abs.data, "/"))
+			continue;
+		if ((rc = plan_fs_of(abs.data, &fs, &nfs, &root_fs[i], err)))
+			goto cleanup;
+	}
+	if (!nfs && !o->max_bytes) {
+		rc = CC_OK;
+		goto cleanup;
+	}
+	if ((rc = mf_rewind(&ent->mr, err)))
+		goto cleanup;
+	for (;;) {
+		enum mf_item item;
+
+		if ((rc = mf_next(&ent->mr, &item, &root, &e, err)))
+			goto cleanup;
+		if (item == MF_ITEM_END)
+			break;
+		if (item == MF_ITEM_ROOT) {
+			cur = r < ent->nroots ? root_fs[r] : SIZE_MAX;
+			r++;
+		} else if (cur != SIZE_MAX) {
+			uint64_t c = record_cost(&e, fs[cur].block);
+
+			fs[cur].need = sat_add(fs[cur].need, c);
+			total = sat_add(total, c);
+		}
+	}
+	if (o->max_bytes && total > o->max_bytes) {
+		rc = cc_err_set(err, CC_EDEST, 0,
+				"the entry would take %llu bytes (%s) on disk, more than the "
+				"restore size limit of %llu bytes (%s)",
+				(unsigned long long)total, fmt_bytes(b1, sizeof(b1), total),
+				(unsigned long long)o->max_bytes,
+				fmt_bytes(b2, sizeof(b2), o->max_bytes));
+		goto cleanup;
+	}
+	for (size_t i = 0; i < nfs; i++) {
+		if (fs[i].need <= fs[i].avail)
+			continue;
+		rc = cc_err_set(err, CC_EDEST, ENOSPC,
+				"the entry would take %llu bytes (%s) on the file system of '%s', "
+				"which has %llu bytes (%s) free",
+				(unsigned long long)fs[i].need, fmt_bytes(b1, sizeof(b1), fs[i].need),
+				fs[i].where, (unsigned long long)fs[i].avail,
+				fmt_bytes(b2, sizeof(b2), fs[i].avail));
+		goto cleanup;
+	}
+	rc = CC_OK;
+cleanup:
+	for (size_t i = 0; i < nfs; i++)
+		free(fs[i].where);
+	free(fs);
+	free(root_fs);
+	buf_release(&abs);
+	buf_release(&root);
+	mf_entry_release(&e);
+	return rc;
+}
+
 enum cc_code cc_entry_restore(struct cc_entry *e, const struct restore_opts *o,
 			      struct restore_stats *ret_stats, struct cc_err *err)
 {
@@ -1404,7 +1613,8 @@ enum cc_code cc_entry_restore(struct cc_entry *e, const struct restore_opts *o,
 	if (!ret_stats)
 		ret_stats = &dummy;
 	memset(ret_stats, 0, sizeof(*ret_stats));
-	if ((rc = check_roots(e, o, err)) || (rc = mf_rewind(&e->mr, err)))
+	if ((rc = check_roots(e, o, err)) || (rc = plan_space(e, o, err)) ||
+	    (rc = mf_rewind(&e->mr, err)))
 		return rc;
 	return walk(e, o, false, ret_stats, err);
 }

@@ -40,6 +40,7 @@ struct restore_opts {
 	size_t nonly;
 	bool same_owner;		/* restore uid/gid (root only) */
 	int jobs;			/* writer threads; 0 = online CPUs */
+	uint64_t max_bytes;		/* refuse entries taking more; 0 = no cap */
 };
 
 struct restore_stats {
@@ -52,6 +53,9 @@ size_t cc_entry_restorable(struct cc_entry *e, const struct restore_opts *opts);
 
 /* Writes the entry's selected roots.  Roots outside cwd and home (absolute
  * specs, specs with "..") are restored only when named in opts->only.
+ * Before writing anything, what the roots will allocate is compared with
+ * the free space of each destination file system and opts->max_bytes:
+ * CC_EDEST when it does not fit, with nothing written.
  * Every chunk is verified; the first mismatch is CC_ECORRUPT naming the
  * file.  Nothing is ever written outside the resolved roots. */
 enum cc_code cc_entry_restore(struct cc_entry *e, const struct restore_opts *opts,

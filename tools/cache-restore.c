@@ -37,6 +37,11 @@ static const char usage[] =
 "  -j, --jobs N             file writer threads (at most 8 used) and parallel\n"
 "                           downloads from a remote store (default 8)\n"
 "                           (env CACHE_JOBS; default: CPUs)\n"
+"      --max-restore-size SIZE\n"
+"                           refuse an entry that would take more than SIZE\n"
+"                           on disk (suffixes K, M, G, T: powers of 1024;\n"
+"                           env CACHE_MAX_RESTORE_SIZE; default: no cap but\n"
+"                           the free space, which is always checked)\n"
 "      --same-owner         restore owners too (root only)\n"
 "  -q, --quiet              only errors (env CACHE_QUIET=true)\n"
 "  -v, --verbose            more detail (env CACHE_VERBOSE=true)\n"
@@ -61,6 +66,7 @@ static const struct option longopts[] = {
 	{ "jobs", required_argument, NULL, 'j' },
 	{ "key", required_argument, NULL, 'k' },
 	{ "lookup-only", no_argument, NULL, 'L' },
+	{ "max-restore-size", required_argument, NULL, 'M' },
 	{ "path", required_argument, NULL, 'p' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "restore-key", required_argument, NULL, 'r' },
@@ -77,10 +83,12 @@ struct args {
 	size_t npaths, nrestore_keys;
 	bool lookup_only, fail_on_miss, same_owner;
 	int jobs;
+	uint64_t max_size;
 };
 
 static void parse(int argc, char **argv, struct args *a)
 {
+	const char *env;
 	int c;
 
 	a->lookup_only = cli_env_bool("CACHE_LOOKUP_ONLY");
@@ -96,6 +104,7 @@ static void parse(int argc, char **argv, struct args *a)
 		case 'j': a->jobs = cli_int("--jobs", optarg, 1, 64); break;
 		case 'k': a->key = optarg; break;
 		case 'L': a->lookup_only = true; break;
+		case 'M': a->max_size = cli_size("--max-restore-size", optarg); break;
 		case 'O': a->same_owner = true; break;
 		case 'p': cli_list_add(&a->paths, &a->npaths, optarg); break;
 		case 'q': cli_verbosity = -1; break;
@@ -112,6 +121,8 @@ static void parse(int argc, char **argv, struct args *a)
 		cli_error("unexpected argument '%s'", argv[optind]);
 		exit(EXIT_USAGE);
 	}
+	if (!a->max_size && (env = getenv("CACHE_MAX_RESTORE_SIZE")) && *env)
+		a->max_size = cli_size("CACHE_MAX_RESTORE_SIZE", env);
 	cli_shared_twins(&a->key, &a->paths, &a->npaths, &a->restore_keys, &a->nrestore_keys,
 			 &a->jobs, &a->store);
 	if (a->same_owner && geteuid() != 0) {
@@ -289,6 +300,7 @@ int main(int argc, char **argv)
 	ro.nonly = a.npaths;
 	ro.same_owner = a.same_owner;
 	ro.jobs = a.jobs;
+	ro.max_bytes = a.max_size;
 	if (!a.lookup_only) {
 		rc = cc_entry_restore(entry, &ro, &st, &err);
 		if (rc) {

@@ -8,7 +8,6 @@
  * record whose parent is not the directory just above it on our stack is
  * corrupt. */
 #include "restore.h"
-#include <xxhash.h>
 #include "chunkset.h"
 #include "chunker.h"
 #include "key.h"
@@ -181,7 +180,7 @@ struct dstream {
 	struct buf cbuf;
 	ZSTD_DCtx *dc;
 	struct prefetch *pf;	/* remote stores: frames read ahead */
-	bool damaged;		/* a frame's bytes failed to decompress or verify */
+	bool noted;		/* the damaged pack was noted in the store */
 };
 
 static void ds_release(struct dstream *ds)
@@ -245,76 +244,72 @@ static enum cc_code ds_fill(struct dstream *ds, struct frame_cache *slot, const 
 	n = ZSTD_decompressDCtx(ds->dc, slot->data, f->ulen, src, f->clen);
 	free(pre);
 	if (ZSTD_isError(n) || n != f->ulen)
-		return ds->damaged = true, cc_err_set(err, CC_ECORRUPT, 0,
+		return cc_err_set(err, CC_ECORRUPT, 0,
 				  "data of '%s' is corrupt: pack %s at %llu does not decompress (%s)",
 				  what, hex, (unsigned long long)f->off,
 				  ZSTD_isError(n) ? ZSTD_getErrorName(n) : "wrong length");
 	return CC_OK;
 }
 
-/* Whether the stored pack differs from its name, the hash of its bytes.
- * @return false when it matches or cannot be read whole. */
-static bool pack_is_damaged(struct store *s, const char *name, const struct cc_id *want)
+/* The store object that notes a damaged pack: "damaged/HEX.pack". */
+static void damaged_name(const struct cc_id *pack, char *out, size_t n)
 {
-	struct buf tmp = BUF_INIT;
-	struct cc_err e;
-	bool found = false, damaged = false;
-	XXH3_state_t *st = XXH3_createState();
-	unsigned char *b = malloc(1 << 20);
-	int fd = store_tmpfile(s, &tmp, &e);
-	ssize_t k;
+	char hex[CC_ID_HEX_LEN + 1];
 
-	if (fd < 0 || !st || !b)
-		goto cleanup;
-	unlink(tmp.data);
-	if (s->ops->get_file(s, name, fd, (uint64_t)1 << 32, &found, &e) || !found ||
-	    lseek(fd, 0, SEEK_SET))
-		goto cleanup;
-	XXH3_128bits_reset(st);
-	while ((k = read(fd, b, 1 << 20)) > 0)
-		XXH3_128bits_update(st, b, (size_t)k);
-	if (!k) {
-		struct cc_id got;
-		off_t size = lseek(fd, 0, SEEK_CUR);
-
-		cc_id_from_hash(&got, XXH3_128bits_digest(st));
-		/* Bytes read from a remote store may have been damaged on the
-		 * way: only the store's own checksum of what it holds says the
-		 * damage is at rest. */
-		damaged = !cc_id_eq(&got, want) &&
-			  ((s->ops->caps & STORE_CAP_LOCAL_TMP) ||
-			   (s->ops->matches_stored && size >= 0 &&
-			    s->ops->matches_stored(s, name, fd, (uint64_t)size) == 1));
-	}
-cleanup:
-	if (fd >= 0)
-		close(fd);
-	XXH3_freeState(st);
-	free(b);
-	buf_release(&tmp);
-	return damaged;
+	cc_id_hex(pack, hex);
+	snprintf(out, n, "%s%s.pack", STORE_DAMAGED_PREFIX, hex);
 }
 
-/* After a frame failed every check, the pack is read whole: if its bytes
- * no longer hash to its name it is removed (where the store allows it),
- * since saves that find its chunks through older entries would otherwise
- * keep pointing at it, and no save could repair them.  A pack that is
- * intact stays: the fault is the manifest's. */
-static void drop_damaged_pack(struct dstream *ds, const struct mf_frame *f)
+/* A frame of the pack failed every check (or the pack is shorter than
+ * it): a reader never deletes or rewrites a store object, since other
+ * entries may still read intact frames of the pack and a save may be
+ * about to reference it.  It leaves a note instead, a new object written
+ * at most once (docs/format.md, "Damaged packs"), that tells the next
+ * save not to reuse the pack's frames, so the chunks are stored again
+ * and the store heals.  A store that refuses the write (read-only
+ * credentials) costs a warning only. */
+static void note_damaged_pack(struct dstream *ds, const struct mf_frame *f)
 {
+	struct store *s = ds->store;
 	const struct cc_id *id = &ds->mr->packs[f->pack];
 	char hex[CC_ID_HEX_LEN + 1], name[64];
+	struct buf tmp = BUF_INIT, line = BUF_INIT;
 	struct cc_err e;
+	bool existed = false;
+	int fd;
 
-	cc_id_hex(id, hex);
-	snprintf(name, sizeof(name), "%s%s.pack", STORE_PACKS_PREFIX, hex);
-	if (!ds->store->ops->del || !pack_is_damaged(ds->store, name, id))
+	if (ds->noted)
 		return;
-	if (!ds->store->ops->del(ds->store, name, &e))
-		cc_warn("removed the damaged pack '%s' from the store: the next save stores "
-			"its data again", name);
-	else
-		cc_warn("the pack '%s' is damaged and cannot be removed: %s", name, e.msg);
+	ds->noted = true;
+	cc_err_clear(&e);
+	cc_id_hex(id, hex);
+	damaged_name(id, name, sizeof(name));
+	fd = store_tmpfile(s, &tmp, &e);
+	if (fd < 0)
+		goto fail;
+	if (buf_addf(&line, &e, "cicache damaged pack 1\npack %s\nframe %llu %u\n", hex,
+		     (unsigned long long)f->off, f->clen)) {
+		close(fd);
+		goto fail;
+	}
+	if (write(fd, line.data, line.len) != (ssize_t)line.len || close(fd)) {
+		cc_err_set(&e, CC_ESTORE, errno, "cannot write '%s'", tmp.data);
+		goto fail;
+	}
+	if (s->ops->put(s, name, tmp.data, STORE_PUT_MOVE | STORE_PUT_IF_ABSENT, &existed, &e))
+		goto fail;
+	if (!existed)
+		cc_warn("noted the damaged pack '%s%s.pack' in the store as '%s': the next save "
+			"stores its data again", STORE_PACKS_PREFIX, hex, name);
+	goto cleanup;
+fail:
+	cc_warn("the pack '%s%s.pack' is damaged, and the note for the next save cannot be "
+		"written: %s", STORE_PACKS_PREFIX, hex, e.msg);
+cleanup:
+	if (tmp.len)
+		unlink(tmp.data);
+	buf_release(&tmp);
+	buf_release(&line);
 }
 
 static enum cc_code ds_load(struct dstream *ds, const char *what, struct cc_err *err)
@@ -363,13 +358,12 @@ static enum cc_code ds_load(struct dstream *ds, const char *what, struct cc_err 
 			ds->data = slot->data + ds->cur.off;
 			return CC_OK;
 		}
-		ds->damaged = true;
 		rc = cc_err_set(err, CC_ECORRUPT, 0, "data of '%s' failed verification", what);
 	}
 	if (slot)
 		slot->valid = false;
-	if (rc == CC_ECORRUPT && ds->damaged)
-		drop_damaged_pack(ds, f);
+	if (rc == CC_ECORRUPT)
+		note_damaged_pack(ds, f);
 	return rc;
 }
 
@@ -463,6 +457,56 @@ size_t cc_entry_roots(const struct cc_entry *e, const char *const **ret)
 static enum cc_code walk(struct cc_entry *ent, const struct restore_opts *o, bool dry,
 			 struct restore_stats *st, struct cc_err *err);
 
+/* Before anything is written: every pack the chunk records use must be in
+ * the store, and (where the store knows sizes) hold the end of the last
+ * frame read from it.  One stat per pack; packs are few.  A pack missing
+ * or cut short is CC_ECORRUPT here, so the candidate is passed over
+ * instead of failing halfway. */
+static enum cc_code check_packs(struct cc_entry *e, struct cc_err *err)
+{
+	struct mf_reader *r = &e->mr;
+	uint64_t *need = NULL;
+	bool end = false;
+	enum cc_code rc;
+
+	if (!r->hdr.n_packs)
+		return CC_OK;
+	if (!(need = calloc(r->hdr.n_packs, sizeof(*need))))
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	if ((rc = mf_rewind(r, err)))
+		goto cleanup;
+	while (!rc) {
+		struct mf_chunk c;
+
+		if ((rc = mf_next_chunk(r, &c, &end, err)) || end)
+			break;
+		if (need[c.frame.pack] < c.frame.off + c.frame.clen)
+			need[c.frame.pack] = c.frame.off + c.frame.clen;
+	}
+	for (uint64_t i = 0; i < r->hdr.n_packs && !rc; i++) {
+		char hex[CC_ID_HEX_LEN + 1], name[64];
+		struct store_object o = { 0 };
+		bool found;
+
+		if (!need[i])
+			continue;
+		cc_id_hex(&r->packs[i], hex);
+		snprintf(name, sizeof(name), "%s%s.pack", STORE_PACKS_PREFIX, hex);
+		if ((rc = e->store->ops->stat(e->store, name, &found, &o, err)))
+			break;
+		if (!found)
+			rc = cc_err_set(err, CC_ECORRUPT, 0, "pack '%s' is missing from the store",
+					name);
+		else if (!(e->store->ops->caps & STORE_CAP_NO_SIZE) && o.size < need[i])
+			rc = cc_err_set(err, CC_ECORRUPT, 0,
+					"pack '%s' is truncated: %llu bytes, its frames end at %llu",
+					name, (unsigned long long)o.size, (unsigned long long)need[i]);
+	}
+cleanup:
+	free(need);
+	return rc;
+}
+
 enum cc_code cc_entry_open(struct store *s, const char *key, struct cc_entry **ret,
 			   struct cc_err *err)
 {
@@ -505,7 +549,8 @@ enum cc_code cc_entry_open(struct store *s, const char *key, struct cc_entry **r
 	}
 	/* The dry run checks every record and the tree shape before a single
 	 * file is written, and collects the roots. */
-	if ((rc = walk(e, NULL, true, NULL, err)) || (rc = mf_rewind(&e->mr, err)))
+	if ((rc = walk(e, NULL, true, NULL, err)) || (rc = check_packs(e, err)) ||
+	    (rc = mf_rewind(&e->mr, err)))
 		goto fail;
 	buf_release(&name);
 	*ret = e;

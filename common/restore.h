@@ -24,9 +24,12 @@ void cc_matches_free(struct cc_match *m, size_t n);
 
 struct cc_entry;
 
-/* Fetches and verifies the manifest of key and checks every record of it.
- * CC_ECORRUPT means this candidate is unusable (try the next one); *ret is
- * NULL then.  A key that vanished in between is CC_ECORRUPT too. */
+/* Fetches and verifies the manifest of key, checks every record of it,
+ * and checks that every pack it uses is in the store (and long enough,
+ * where the store reports sizes).  CC_ECORRUPT means this candidate is
+ * unusable (try the next one); *ret is NULL then.  A key that vanished
+ * in between is CC_ECORRUPT too.  Nothing is written, in the store or
+ * elsewhere. */
 enum cc_code cc_entry_open(struct store *s, const char *key, struct cc_entry **ret,
 			   struct cc_err *err);
 void cc_entry_close(struct cc_entry *e);
@@ -51,13 +54,15 @@ struct restore_stats {
  * with these options (what --lookup-only reports). */
 size_t cc_entry_restorable(struct cc_entry *e, const struct restore_opts *opts);
 
-/* Writes the entry's selected roots.  Roots outside cwd and home (absolute
- * specs, specs with "..") are restored only when named in opts->only.
- * Before writing anything, what the roots will allocate is compared with
- * the free space of each destination file system and opts->max_bytes:
- * CC_EDEST when it does not fit, with nothing written.
+/* Writes the entry's selected roots.  Roots outside cwd and home
+ * (absolute specs, specs with "..") are restored only when named in
+ * opts->only.  Before writing anything, what the roots will allocate is
+ * compared with the free space of each destination file system and
+ * opts->max_bytes: CC_EDEST when it does not fit, with nothing written.
  * Every chunk is verified; the first mismatch is CC_ECORRUPT naming the
- * file.  Nothing is ever written outside the resolved roots. */
+ * file, and leaves a note in the store for the next save (docs/format.md
+ * 7.1); the store is never otherwise changed.  Nothing is ever written
+ * outside the resolved roots. */
 enum cc_code cc_entry_restore(struct cc_entry *e, const struct restore_opts *opts,
 			      struct restore_stats *ret_stats, struct cc_err *err);
 

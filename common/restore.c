@@ -181,6 +181,7 @@ struct dstream {
 	ZSTD_DCtx *dc;
 	struct prefetch *pf;	/* remote stores: frames read ahead */
 	bool noted;		/* the damaged pack was noted in the store */
+	uint64_t *pack_end;	/* dry run: where each pack's last frame read ends */
 };
 
 static void ds_release(struct dstream *ds)
@@ -207,6 +208,8 @@ static enum cc_code ds_next(struct dstream *ds, const char *what, struct cc_err 
 	ds->have = true;
 	ds->pos = 0;
 	ds->data = NULL;
+	if (ds->pack_end && ds->pack_end[ds->cur.frame.pack] < ds->cur.frame.off + ds->cur.frame.clen)
+		ds->pack_end[ds->cur.frame.pack] = ds->cur.frame.off + ds->cur.frame.clen;
 	return CC_OK;
 }
 
@@ -424,6 +427,7 @@ struct cc_entry {
 	struct buf tmp;
 	char **roots;
 	size_t nroots;
+	uint64_t *pack_end;	/* per pack: end of the last frame the chunks read */
 };
 
 void cc_entry_close(struct cc_entry *e)
@@ -440,6 +444,7 @@ void cc_entry_close(struct cc_entry *e)
 	for (size_t i = 0; i < e->nroots; i++)
 		free(e->roots[i]);
 	free(e->roots);
+	free(e->pack_end);
 	free(e);
 }
 
@@ -465,30 +470,14 @@ static enum cc_code walk(struct cc_entry *ent, const struct restore_opts *o, boo
 static enum cc_code check_packs(struct cc_entry *e, struct cc_err *err)
 {
 	struct mf_reader *r = &e->mr;
-	uint64_t *need = NULL;
-	bool end = false;
-	enum cc_code rc;
+	enum cc_code rc = CC_OK;
 
-	if (!r->hdr.n_packs)
-		return CC_OK;
-	if (!(need = calloc(r->hdr.n_packs, sizeof(*need))))
-		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-	if ((rc = mf_rewind(r, err)))
-		goto cleanup;
-	while (!rc) {
-		struct mf_chunk c;
-
-		if ((rc = mf_next_chunk(r, &c, &end, err)) || end)
-			break;
-		if (need[c.frame.pack] < c.frame.off + c.frame.clen)
-			need[c.frame.pack] = c.frame.off + c.frame.clen;
-	}
 	for (uint64_t i = 0; i < r->hdr.n_packs && !rc; i++) {
 		char hex[CC_ID_HEX_LEN + 1], name[64];
 		struct store_object o = { 0 };
 		bool found;
 
-		if (!need[i])
+		if (!e->pack_end[i])
 			continue;
 		cc_id_hex(&r->packs[i], hex);
 		snprintf(name, sizeof(name), "%s%s.pack", STORE_PACKS_PREFIX, hex);
@@ -497,13 +486,12 @@ static enum cc_code check_packs(struct cc_entry *e, struct cc_err *err)
 		if (!found)
 			rc = cc_err_set(err, CC_ECORRUPT, 0, "pack '%s' is missing from the store",
 					name);
-		else if (!(e->store->ops->caps & STORE_CAP_NO_SIZE) && o.size < need[i])
+		else if (!(e->store->ops->caps & STORE_CAP_NO_SIZE) && o.size < e->pack_end[i])
 			rc = cc_err_set(err, CC_ECORRUPT, 0,
 					"pack '%s' is truncated: %llu bytes, its frames end at %llu",
-					name, (unsigned long long)o.size, (unsigned long long)need[i]);
+					name, (unsigned long long)o.size,
+					(unsigned long long)e->pack_end[i]);
 	}
-cleanup:
-	free(need);
 	return rc;
 }
 
@@ -548,7 +536,13 @@ enum cc_code cc_entry_open(struct store *s, const char *key, struct cc_entry **r
 		goto fail;
 	}
 	/* The dry run checks every record and the tree shape before a single
-	 * file is written, and collects the roots. */
+	 * file is written, and collects the roots and where each pack's
+	 * frames end. */
+	if (!(e->pack_end = calloc(e->mr.hdr.n_packs ? e->mr.hdr.n_packs : 1,
+				   sizeof(*e->pack_end)))) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		goto fail;
+	}
 	if ((rc = walk(e, NULL, true, NULL, err)) || (rc = check_packs(e, err)) ||
 	    (rc = mf_rewind(&e->mr, err)))
 		goto fail;
@@ -1298,6 +1292,7 @@ static enum cc_code walk(struct cc_entry *ent, const struct restore_opts *o, boo
 	w.parent_fd = -1;
 	w.ds.store = ent->store;
 	w.ds.mr = &ent->mr;
+	w.ds.pack_end = dry ? ent->pack_end : NULL;
 	w.prog.phase = "restoring";
 	w.prog.files_total = ent->mr.hdr.n_files;
 	w.prog.bytes_total = ent->mr.hdr.data_bytes;

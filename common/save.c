@@ -1258,7 +1258,7 @@ static enum cc_code damage_check(struct saver *sv, struct damage *d, const struc
 	if (d->listed) {
 		struct damage_note key = { .pack = *pack }, *n;
 
-		n = bsearch(&key, d->v, d->n, sizeof(*d->v), note_cmp);
+		n = d->n ? bsearch(&key, d->v, d->n, sizeof(*d->v), note_cmp) : NULL;
 		found = n != NULL;
 		o.mtime_ns = n ? n->mtime : 0;
 	} else {

@@ -208,8 +208,12 @@ static enum cc_code ds_next(struct dstream *ds, const char *what, struct cc_err 
 	ds->have = true;
 	ds->pos = 0;
 	ds->data = NULL;
-	if (ds->pack_end && ds->pack_end[ds->cur.frame.pack] < ds->cur.frame.off + ds->cur.frame.clen)
-		ds->pack_end[ds->cur.frame.pack] = ds->cur.frame.off + ds->cur.frame.clen;
+	if (ds->pack_end) {
+		uint64_t fend = ds->cur.frame.off + ds->cur.frame.clen;
+
+		if (ds->pack_end[ds->cur.frame.pack] < fend)
+			ds->pack_end[ds->cur.frame.pack] = fend;
+	}
 	return CC_OK;
 }
 
@@ -254,15 +258,6 @@ static enum cc_code ds_fill(struct dstream *ds, struct frame_cache *slot, const 
 	return CC_OK;
 }
 
-/* The store object that notes a damaged pack: "damaged/HEX.pack". */
-static void damaged_name(const struct cc_id *pack, char *out, size_t n)
-{
-	char hex[CC_ID_HEX_LEN + 1];
-
-	cc_id_hex(pack, hex);
-	snprintf(out, n, "%s%s.pack", STORE_DAMAGED_PREFIX, hex);
-}
-
 /* A frame of the pack failed every check (or the pack is shorter than
  * it): a reader never deletes or rewrites a store object, since other
  * entries may still read intact frames of the pack and a save may be
@@ -286,7 +281,7 @@ static void note_damaged_pack(struct dstream *ds, const struct mf_frame *f)
 	ds->noted = true;
 	cc_err_clear(&e);
 	cc_id_hex(id, hex);
-	damaged_name(id, name, sizeof(name));
+	snprintf(name, sizeof(name), "%s%s.pack", STORE_DAMAGED_PREFIX, hex);
 	fd = store_tmpfile(s, &tmp, &e);
 	if (fd < 0)
 		goto fail;
@@ -462,12 +457,7 @@ size_t cc_entry_roots(const struct cc_entry *e, const char *const **ret)
 static enum cc_code walk(struct cc_entry *ent, const struct restore_opts *o, bool dry,
 			 struct restore_stats *st, struct cc_err *err);
 
-/* Before anything is written: every pack the chunk records use must be in
- * the store, and (where the store knows sizes) hold the end of the last
- * frame read from it.  One stat per pack; packs are few.  A pack missing
- * or cut short is CC_ECORRUPT here, so the candidate is passed over
- * instead of failing halfway. */
-static enum cc_code check_packs(struct cc_entry *e, struct cc_err *err)
+enum cc_code cc_entry_check_packs(struct cc_entry *e, struct cc_err *err)
 {
 	struct mf_reader *r = &e->mr;
 	enum cc_code rc = CC_OK;
@@ -543,8 +533,7 @@ enum cc_code cc_entry_open(struct store *s, const char *key, struct cc_entry **r
 		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 		goto fail;
 	}
-	if ((rc = walk(e, NULL, true, NULL, err)) || (rc = check_packs(e, err)) ||
-	    (rc = mf_rewind(&e->mr, err)))
+	if ((rc = walk(e, NULL, true, NULL, err)) || (rc = mf_rewind(&e->mr, err)))
 		goto fail;
 	buf_release(&name);
 	*ret = e;

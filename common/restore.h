@@ -24,15 +24,18 @@ void cc_matches_free(struct cc_match *m, size_t n);
 
 struct cc_entry;
 
-/* Fetches and verifies the manifest of key, checks every record of it,
- * and checks that every pack it uses is in the store (and long enough,
- * where the store reports sizes).  CC_ECORRUPT means this candidate is
- * unusable (try the next one); *ret is NULL then.  A key that vanished
- * in between is CC_ECORRUPT too.  Nothing is written, in the store or
- * elsewhere. */
+/* Fetches and verifies the manifest of key and checks every record of it.
+ * CC_ECORRUPT means this candidate is unusable (try the next one); *ret is
+ * NULL then.  A key that vanished in between is CC_ECORRUPT too. */
 enum cc_code cc_entry_open(struct store *s, const char *key, struct cc_entry **ret,
 			   struct cc_err *err);
 void cc_entry_close(struct cc_entry *e);
+/* Before anything is written: every pack the entry's chunk records use
+ * must be in the store and, where the store reports sizes, hold the end
+ * of the last frame read from it (one stat per pack; packs are few).
+ * CC_ECORRUPT when one is missing or cut short: pass the candidate over,
+ * as for a bad manifest.  Store errors are CC_ESTORE. */
+enum cc_code cc_entry_check_packs(struct cc_entry *e, struct cc_err *err);
 const struct mf_header *cc_entry_header(const struct cc_entry *e);
 /* The recorded root specs, in order; valid until cc_entry_close(). */
 size_t cc_entry_roots(const struct cc_entry *e, const char *const **ret);

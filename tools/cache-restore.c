@@ -283,6 +283,21 @@ int main(int argc, char **argv)
 			entry = NULL;
 			continue;
 		}
+		/* A pack missing or cut short is seen before anything is
+		 * written: passed over like a bad manifest. */
+		if ((rc = cc_entry_check_packs(entry, &err))) {
+			cc_entry_close(entry);
+			entry = NULL;
+		}
+		if (rc == CC_ECORRUPT) {
+			cli_warn("skipping entry '%s': %s", m[chosen].key, err.msg);
+			continue;
+		}
+		if (rc) {
+			cli_error("%s", err.msg);
+			code = cli_exit_code(rc);
+			goto out;
+		}
 		break;
 	}
 	if (!entry && (code = restore_legacy(&a, store, cwd, home)) >= 0)

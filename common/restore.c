@@ -9,7 +9,6 @@
  * whose parent is not the directory just above it on our stack is
  * corrupt. */
 #include "restore.h"
-#include <xxhash.h>
 #include "chunkset.h"
 #include "chunker.h"
 #include "dest.h"
@@ -27,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -182,7 +182,8 @@ struct dstream {
 	struct buf cbuf;
 	ZSTD_DCtx *dc;
 	struct prefetch *pf;	/* remote stores: frames read ahead */
-	bool damaged;		/* a frame's bytes failed to decompress or verify */
+	bool noted;		/* the damaged pack was noted in the store */
+	uint64_t *pack_end;	/* dry run: where each pack's last frame read ends */
 };
 
 static void ds_release(struct dstream *ds)
@@ -209,6 +210,12 @@ static enum cc_code ds_next(struct dstream *ds, const char *what, struct cc_err 
 	ds->have = true;
 	ds->pos = 0;
 	ds->data = NULL;
+	if (ds->pack_end) {
+		uint64_t fend = ds->cur.frame.off + ds->cur.frame.clen;
+
+		if (ds->pack_end[ds->cur.frame.pack] < fend)
+			ds->pack_end[ds->cur.frame.pack] = fend;
+	}
 	return CC_OK;
 }
 
@@ -246,76 +253,63 @@ static enum cc_code ds_fill(struct dstream *ds, struct frame_cache *slot, const 
 	n = ZSTD_decompressDCtx(ds->dc, slot->data, f->ulen, src, f->clen);
 	free(pre);
 	if (ZSTD_isError(n) || n != f->ulen)
-		return ds->damaged = true, cc_err_set(err, CC_ECORRUPT, 0,
+		return cc_err_set(err, CC_ECORRUPT, 0,
 				  "data of '%s' is corrupt: pack %s at %llu does not decompress (%s)",
 				  what, hex, (unsigned long long)f->off,
 				  ZSTD_isError(n) ? ZSTD_getErrorName(n) : "wrong length");
 	return CC_OK;
 }
 
-/* Whether the stored pack differs from its name, the hash of its bytes.
- * @return false when it matches or cannot be read whole. */
-static bool pack_is_damaged(struct store *s, const char *name, const struct cc_id *want)
+/* A frame of the pack failed every check (or the pack is shorter than
+ * it): a reader never deletes or rewrites a store object, since other
+ * entries may still read intact frames of the pack and a save may be
+ * about to reference it.  It leaves a note instead, a new object written
+ * at most once (docs/format.md, "Damaged packs"), that tells the next
+ * save not to reuse the pack's frames, so the chunks are stored again
+ * and the store heals.  A store that refuses the write (read-only
+ * credentials) costs a warning only. */
+static void note_damaged_pack(struct dstream *ds, const struct mf_frame *f)
 {
-	struct buf tmp = BUF_INIT;
-	struct cc_err e;
-	bool found = false, damaged = false;
-	XXH3_state_t *st = XXH3_createState();
-	unsigned char *b = malloc(1 << 20);
-	int fd = store_tmpfile(s, &tmp, &e);
-	ssize_t k;
-
-	if (fd < 0 || !st || !b)
-		goto cleanup;
-	unlink(tmp.data);
-	if (s->ops->get_file(s, name, fd, (uint64_t)1 << 32, &found, &e) || !found ||
-	    lseek(fd, 0, SEEK_SET))
-		goto cleanup;
-	XXH3_128bits_reset(st);
-	while ((k = read(fd, b, 1 << 20)) > 0)
-		XXH3_128bits_update(st, b, (size_t)k);
-	if (!k) {
-		struct cc_id got;
-		off_t size = lseek(fd, 0, SEEK_CUR);
-
-		cc_id_from_hash(&got, XXH3_128bits_digest(st));
-		/* Bytes read from a remote store may have been damaged on the
-		 * way: only the store's own checksum of what it holds says the
-		 * damage is at rest. */
-		damaged = !cc_id_eq(&got, want) &&
-			  ((s->ops->caps & STORE_CAP_LOCAL_TMP) ||
-			   (s->ops->matches_stored && size >= 0 &&
-			    s->ops->matches_stored(s, name, fd, (uint64_t)size) == 1));
-	}
-cleanup:
-	if (fd >= 0)
-		close(fd);
-	XXH3_freeState(st);
-	free(b);
-	buf_release(&tmp);
-	return damaged;
-}
-
-/* After a frame failed every check, the pack is read whole: if its bytes
- * no longer hash to its name it is removed (where the store allows it),
- * since saves that find its chunks through older entries would otherwise
- * keep pointing at it, and no save could repair them.  A pack that is
- * intact stays: the fault is the manifest's. */
-static void drop_damaged_pack(struct dstream *ds, const struct mf_frame *f)
-{
+	struct store *s = ds->store;
 	const struct cc_id *id = &ds->mr->packs[f->pack];
 	char hex[CC_ID_HEX_LEN + 1], name[64];
+	struct buf tmp = BUF_INIT, line = BUF_INIT;
 	struct cc_err e;
+	bool existed = false;
+	int fd;
 
-	cc_id_hex(id, hex);
-	snprintf(name, sizeof(name), "%s%s.pack", STORE_PACKS_PREFIX, hex);
-	if (!ds->store->ops->del || !pack_is_damaged(ds->store, name, id))
+	if (ds->noted)
 		return;
-	if (!ds->store->ops->del(ds->store, name, &e))
-		cc_warn("removed the damaged pack '%s' from the store: the next save stores "
-			"its data again", name);
-	else
-		cc_warn("the pack '%s' is damaged and cannot be removed: %s", name, e.msg);
+	ds->noted = true;
+	cc_err_clear(&e);
+	cc_id_hex(id, hex);
+	snprintf(name, sizeof(name), "%s%s.pack", STORE_DAMAGED_PREFIX, hex);
+	fd = store_tmpfile(s, &tmp, &e);
+	if (fd < 0)
+		goto fail;
+	if (buf_addf(&line, &e, "cicache damaged pack 1\npack %s\nframe %llu %u\n", hex,
+		     (unsigned long long)f->off, f->clen)) {
+		close(fd);
+		goto fail;
+	}
+	if (write(fd, line.data, line.len) != (ssize_t)line.len || close(fd)) {
+		cc_err_set(&e, CC_ESTORE, errno, "cannot write '%s'", tmp.data);
+		goto fail;
+	}
+	if (s->ops->put(s, name, tmp.data, STORE_PUT_MOVE | STORE_PUT_IF_ABSENT, &existed, &e))
+		goto fail;
+	if (!existed)
+		cc_warn("noted the damaged pack '%s%s.pack' in the store as '%s': the next save "
+			"stores its data again", STORE_PACKS_PREFIX, hex, name);
+	goto cleanup;
+fail:
+	cc_warn("the pack '%s%s.pack' is damaged, and the note for the next save cannot be "
+		"written: %s", STORE_PACKS_PREFIX, hex, e.msg);
+cleanup:
+	if (tmp.len)
+		unlink(tmp.data);
+	buf_release(&tmp);
+	buf_release(&line);
 }
 
 static enum cc_code ds_load(struct dstream *ds, const char *what, struct cc_err *err)
@@ -364,13 +358,12 @@ static enum cc_code ds_load(struct dstream *ds, const char *what, struct cc_err 
 			ds->data = slot->data + ds->cur.off;
 			return CC_OK;
 		}
-		ds->damaged = true;
 		rc = cc_err_set(err, CC_ECORRUPT, 0, "data of '%s' failed verification", what);
 	}
 	if (slot)
 		slot->valid = false;
-	if (rc == CC_ECORRUPT && ds->damaged)
-		drop_damaged_pack(ds, f);
+	if (rc == CC_ECORRUPT)
+		note_damaged_pack(ds, f);
 	return rc;
 }
 
@@ -432,6 +425,7 @@ struct cc_entry {
 	int fd;			/* the manifest's copy: a file without a name */
 	char **roots;
 	size_t nroots;
+	uint64_t *pack_end;	/* per pack: end of the last frame the chunks read */
 };
 
 void cc_entry_close(struct cc_entry *e)
@@ -445,6 +439,7 @@ void cc_entry_close(struct cc_entry *e)
 	for (size_t i = 0; i < e->nroots; i++)
 		free(e->roots[i]);
 	free(e->roots);
+	free(e->pack_end);
 	free(e);
 }
 
@@ -461,6 +456,34 @@ size_t cc_entry_roots(const struct cc_entry *e, const char *const **ret)
 
 static enum cc_code walk(struct cc_entry *ent, const struct restore_opts *o, bool dry,
 			 struct restore_stats *st, struct cc_err *err);
+
+enum cc_code cc_entry_check_packs(struct cc_entry *e, struct cc_err *err)
+{
+	struct mf_reader *r = &e->mr;
+	enum cc_code rc = CC_OK;
+
+	for (uint64_t i = 0; i < r->hdr.n_packs && !rc; i++) {
+		char hex[CC_ID_HEX_LEN + 1], name[64];
+		struct store_object o = { 0 };
+		bool found;
+
+		if (!e->pack_end[i])
+			continue;
+		cc_id_hex(&r->packs[i], hex);
+		snprintf(name, sizeof(name), "%s%s.pack", STORE_PACKS_PREFIX, hex);
+		if ((rc = e->store->ops->stat(e->store, name, &found, &o, err)))
+			break;
+		if (!found)
+			rc = cc_err_set(err, CC_ECORRUPT, 0, "pack '%s' is missing from the store",
+					name);
+		else if (!(e->store->ops->caps & STORE_CAP_NO_SIZE) && o.size < e->pack_end[i])
+			rc = cc_err_set(err, CC_ECORRUPT, 0,
+					"pack '%s' is truncated: %llu bytes, its frames end at %llu",
+					name, (unsigned long long)o.size,
+					(unsigned long long)e->pack_end[i]);
+	}
+	return rc;
+}
 
 enum cc_code cc_entry_open(struct store *s, const char *key, struct cc_entry **ret,
 			   struct cc_err *err)
@@ -501,7 +524,13 @@ enum cc_code cc_entry_open(struct store *s, const char *key, struct cc_entry **r
 		goto fail;
 	}
 	/* The dry run checks every record and the tree shape before a single
-	 * file is written, and collects the roots. */
+	 * file is written, and collects the roots and where each pack's
+	 * frames end. */
+	if (!(e->pack_end = calloc(e->mr.hdr.n_packs ? e->mr.hdr.n_packs : 1,
+				   sizeof(*e->pack_end)))) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		goto fail;
+	}
 	if ((rc = walk(e, NULL, true, NULL, err)) || (rc = mf_rewind(&e->mr, err)))
 		goto fail;
 	buf_release(&name);
@@ -1142,6 +1171,7 @@ static enum cc_code walk(struct cc_entry *ent, const struct restore_opts *o, boo
 	dest_init(&w.dest, "the cache", w.o->cwd, w.o->home, w.o->keep_dir_symlink);
 	w.ds.store = ent->store;
 	w.ds.mr = &ent->mr;
+	w.ds.pack_end = dry ? ent->pack_end : NULL;
 	w.prog.phase = "restoring";
 	w.prog.files_total = ent->mr.hdr.n_files;
 	w.prog.bytes_total = ent->mr.hdr.data_bytes;
@@ -1319,6 +1349,214 @@ cleanup:
 	return rc;
 }
 
+/* ------------------------------------------------------------------ */
+/* planning: what the entry will take on disk, before anything is written */
+
+/* Metadata allowance per record (an inode, a directory entry), on top of
+ * the blocks of data; docs/internals/restore.md. */
+#define PLAN_RECORD_BYTES 256
+/* A symlink target longer than this takes a block of its own. */
+#define PLAN_INLINE_LINK 60
+
+/* One destination file system: the roots whose nearest existing
+ * ancestor lies on it. */
+struct plan_fs {
+	dev_t dev;
+	uint64_t block, avail, need;
+	char *where;		/* a path on it, for messages */
+};
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+	uint64_t r;
+
+	return add_overflow_u64(a, b, &r) ? UINT64_MAX : r;
+}
+
+static uint64_t round_up(uint64_t n, uint64_t block)
+{
+	uint64_t r = n % block;
+
+	return r ? sat_add(n, block - r) : n;
+}
+
+/* Bytes a record will allocate on a file system of this block size:
+ * the blocks of a dense file's data, the blocks its extents touch for a
+ * sparse one (holes take none), a block per directory and per symlink
+ * too long to live in its inode, and PLAN_RECORD_BYTES for each. */
+static uint64_t record_cost(const struct mf_entry *e, uint64_t block)
+{
+	uint64_t n = PLAN_RECORD_BYTES, end = 0;
+
+	switch (e->type) {
+	case MF_DIR:
+		return sat_add(n, block);
+	case MF_SYMLINK:
+		return e->target.len > PLAN_INLINE_LINK ? sat_add(n, block) : n;
+	case MF_HARDLINK:
+		return n;
+	case MF_FILE:
+		if (!(e->flags & MF_F_SPARSE))
+			return sat_add(n, round_up(e->size, block));
+		/* Extents are sorted; two that share a block count it once. */
+		for (size_t i = 0; i < e->nextents; i++) {
+			uint64_t a = e->extents[i].off - e->extents[i].off % block;
+			uint64_t b = round_up(e->extents[i].off + e->extents[i].len, block);
+
+			if (a < end)
+				a = end;
+			if (b > a)
+				n = sat_add(n, b - a);
+			if (b > end)
+				end = b;
+		}
+		return n;
+	}
+	return n;
+}
+
+/* Finds the file system a destination will be written on: the
+ * destination itself when it is a directory (a root may be a mount
+ * point), else its nearest existing ancestor, followed like any path the
+ * user types.  Appends it to *fs unless a known device. */
+static enum cc_code plan_fs_of(const char *abs, struct plan_fs **fs, size_t *nfs,
+			       size_t *ret_idx, struct cc_err *err)
+{
+	struct stat st;
+	struct statvfs vf;
+	char *p = strdup(abs), *slash;
+	struct plan_fs *x;
+	enum cc_code rc = CC_OK;
+
+	if (!p)
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	if (lstat(p, &st) || !S_ISDIR(st.st_mode)) {
+		/* abs is absolute and clean: climb until something exists. */
+		do {
+			slash = strrchr(p, '/');
+			slash[slash == p] = '\0';
+		} while (stat(p, &st) && strcmp(p, "/"));
+		if (stat(p, &st)) {
+			rc = cc_err_set(err, CC_EDEST, errno, "cannot stat '%s'", p);
+			goto cleanup;
+		}
+	}
+	for (size_t i = 0; i < *nfs; i++)
+		if ((*fs)[i].dev == st.st_dev) {
+			*ret_idx = i;
+			goto cleanup;
+		}
+	if (statvfs(p, &vf)) {
+		rc = cc_err_set(err, CC_EDEST, errno, "cannot read the free space of '%s'", p);
+		goto cleanup;
+	}
+	if (!(x = realloc(*fs, (*nfs + 1) * sizeof(*x)))) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		goto cleanup;
+	}
+	*fs = x;
+	x[*nfs].dev = st.st_dev;
+	x[*nfs].block = vf.f_frsize ? vf.f_frsize : vf.f_bsize ? vf.f_bsize : 512;
+	x[*nfs].avail = (uint64_t)vf.f_bavail * x[*nfs].block;
+	if (vf.f_bavail && x[*nfs].avail / x[*nfs].block != (uint64_t)vf.f_bavail)
+		x[*nfs].avail = UINT64_MAX;
+	x[*nfs].need = 0;
+	x[*nfs].where = p;
+	p = NULL;
+	*ret_idx = (*nfs)++;
+cleanup:
+	free(p);
+	return rc;
+}
+
+/* Before anything is written: sums, per destination file system, what
+ * the selected roots will allocate (record_cost) and compares it with the
+ * free space there and, in all, with opts->max_bytes.  A manifest can
+ * declare a terabyte with a few kilobytes of chunk records that repeat
+ * one frame: what counts is what will be written, not what is fetched.
+ * @return CC_EDEST naming both numbers when it does not fit. */
+static enum cc_code plan_space(struct cc_entry *ent, const struct restore_opts *o,
+			       struct cc_err *err)
+{
+	struct plan_fs *fs = NULL;
+	size_t nfs = 0, *root_fs = NULL, cur = SIZE_MAX, r = 0;
+	struct buf abs = BUF_INIT, root = BUF_INIT;
+	struct mf_entry e;
+	uint64_t total = 0;
+	char b1[32], b2[32];
+	enum cc_code rc;
+
+	mf_entry_init(&e);
+	if (!(root_fs = calloc(ent->nroots ? ent->nroots : 1, sizeof(*root_fs)))) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		goto cleanup;
+	}
+	for (size_t i = 0; i < ent->nroots; i++) {
+		bool contained;
+
+		root_fs[i] = SIZE_MAX;
+		if ((rc = cc_path_resolve(ent->roots[i], o->cwd, o->home, &abs, &contained, err)))
+			goto cleanup;
+		if (!root_wanted(o, ent->roots[i], contained) || !strcmp(abs.data, "/"))
+			continue;
+		if ((rc = plan_fs_of(abs.data, &fs, &nfs, &root_fs[i], err)))
+			goto cleanup;
+	}
+	if (!nfs && !o->max_bytes) {
+		rc = CC_OK;
+		goto cleanup;
+	}
+	if ((rc = mf_rewind(&ent->mr, err)))
+		goto cleanup;
+	for (;;) {
+		enum mf_item item;
+
+		if ((rc = mf_next(&ent->mr, &item, &root, &e, err)))
+			goto cleanup;
+		if (item == MF_ITEM_END)
+			break;
+		if (item == MF_ITEM_ROOT) {
+			cur = r < ent->nroots ? root_fs[r] : SIZE_MAX;
+			r++;
+		} else if (cur != SIZE_MAX) {
+			uint64_t c = record_cost(&e, fs[cur].block);
+
+			fs[cur].need = sat_add(fs[cur].need, c);
+			total = sat_add(total, c);
+		}
+	}
+	if (o->max_bytes && total > o->max_bytes) {
+		rc = cc_err_set(err, CC_EDEST, 0,
+				"the entry would take %llu bytes (%s) on disk, more than the "
+				"restore size limit of %llu bytes (%s)",
+				(unsigned long long)total, fmt_bytes(b1, sizeof(b1), total),
+				(unsigned long long)o->max_bytes,
+				fmt_bytes(b2, sizeof(b2), o->max_bytes));
+		goto cleanup;
+	}
+	for (size_t i = 0; i < nfs; i++) {
+		if (fs[i].need <= fs[i].avail)
+			continue;
+		rc = cc_err_set(err, CC_EDEST, ENOSPC,
+				"the entry would take %llu bytes (%s) on the file system of '%s', "
+				"which has %llu bytes (%s) free",
+				(unsigned long long)fs[i].need, fmt_bytes(b1, sizeof(b1), fs[i].need),
+				fs[i].where, (unsigned long long)fs[i].avail,
+				fmt_bytes(b2, sizeof(b2), fs[i].avail));
+		goto cleanup;
+	}
+	rc = CC_OK;
+cleanup:
+	for (size_t i = 0; i < nfs; i++)
+		free(fs[i].where);
+	free(fs);
+	free(root_fs);
+	buf_release(&abs);
+	buf_release(&root);
+	mf_entry_release(&e);
+	return rc;
+}
+
 enum cc_code cc_entry_restore(struct cc_entry *e, const struct restore_opts *o,
 			      struct restore_stats *ret_stats, struct cc_err *err)
 {
@@ -1328,7 +1566,8 @@ enum cc_code cc_entry_restore(struct cc_entry *e, const struct restore_opts *o,
 	if (!ret_stats)
 		ret_stats = &dummy;
 	memset(ret_stats, 0, sizeof(*ret_stats));
-	if ((rc = check_roots(e, o, err)) || (rc = mf_rewind(&e->mr, err)))
+	if ((rc = check_roots(e, o, err)) || (rc = plan_space(e, o, err)) ||
+	    (rc = mf_rewind(&e->mr, err)))
 		return rc;
 	return walk(e, o, false, ret_stats, err);
 }

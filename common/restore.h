@@ -30,6 +30,12 @@ struct cc_entry;
 enum cc_code cc_entry_open(struct store *s, const char *key, struct cc_entry **ret,
 			   struct cc_err *err);
 void cc_entry_close(struct cc_entry *e);
+/* Before anything is written: every pack the entry's chunk records use
+ * must be in the store and, where the store reports sizes, hold the end
+ * of the last frame read from it (one stat per pack; packs are few).
+ * CC_ECORRUPT when one is missing or cut short: pass the candidate over,
+ * as for a bad manifest.  Store errors are CC_ESTORE. */
+enum cc_code cc_entry_check_packs(struct cc_entry *e, struct cc_err *err);
 const struct mf_header *cc_entry_header(const struct cc_entry *e);
 /* The recorded root specs, in order; valid until cc_entry_close(). */
 size_t cc_entry_roots(const struct cc_entry *e, const char *const **ret);
@@ -41,6 +47,7 @@ struct restore_opts {
 	bool same_owner;		/* restore uid/gid (root only) */
 	bool keep_dir_symlink;		/* follow a symlink at a root's place (dest.h) */
 	int jobs;			/* writer threads; 0 = online CPUs */
+	uint64_t max_bytes;		/* refuse entries taking more; 0 = no cap */
 };
 
 struct restore_stats {
@@ -56,9 +63,14 @@ size_t cc_entry_restorable(struct cc_entry *e, const struct restore_opts *opts);
  * "~" specs when home is "/") are restored only when named in
  * opts->only; "~" specs while home is unset or relative are passed over.
  * Roots that reach the same directory, or one inside another, by any
- * spelling are CC_ECORRUPT before anything is written.
+ * spelling are CC_ECORRUPT before anything is written.  Before writing
+ * anything, what the roots will allocate is compared with the free space
+ * of each destination file system and opts->max_bytes: CC_EDEST when it
+ * does not fit, with nothing written.
  * Every chunk is verified; the first mismatch is CC_ECORRUPT naming the
- * file.  Nothing is ever written outside the resolved roots. */
+ * file, and leaves a note in the store for the next save (docs/format.md
+ * 7.1); the store is never otherwise changed.  Nothing is ever written
+ * outside the resolved roots. */
 enum cc_code cc_entry_restore(struct cc_entry *e, const struct restore_opts *opts,
 			      struct restore_stats *ret_stats, struct cc_err *err);
 

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -1188,13 +1189,121 @@ static size_t common_prefix(const char *a, const char *b)
 	return n;
 }
 
-/* Adds the chunks of one stored entry to the chunk set. */
-static enum cc_code load_base(struct saver *sv, const char *key)
+/* Damage notes (docs/format.md, "Damaged packs"): a restore that found a
+ * pack damaged leaves "damaged/HEX.pack" and never touches the pack.  A
+ * noted pack is not reused, so its chunks are stored again, unless the
+ * pack object is newer than the note: a save has put it again since (the
+ * same chunks make the same pack), and that copy is whole. */
+#define DAMAGE_NOTES_MAX (1u << 20)
+
+struct damage_note {
+	struct cc_id pack;
+	int64_t mtime;
+};
+
+struct damage {
+	struct damage_note *v;
+	size_t n, alloc;
+	bool listed;		/* v holds every note; else ask per pack */
+	bool oom;
+};
+
+static int collect_note(void *ctx, const struct store_object *o)
+{
+	struct damage *d = ctx;
+	const char *hex = o->name + strlen(STORE_DAMAGED_PREFIX);
+	char buf[CC_ID_HEX_LEN + 1];
+	struct cc_id id;
+
+	if (strlen(hex) != CC_ID_HEX_LEN + 5 || strcmp(hex + CC_ID_HEX_LEN, ".pack"))
+		return 0;
+	memcpy(buf, hex, CC_ID_HEX_LEN);
+	buf[CC_ID_HEX_LEN] = '\0';
+	if (!cc_id_parse_hex(&id, buf))
+		return 0;
+	if (d->n == DAMAGE_NOTES_MAX) {
+		d->listed = false;	/* too many to hold: ask per pack */
+		return 1;
+	}
+	if (d->n == d->alloc) {
+		size_t na = d->alloc ? d->alloc * 2 : 16;
+		struct damage_note *x = realloc(d->v, na * sizeof(*x));
+
+		if (!x) {
+			d->oom = true;
+			return 1;
+		}
+		d->v = x;
+		d->alloc = na;
+	}
+	d->v[d->n].pack = id;
+	d->v[d->n].mtime = o->mtime_ns;
+	d->n++;
+	return 0;
+}
+
+static int note_cmp(const void *a, const void *b)
+{
+	return memcmp(&((const struct damage_note *)a)->pack,
+		      &((const struct damage_note *)b)->pack, sizeof(struct cc_id));
+}
+
+/* Reads the notes with one listing where the store lists them all; a
+ * store that lists only the newest match (gha) is asked per pack. */
+static enum cc_code damage_load(struct saver *sv, struct damage *d)
+{
+	enum cc_code rc;
+
+	memset(d, 0, sizeof(*d));
+	if (sv->store->ops->caps & STORE_CAP_LIST_NEWEST)
+		return CC_OK;
+	d->listed = true;
+	rc = sv->store->ops->list(sv->store, STORE_DAMAGED_PREFIX, collect_note, d, sv->err);
+	if (!rc && d->oom)
+		rc = cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	if (!rc && d->listed && d->n > 1)
+		qsort(d->v, d->n, sizeof(*d->v), note_cmp);
+	return rc;
+}
+
+/* @return whether the pack (stored with mtime pack_mtime) is noted damaged
+ * and was not put again since. */
+static enum cc_code damage_check(struct saver *sv, struct damage *d, const struct cc_id *pack,
+				 int64_t pack_mtime, bool *ret_damaged, struct cc_err *err)
+{
+	struct store_object o = { 0 };
+	bool found = false;
+
+	*ret_damaged = false;
+	if (d->listed) {
+		struct damage_note key = { .pack = *pack }, *n;
+
+		n = d->n ? bsearch(&key, d->v, d->n, sizeof(*d->v), note_cmp) : NULL;
+		found = n != NULL;
+		o.mtime_ns = n ? n->mtime : 0;
+	} else {
+		char hex[CC_ID_HEX_LEN + 1], name[64];
+		enum cc_code rc;
+
+		cc_id_hex(pack, hex);
+		snprintf(name, sizeof(name), "%s%s.pack", STORE_DAMAGED_PREFIX, hex);
+		if ((rc = sv->store->ops->stat(sv->store, name, &found, &o, err)))
+			return rc;
+	}
+	*ret_damaged = found && pack_mtime <= o.mtime_ns;
+	return CC_OK;
+}
+
+/* Adds the chunks of one stored entry to the chunk set: only those whose
+ * pack is there, not noted damaged, and (where the store knows sizes)
+ * long enough to hold their frame. */
+static enum cc_code load_base(struct saver *sv, const char *key, struct damage *dmg)
 {
 	struct buf name = BUF_INIT;
 	struct mf_reader r;
 	struct cc_err e2;
 	uint32_t *packmap = NULL;
+	uint64_t *psize = NULL, cut = 0;
 	bool found, end, opened = false;
 	uint32_t frame = 0;
 	uint32_t last_pack = UINT32_MAX;
@@ -1220,25 +1329,33 @@ static enum cc_code load_base(struct saver *sv, const char *key)
 		goto soft;
 	opened = true;
 	packmap = malloc((r.hdr.n_packs ? r.hdr.n_packs : 1) * sizeof(*packmap));
-	if (!packmap) {
+	psize = calloc(r.hdr.n_packs ? r.hdr.n_packs : 1, sizeof(*psize));
+	if (!packmap || !psize) {
 		rc = cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
 		goto cleanup;
 	}
 	for (uint64_t i = 0; i < r.hdr.n_packs; i++) {
 		char hex[CC_ID_HEX_LEN + 1];
 		struct buf pname = BUF_INIT;
-		bool have;
+		struct store_object o = { 0 };
+		bool have, damaged = false;
 
 		/* A chunk is only reused if its pack is really there. */
 		cc_id_hex(&r.packs[i], hex);
 		if ((rc = buf_addf(&pname, sv->err, "%s%s.pack", STORE_PACKS_PREFIX, hex)) ||
-		    (rc = sv->store->ops->stat(sv->store, pname.data, &have, NULL, &e2))) {
+		    (rc = sv->store->ops->stat(sv->store, pname.data, &have, &o, &e2)) ||
+		    (have && (rc = damage_check(sv, dmg, &r.packs[i], o.mtime_ns, &damaged, &e2)))) {
 			buf_release(&pname);
 			goto soft;
 		}
+		if (damaged)
+			cc_warn("not reusing the pack '%s': a restore found it damaged; its chunks "
+				"are stored again", pname.data);
 		buf_release(&pname);
 		packmap[i] = UINT32_MAX;
-		if (have && (rc = chunkset_pack(&sv->cs, &r.packs[i], true, &packmap[i], sv->err)))
+		psize[i] = sv->store->ops->caps & STORE_CAP_NO_SIZE ? UINT64_MAX : o.size;
+		if (have && !damaged &&
+		    (rc = chunkset_pack(&sv->cs, &r.packs[i], true, &packmap[i], sv->err)))
 			goto cleanup;
 	}
 	for (;;) {
@@ -1251,6 +1368,10 @@ static enum cc_code load_base(struct saver *sv, const char *key)
 			break;
 		if (packmap[c.frame.pack] == UINT32_MAX)
 			continue;
+		if (c.frame.off + c.frame.clen > psize[c.frame.pack]) {
+			cut++;
+			continue;
+		}
 		if (c.frame.pack != last_pack || c.frame.off != last_off) {
 			struct frame_info f = {
 				.pack = packmap[c.frame.pack], .codec = c.frame.codec,
@@ -1267,6 +1388,9 @@ static enum cc_code load_base(struct saver *sv, const char *key)
 		if ((rc = chunkset_add(&sv->cs, &c.id, &loc, sv->err)))
 			goto cleanup;
 	}
+	if (cut)
+		cc_warn("not reusing %llu chunks of entry '%s': their pack ends before their frame",
+			(unsigned long long)cut, key);
 	sv->st->bases++;
 	cc_debug("dedup base '%s': %llu chunks", key, (unsigned long long)r.hdr.n_chunks);
 	goto cleanup;
@@ -1278,6 +1402,7 @@ cleanup:
 	if (opened)
 		mf_close(&r);
 	free(packmap);
+	free(psize);
 	if (fd >= 0)
 		close(fd);
 	buf_release(&name);
@@ -1286,6 +1411,7 @@ cleanup:
 
 static enum cc_code load_bases(struct saver *sv)
 {
+	struct damage dmg = { 0 };
 	struct cands c = { 0 };
 	const char *key = sv->o->key;
 	char *chosen[MAX_BASES + 16];
@@ -1352,18 +1478,29 @@ static enum cc_code load_bases(struct saver *sv)
 			break;
 		chosen[nchosen++] = best->key;
 	}
+	if (nchosen && (rc = damage_load(sv, &dmg)) && rc != CC_ENOMEM) {
+		/* Without the notes a base might hand us damaged frames:
+		 * store everything instead. */
+		cc_warn("not deduplicating against stored entries: %s", sv->err->msg);
+		cc_err_clear(sv->err);
+		nchosen = 0;
+		rc = CC_OK;
+	}
+	if (rc)
+		goto cleanup;
 	for (size_t j = 0; j < nchosen && !rc; j++) {
 		bool dup = false;
 
 		for (size_t i = 0; i < j; i++)
 			dup |= chosen[i] == chosen[j];
 		if (!dup)
-			rc = load_base(sv, chosen[j]);
+			rc = load_base(sv, chosen[j], &dmg);
 	}
 cleanup:
 	for (size_t i = 0; i < c.n; i++)
 		free(c.v[i].key);
 	free(c.v);
+	free(dmg.v);
 	return rc;
 }
 

@@ -21,6 +21,7 @@
 #define STORE_CAP_LOCAL_TMP 1u	/* tmpdir is inside the store: MOVE is a rename */
 #define STORE_CAP_LIST_NEWEST 2u	/* list() yields only the newest match of a prefix */
 #define STORE_CAP_LOCAL_DIR 4u	/* a directory of this machine holds it: see local_dir */
+#define STORE_CAP_NO_SIZE 8u	/* stat() and list() do not know sizes (size is 0) */
 
 struct store_object {
 	const char *name;	/* full object name */
@@ -109,6 +110,8 @@ void store_close(struct store *s);
 enum cc_code store_key_name(struct buf *ret, const char *key, struct cc_err *err);
 #define STORE_KEYS_PREFIX "keys/"
 #define STORE_PACKS_PREFIX "packs/"
+/* "damaged/HEX.pack": a restore found that pack damaged (docs/format.md). */
+#define STORE_DAMAGED_PREFIX "damaged/"
 
 /* Creates a private temporary file in s->tmpdir; *ret_path gets its name.
  * @return an open fd or -1 with err set. */

@@ -72,34 +72,48 @@ else
 	echo "# SKIP unwritable-store cases: setpriv cannot drop privileges here"
 fi
 
-test_expect_success 'a damaged pack: the restore fails with exit 5, not a hit' '
+test_expect_success 'a damaged pack: the restore fails with exit 5, not a hit; the pack stays' '
 	cp -a "$S" bad &&
 	for p in $(find bad/packs -type f); do
 		sz=$(stat -c %s "$p") &&
 		printf "\\377\\377\\377\\377\\377\\377\\377\\377" |
 			dd of="$p" bs=1 seek=$((sz / 2)) conv=notrunc status=none || exit 1
 	done &&
+	find bad/packs -type f | sort >packs.before &&
 	rm -rf data &&
 	expect_code 5 cache-restore --key good --store "$TRASH/bad" >out 2>err &&
 	cat err &&
 	expect_no_grep "^cache-hit=true" out &&
-	expect_grep "error" err
+	expect_grep "error" err &&
+	find bad/packs -type f | sort >packs.after &&
+	diff packs.before packs.after &&
+	expect_grep "noted the damaged pack" err &&
+	test -n "$(ls bad/damaged)"
 '
 
-test_expect_success 'a truncated pack: exit 5' '
+# Found before anything is written: the candidate is passed over (here a
+# miss), and the pack is left as it is.
+test_expect_success 'a truncated pack: passed over before anything is written' '
 	rm -rf bad && cp -a "$S" bad &&
 	for p in $(find bad/packs -type f); do truncate -s 100 "$p" || exit 1; done &&
 	rm -rf data &&
-	expect_code 5 cache-restore --key good --store "$TRASH/bad" >out 2>err &&
-	expect_no_grep "^cache-hit=true" out
+	cache-restore --key good --store "$TRASH/bad" >out 2>err &&
+	cat err &&
+	expect_grep "skipping entry .good.: pack .packs/.*. is truncated" err &&
+	expect_grep "^cache-hit=false$" out &&
+	expect_grep "^cache-matched-key=$" out &&
+	test ! -e data &&
+	for p in $(find bad/packs -type f); do expect_eq "$(stat -c %s "$p")" 100 || exit 1; done
 '
 
-test_expect_success 'a missing pack: exit 5' '
+test_expect_success 'a missing pack: passed over before anything is written' '
 	rm -rf bad && cp -a "$S" bad &&
 	find bad/packs -type f -delete &&
 	rm -rf data &&
-	expect_code 5 cache-restore --key good --store "$TRASH/bad" >out 2>err &&
-	expect_no_grep "^cache-hit=true" out
+	expect_code 1 cache-restore --key good --store "$TRASH/bad" --fail-on-miss >out 2>err &&
+	expect_grep "skipping entry .good.: pack .packs/.*. is missing from the store" err &&
+	expect_grep "^cache-hit=false$" out &&
+	test ! -e data
 '
 
 test_expect_success 'a damaged entry is skipped for the next match with a warning' '

@@ -242,19 +242,21 @@ test_expect_success 'lookup-only reports a hit and writes nothing' '
 	test ! -e ws-j10/data
 '
 
-# A store whose packs are gone: the entry is found and fails verification.
+# A store whose pack is damaged: the entry is found and fails verification
+# while it is written (a missing pack would be passed over before).
 test_expect_success 'a restore that fails is a warning and a miss' '
 	mkdir -p ws-j11/data && echo x >ws-j11/data/f &&
-	(cd ws-j11 && cache-save --store "$TRASH/nopacks" --key k-11 --path data -q >/dev/null) &&
-	rm -rf nopacks/packs/* ws-j11/data &&
-	CICACHE_BIN=$BIN step "" main j11 store="$TRASH/nopacks" path=data key=k-11 &&
+	(cd ws-j11 && cache-save --store "$TRASH/badpack" --key k-11 --path data -q >/dev/null) &&
+	for p in badpack/packs/*; do "$TEST_TOOL" corrupt "$p" 8 >/dev/null || exit 1; done &&
+	rm -rf ws-j11/data &&
+	CICACHE_BIN=$BIN step "" main j11 store="$TRASH/badpack" path=data key=k-11 &&
 	expect_grep "^::warning::cache-restore exited 5 (the entry failed verification); continuing as a cache miss" j11.log &&
 	expect_eq "$(out j11 main)" "$(printf "cicache-bin=%s\ncache-hit=false\ncache-primary-key=k-11\ncache-matched-key=" "$BIN")" &&
 	expect_grep "^hit<<" job-j11/state-main
 '
 
 test_expect_success 'a failed restore with fail-on-cache-miss fails' '
-	CICACHE_BIN=$BIN expect_code 1 step "" main j11b store="$TRASH/nopacks" path=data key=k-11 \
+	CICACHE_BIN=$BIN expect_code 1 step "" main j11b store="$TRASH/badpack" path=data key=k-11 \
 		fail-on-cache-miss=true &&
 	expect_grep "^::error::cache-restore exited 5 (the entry failed verification); failing as fail-on-cache-miss is set" j11b.log
 '

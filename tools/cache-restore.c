@@ -38,6 +38,11 @@ static const char usage[] =
 "  -j, --jobs N             file writer threads (at most 8 used) and parallel\n"
 "                           downloads from a remote store (default 8)\n"
 "                           (env CACHE_JOBS; default: CPUs)\n"
+"      --max-restore-size SIZE\n"
+"                           refuse an entry that would take more than SIZE\n"
+"                           on disk (suffixes K, M, G, T: powers of 1024;\n"
+"                           env CACHE_MAX_RESTORE_SIZE; default: no cap but\n"
+"                           the free space, which is always checked)\n"
 "      --same-owner         restore owners too (root only)\n"
 "      --keep-directory-symlink\n"
 "                           follow a symlink where a path's directory goes\n"
@@ -68,6 +73,7 @@ static const struct option longopts[] = {
 	{ "keep-directory-symlink", no_argument, NULL, 'K' },
 	{ "key", required_argument, NULL, 'k' },
 	{ "lookup-only", no_argument, NULL, 'L' },
+	{ "max-restore-size", required_argument, NULL, 'M' },
 	{ "path", required_argument, NULL, 'p' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "restore-key", required_argument, NULL, 'r' },
@@ -84,10 +90,12 @@ struct args {
 	size_t npaths, nrestore_keys;
 	bool lookup_only, fail_on_miss, same_owner, keep_dir_symlink;
 	int jobs;
+	uint64_t max_size;
 };
 
 static void parse(int argc, char **argv, struct args *a)
 {
+	const char *env;
 	int c;
 
 	a->lookup_only = cli_env_bool("CACHE_LOOKUP_ONLY");
@@ -105,6 +113,7 @@ static void parse(int argc, char **argv, struct args *a)
 		case 'K': a->keep_dir_symlink = true; break;
 		case 'k': a->key = optarg; break;
 		case 'L': a->lookup_only = true; break;
+		case 'M': a->max_size = cli_size("--max-restore-size", optarg); break;
 		case 'O': a->same_owner = true; break;
 		case 'p': cli_list_add(&a->paths, &a->npaths, optarg); break;
 		case 'q': cli_verbosity = -1; break;
@@ -121,6 +130,8 @@ static void parse(int argc, char **argv, struct args *a)
 		cli_error("unexpected argument '%s'", argv[optind]);
 		exit(EXIT_USAGE);
 	}
+	if (!a->max_size && (env = getenv("CACHE_MAX_RESTORE_SIZE")) && *env)
+		a->max_size = cli_size("CACHE_MAX_RESTORE_SIZE", env);
 	cli_shared_twins(&a->key, &a->paths, &a->npaths, &a->restore_keys, &a->nrestore_keys,
 			 &a->jobs, &a->store);
 	if (a->same_owner && geteuid() != 0) {
@@ -301,6 +312,21 @@ int main(int argc, char **argv)
 			entry = NULL;
 			continue;
 		}
+		/* A pack missing or cut short is seen before anything is
+		 * written: passed over like a bad manifest. */
+		if ((rc = cc_entry_check_packs(entry, &err))) {
+			cc_entry_close(entry);
+			entry = NULL;
+		}
+		if (rc == CC_ECORRUPT) {
+			cli_warn("skipping entry '%s': %s", m[chosen].key, err.msg);
+			continue;
+		}
+		if (rc) {
+			cli_error("%s", err.msg);
+			code = cli_exit_code(rc);
+			goto out;
+		}
 		break;
 	}
 	if (!entry && (code = restore_legacy(&a, store, cwd, home)) >= 0)
@@ -319,6 +345,7 @@ int main(int argc, char **argv)
 	ro.same_owner = a.same_owner;
 	ro.jobs = a.jobs;
 	ro.keep_dir_symlink = a.keep_dir_symlink;
+	ro.max_bytes = a.max_size;
 	if (!a.lookup_only) {
 		rc = cc_entry_restore(entry, &ro, &st, &err);
 		if (rc) {

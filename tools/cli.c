@@ -222,6 +222,35 @@ int cli_int(const char *opt, const char *val, int min, int max)
 	return (int)v;
 }
 
+uint64_t cli_size(const char *opt, const char *val)
+{
+	static const char units[] = "KMGT";
+	const char *u;
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(val, &end, 10);
+	if (errno || end == val || !isdigit((unsigned char)*val))
+		goto bad;
+	if (*end) {
+		if (end[1] || !(u = strchr(units, toupper((unsigned char)*end))))
+			goto bad;
+		for (const char *k = units; k <= u; k++) {
+			if (v > UINT64_MAX / 1024)
+				goto bad;
+			v *= 1024;
+		}
+	}
+	if (!v)
+		goto bad;
+	return v;
+bad:
+	cli_error("%s takes a size in bytes, with an optional K, M, G or T suffix "
+		  "(powers of 1024), not '%s'", opt, val);
+	exit(EXIT_USAGE);
+}
+
 const char *cli_store(const char *flag)
 {
 	static char def[PATH_MAX];

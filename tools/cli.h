@@ -36,6 +36,9 @@ void cli_env_list(const char *name, const char ***list, size_t *n);
 void cli_list_add(const char ***list, size_t *n, const char *item);
 /* Parses an integer option in [min, max]; exits with EXIT_USAGE otherwise. */
 int cli_int(const char *opt, const char *val, int min, int max);
+/* Parses a size: a positive number of bytes with an optional K, M, G or T
+ * suffix (either case; powers of 1024); exits with EXIT_USAGE otherwise. */
+uint64_t cli_size(const char *opt, const char *val);
 
 /* After the flags: fills what no flag set from the twins both programs
  * share (CACHE_JOBS, CACHE_KEY, CACHE_PATH, CACHE_RESTORE_KEYS), checks the

@@ -1741,6 +1741,75 @@ static void k_huge_size(struct hctx *h)
 	h_finish(h);
 }
 
+/* Size bombs.  A dense 1 TiB file whose data stream is one zero frame
+ * of 4 MiB repeated by 262144 chunk records: a manifest of a few KiB
+ * that is valid in every record, and would fill any disk. */
+static void k_dense_bomb(struct hctx *h)
+{
+	const uint32_t len = 4u << 20;
+	const uint64_t size = 1ULL << 40;
+	unsigned char *zero = calloc(1, len);
+	struct mf_entry e;
+	struct mf_chunk c;
+
+	if (!zero)
+		die("out of memory");
+	h_root(h, "r");
+	h_dir(h, "");
+	mf_entry_init(&e);
+	e.type = MF_FILE;
+	e.mode = 0644;
+	e.mtime_sec = MTIME;
+	e.size = size;
+	xadds(&e.path, "f");
+	check(mf_add_entry(&h->w, &e, &h->err), &h->err);
+	mf_entry_release(&e);
+	h_data(h, zero, len, NULL);	/* the frame and its first chunk */
+	memset(&c, 0, sizeof(c));
+	cc_id_of(&c.id, zero, len);
+	c.frame.codec = FRAME_ZSTD;
+	c.frame.off = 8;
+	c.frame.clen = (uint32_t)(h->pack.len - 8);
+	c.frame.ulen = len;
+	c.len = len;
+	for (uint64_t done = len; done < size; done += len)
+		check(mf_add_chunk(&h->w, &c, &h->err), &h->err);
+	free(zero);
+	h_finish(h);
+}
+
+/* The legitimate twin: a sparse 1 TiB file holding 1 MiB of data in 16
+ * extents of 64 KiB spread over it. */
+static void k_sparse_bomb(struct hctx *h)
+{
+	const uint64_t size = 1ULL << 40, step = size / 16, xlen = 64 << 10;
+	struct mf_extent x[16];
+	struct frame_opts fo = { .nchunks = 16 };
+	struct mf_entry e;
+	struct buf t = BUF_INIT;
+
+	for (int i = 0; i < 16; i++)
+		x[i] = (struct mf_extent){ (uint64_t)i * step + 4096 * (uint64_t)i, xlen };
+	h_root(h, "r");
+	h_dir(h, "");
+	mf_entry_init(&e);
+	e.type = MF_FILE;
+	e.mode = 0644;
+	e.mtime_sec = MTIME;
+	e.flags = MF_F_SPARSE;
+	e.size = size;
+	e.extents = x;
+	e.nextents = 16;
+	xadds(&e.path, "f");
+	check(mf_add_entry(&h->w, &e, &h->err), &h->err);
+	e.extents = NULL;
+	mf_entry_release(&e);
+	text(&t, 16 * xlen);
+	h_data(h, t.data, t.len, &fo);
+	h_finish(h);
+	buf_release(&t);
+}
+
 static void k_missing_pack(struct hctx *h)
 {
 	base(h);
@@ -1858,6 +1927,7 @@ static const struct kind kinds[] = {
 	{ "chunks-after-end", k_chunks_after_end },
 	{ "data-overflow", k_data_overflow },
 	{ "deep-nesting", k_deep_nesting },
+	{ "dense-bomb", k_dense_bomb },
 	{ "dir-symlink-swap", k_dir_symlink_swap },
 	{ "dot-path", k_dot_path },
 	{ "dotdot-path", k_dotdot_path },
@@ -1926,6 +1996,7 @@ static const struct kind kinds[] = {
 	{ "size-mismatch", k_size_mismatch },
 	{ "size-past-chunks", k_size_past_chunks },
 	{ "slash-path", k_slash_path },
+	{ "sparse-bomb", k_sparse_bomb },
 	{ "stream-long", k_stream_long },
 	{ "stream-short", k_stream_short },
 	{ "stream-trailing", k_stream_trailing },

@@ -703,19 +703,6 @@ cleanup:
 	return ret;
 }
 
-static int s3_matches_stored(struct store *s, const char *name, int fd, uint64_t size)
-{
-	struct s3 *s3 = s->priv;
-	struct buf key = BUF_INIT;
-	struct cc_err e;
-	int ret = -1;
-
-	if (!object_key(s3, name, &key, &e))
-		ret = etag_matches(s3, key.data, fd, size);
-	buf_release(&key);
-	return ret;
-}
-
 static enum cc_code put_single(struct s3 *s3, const char *key, const char *name, int fd,
 			       uint64_t size, bool if_absent, bool *ret_existed,
 			       struct cc_err *err)
@@ -1243,7 +1230,6 @@ const struct store_ops store_s3 = {
 	.put = s3_put,
 	.get_range = s3_get_range,
 	.get_ranges = s3_get_ranges,
-	.matches_stored = s3_matches_stored,
 	.get_file = s3_get_file,
 	.stat = s3_stat,
 	.list = s3_list,

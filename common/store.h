@@ -75,11 +75,6 @@ struct store_ops {
 	 * error, which dst buffers were filled is unspecified. */
 	enum cc_code (*get_ranges)(struct store *s, const struct store_range *r, size_t n,
 				   struct cc_err *err);
-	/* Optional.  Whether the size bytes in fd (from its start) are what
-	 * the store holds as name, by the checksum the store recorded when it
-	 * took the object (S3's ETag): it tells damage at rest from damage
-	 * on the way.  @return 1 yes, 0 no, -1 cannot tell. */
-	int (*matches_stored)(struct store *s, const char *name, int fd, uint64_t size);
 	/* With STORE_CAP_LOCAL_DIR.  Stats the directory that holds the
 	 * store (following symbolic links): a save compares it, by device
 	 * and inode, with the directories it reads, to leave the store out.

@@ -1569,5 +1569,6 @@ enum cc_code cc_entry_restore(struct cc_entry *e, const struct restore_opts *o,
 	if ((rc = check_roots(e, o, err)) || (rc = plan_space(e, o, err)) ||
 	    (rc = mf_rewind(&e->mr, err)))
 		return rc;
+	ret_stats->started = true;
 	return walk(e, o, false, ret_stats, err);
 }

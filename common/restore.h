@@ -52,6 +52,7 @@ struct restore_opts {
 
 struct restore_stats {
 	uint64_t files, dirs, symlinks, hardlinks, bytes, roots, skipped_roots;
+	bool started;	/* writing began: a failure may leave a partial tree */
 };
 
 /* @return how many of the entry's roots cc_entry_restore() would write

@@ -350,8 +350,11 @@ int main(int argc, char **argv)
 		rc = cc_entry_restore(entry, &ro, &st, &err);
 		if (rc) {
 			cli_error("%s", err.msg);
-			cli_error("restoring '%s' failed; the files under its paths may be incomplete",
-				  m[chosen].key);
+			if (st.started)
+				cli_error("restoring '%s' failed; the files under its paths may be incomplete",
+					  m[chosen].key);
+			else
+				cli_error("restoring '%s' failed before anything was written", m[chosen].key);
 			output_no_hit(a.key);
 			code = cli_exit_code(rc);
 			goto out;

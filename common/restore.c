@@ -1495,6 +1495,8 @@ static enum cc_code plan_space(struct cc_entry *ent, const struct restore_opts *
 		bool contained;
 
 		root_fs[i] = SIZE_MAX;
+		if (home_unusable(o, ent->roots[i]))
+			continue;	/* passed over by the walk too */
 		if ((rc = cc_path_resolve(ent->roots[i], o->cwd, o->home, &abs, &contained, err)))
 			goto cleanup;
 		if (!root_wanted(o, ent->roots[i], contained) || !strcmp(abs.data, "/"))
@@ -1557,6 +1559,16 @@ cleanup:
 	return rc;
 }
 
+enum cc_code cc_entry_precheck(struct cc_entry *e, const struct restore_opts *o,
+			       struct cc_err *err)
+{
+	enum cc_code rc;
+
+	if ((rc = check_roots(e, o, err)))
+		return rc;
+	return plan_space(e, o, err);
+}
+
 enum cc_code cc_entry_restore(struct cc_entry *e, const struct restore_opts *o,
 			      struct restore_stats *ret_stats, struct cc_err *err)
 {
@@ -1566,8 +1578,7 @@ enum cc_code cc_entry_restore(struct cc_entry *e, const struct restore_opts *o,
 	if (!ret_stats)
 		ret_stats = &dummy;
 	memset(ret_stats, 0, sizeof(*ret_stats));
-	if ((rc = check_roots(e, o, err)) || (rc = plan_space(e, o, err)) ||
-	    (rc = mf_rewind(&e->mr, err)))
+	if ((rc = cc_entry_precheck(e, o, err)) || (rc = mf_rewind(&e->mr, err)))
 		return rc;
 	ret_stats->started = true;
 	return walk(e, o, false, ret_stats, err);

@@ -72,6 +72,13 @@ size_t cc_entry_restorable(struct cc_entry *e, const struct restore_opts *opts);
  * file, and leaves a note in the store for the next save (docs/format.md
  * 7.1); the store is never otherwise changed.  Nothing is ever written
  * outside the resolved roots. */
+/* The checks cc_entry_restore() makes before its first write (roots by
+ * identity, free space and opts->max_bytes), without writing anything:
+ * what --lookup-only runs so that it agrees with a restore.
+ * @return CC_OK, CC_ECORRUPT or CC_EDEST (err set), or CC_ENOMEM. */
+enum cc_code cc_entry_precheck(struct cc_entry *e, const struct restore_opts *opts,
+			       struct cc_err *err);
+
 enum cc_code cc_entry_restore(struct cc_entry *e, const struct restore_opts *opts,
 			      struct restore_stats *ret_stats, struct cc_err *err);
 

@@ -28,7 +28,10 @@ test_expect_success 'two roots that are one directory through a link: exit 5, no
 	(cd d1 && expect_code 5 cache-restore --key alias --store "$S") >out 2>err &&
 	expect_grep "^cache-hit=false" out &&
 	expect_grep "by another path" err &&
-	test ! -e d1/b/pkg && test -L d1/a
+	test ! -e d1/b/pkg && test -L d1/a &&
+	(cd d1 && expect_code 5 cache-restore --key alias --store "$S" --lookup-only) >out 2>err &&
+	expect_grep "^cache-hit=false" out &&
+	expect_grep "would fail before anything is written" err
 '
 
 test_expect_success 'the same when the directory exists already' '

@@ -47,6 +47,9 @@ test_expect_success 'a 1 TiB dense file is refused at once: exit 6, both numbers
 	expect_grep "would take 1099511[0-9]* bytes (1.0 TiB) on the file system of .$MNT/work., which has [0-9]* bytes (.*) free" err &&
 	expect_grep "^cache-hit=false$" out &&
 	expect_grep "failed before anything was written" err &&
+	(cd "$MNT/work" && expect_code 6 cache-restore --key dense --store "$S" --lookup-only \
+		>"$TRASH/out" 2>"$TRASH/err") &&
+	expect_grep "^cache-hit=false$" out &&
 	expect_no_grep "may be incomplete" err &&
 	expect_eq "$(ls -A "$MNT/work")" "" &&
 	expect_eq "$(used "$MNT")" "$before"

@@ -377,6 +377,13 @@ int main(int argc, char **argv)
 		output_no_hit(a.key);
 		code = a.fail_on_miss ? EXIT_MISS : EXIT_OK;
 		goto out;
+	} else if ((rc = cc_entry_precheck(entry, &ro, &err))) {
+		/* The answer a restore would give before its first write. */
+		cli_error("%s", err.msg);
+		cli_error("restoring '%s' would fail before anything is written", m[chosen].key);
+		output_no_hit(a.key);
+		code = cli_exit_code(rc);
+		goto out;
 	} else {
 		cli_info("found '%s' (%s); --lookup-only: nothing written", m[chosen].key,
 			 m[chosen].exact ? "exact match" : "restore-key match");

@@ -31,7 +31,8 @@ struct http {
 	int nidle_multi;
 	int max_tries;
 	long stall_s;
-	char *cainfo;
+	char *cainfo;			/* CA bundle, NULL: libcurl's default */
+	char *capath;			/* CA directory (SSL_CERT_DIR), or NULL */
 	unsigned seed;
 	/* DNS answers and TLS sessions shared by every transfer of every
 	 * thread (libcurl does not support sharing connections between
@@ -125,10 +126,48 @@ static void share_unlock(CURL *c, curl_lock_data data, void *ctx)
 	pthread_mutex_unlock(&h->share_mu[data]);
 }
 
+/* Where each distribution keeps its CA bundle, most common first. */
+static const char *const ca_bundles[] = {
+	"/etc/ssl/certs/ca-certificates.crt",	/* Debian, Ubuntu, Alpine, Arch */
+	"/etc/pki/tls/certs/ca-bundle.crt",	/* RHEL, Fedora, CentOS, Amazon */
+	"/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", /* RHEL, Fedora */
+	"/etc/ssl/ca-bundle.pem",		/* openSUSE */
+	"/etc/ssl/cert.pem",			/* Alpine, OpenSSL's default */
+};
+
+/* Sets h->cainfo and h->capath, the CA certificates to trust.  The
+ * environment first: AWS_CA_BUNDLE, CURL_CA_BUNDLE, SSL_CERT_FILE (a
+ * bundle) and SSL_CERT_DIR (a hashed directory).  Without them, libcurl's
+ * own default when it has one that exists here (a distribution's
+ * libcurl), else the first bundle of ca_bundles[] that is readable: the
+ * static release binaries carry no default, as they run on every
+ * distribution.  Returns false only when out of memory. */
+static bool ca_locate(struct http *h)
+{
+	static const char *const vars[] = { "AWS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE" };
+	const char *file = NULL, *dir = getenv("SSL_CERT_DIR");
+	const curl_version_info_data *v;
+
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]) && !file; i++)
+		if ((file = getenv(vars[i])) && !*file)
+			file = NULL;
+	if (dir && !*dir)
+		dir = NULL;
+	v = curl_version_info(CURLVERSION_NOW);
+	if (!file && !dir && !((v->cainfo && !access(v->cainfo, R_OK)) || v->capath))
+		for (size_t i = 0; i < sizeof(ca_bundles) / sizeof(ca_bundles[0]) && !file; i++)
+			if (!access(ca_bundles[i], R_OK))
+				file = ca_bundles[i];
+	if (file && !(h->cainfo = strdup(file)))
+		return false;
+	if (dir && !(h->capath = strdup(dir)))
+		return false;
+	return true;
+}
+
 enum cc_code http_new(struct http **ret, int max_tries, struct cc_err *err)
 {
 	struct http *h;
-	const char *ca = getenv("AWS_CA_BUNDLE");
 	const char *stall = getenv("CICACHE_STALL_SECONDS");
 
 	*ret = NULL;
@@ -155,9 +194,7 @@ enum cc_code http_new(struct http **ret, int max_tries, struct cc_err *err)
 		h->stall_s = v;
 	}
 	h->seed = (unsigned)time(NULL) ^ ((unsigned)getpid() << 16);
-	if (!ca || !*ca)
-		ca = getenv("SSL_CERT_FILE");
-	if ((ca && *ca && !(h->cainfo = strdup(ca))) || !(h->share = curl_share_init())) {
+	if (!ca_locate(h) || !(h->share = curl_share_init())) {
 		http_free(h);
 		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 	}
@@ -184,6 +221,7 @@ void http_free(struct http *h)
 		pthread_mutex_destroy(&h->share_mu[i]);
 	pthread_mutex_destroy(&h->mu);
 	free(h->cainfo);
+	free(h->capath);
 	free(h);
 }
 
@@ -524,8 +562,11 @@ static enum cc_code setup(struct http *h, struct xfer *x, struct cc_err *err)
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	if (h->cainfo)
+	if (h->cainfo || h->capath) {
+		/* SSL_CERT_DIR alone replaces the bundle, it does not add to it. */
 		curl_easy_setopt(c, CURLOPT_CAINFO, h->cainfo);
+		curl_easy_setopt(c, CURLOPT_CAPATH, h->capath);
+	}
 	if (!strcmp(q->method, "HEAD")) {
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
 	} else if (!strcmp(q->method, "PUT")) {

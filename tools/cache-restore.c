@@ -120,7 +120,7 @@ static void parse(int argc, char **argv, struct args *a)
 		case 'r': cli_list_add(&a->restore_keys, &a->nrestore_keys, optarg); break;
 		case 's': a->store = optarg; break;
 		case 'v': cli_verbosity = 1; break;
-		case 'V': printf("cache-restore (cicache) %s\n", CICACHE_VERSION); exit(EXIT_OK);
+		case 'V': cli_version("cache-restore", argc, argv);
 		default:
 			fprintf(stderr, "Try 'cache-restore --help'.\n");
 			exit(EXIT_USAGE);

@@ -2,6 +2,16 @@
 #include "../common/key.h"
 #include "../common/log.h"
 #include "../common/util.h"
+#include "../common/version.h"
+
+#include <archive.h>
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <xxhash.h>
+#include <zstd.h>
+#ifdef __GLIBC__
+#include <gnu/libc-version.h>
+#endif
 
 #include <ctype.h>
 #include <errno.h>
@@ -138,6 +148,33 @@ void cli_init(const char *prog)
 	start_time = now_monotonic();
 	progress_tty = isatty(STDERR_FILENO);
 	cc_log_set_hooks(&hooks);
+}
+
+void cli_version(const char *prog, int argc, char **argv)
+{
+	bool verbose = cli_verbosity > 0;
+	unsigned xxh = XXH_versionNumber();
+
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v"))
+			verbose = true;
+	printf("%s (cicache) %s\n", prog, CICACHE_VERSION);
+	if (!verbose)
+		exit(EXIT_OK);
+	/* The libraries linked, as they report themselves at run time. */
+	printf("libcurl: %s\n", curl_version());
+	printf("openssl: %s\n", OpenSSL_version(OPENSSL_VERSION));
+	printf("libarchive: %s\n", archive_version_details());
+	printf("zstd: %s\n", ZSTD_versionString());
+	printf("xxhash: %u.%u.%u\n", xxh / 10000, xxh / 100 % 100, xxh % 100);
+#ifdef __GLIBC__
+	printf("libc: glibc %s\n", gnu_get_libc_version());
+#endif
+#ifdef CICACHE_DIST_INFO
+	/* A release binary (dist/build.sh): the exact sources it was built from. */
+	printf("build: %s\n", CICACHE_DIST_INFO);
+#endif
+	exit(EXIT_OK);
 }
 
 int cli_exit_code(enum cc_code code)

@@ -28,6 +28,10 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_exit_code(enum cc_code code);
+/* --version: prints "PROG (cicache) VERSION" and exits with EXIT_OK; with
+ * --verbose or -v anywhere in argv (or CACHE_VERBOSE), also the libraries
+ * linked and, in a release binary, the sources it was built from. */
+void cli_version(const char *prog, int argc, char **argv) __attribute__((noreturn));
 
 /* Boolean environment twin: "1", "true", "yes", "on" (any case). */
 bool cli_env_bool(const char *name);

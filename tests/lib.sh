@@ -126,6 +126,30 @@ start_moto() {
 	test_cleanup 'kill $MOTO_PID; wait $MOTO_PID 2>/dev/null'
 }
 
+# start_moto_signed N: start_moto N with the bootstrap environment in
+# which the aws CLI makes moto's N unsigned requests (moto_iam_user),
+# then waits until moto answers (the probe is not one of the N).  After
+# the test that runs moto_iam_user, use_moto_iam_user signs with its key.
+start_moto_signed() {
+	local i
+	start_moto "$1"
+	export AWS_ACCESS_KEY_ID=bootstrap AWS_SECRET_ACCESS_KEY=bootstrap AWS_DEFAULT_REGION=us-east-1
+	export AWS_EC2_METADATA_DISABLED=true AWS_PAGER=
+	unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL_S3 AWS_REGION
+	for i in $(seq 1 100); do
+		curl -s -o /dev/null "$EP/moto-api/" && break
+		kill -0 $MOTO_PID 2>/dev/null || break
+		sleep 0.1
+	done
+}
+use_moto_iam_user() {
+	AWS_ACCESS_KEY_ID=$(sed -n 1p creds 2>/dev/null)
+	AWS_SECRET_ACCESS_KEY=$(sed -n 2p creds 2>/dev/null)
+	export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_ENDPOINT_URL=$EP
+}
+# awsx: the aws CLI at moto.
+awsx() { aws --endpoint-url "$EP" "$@"; }
+
 # moto_iam_user: in moto's unsigned bootstrap requests, creates the IAM
 # user "ci" with an allow-all policy and writes its key id and secret to
 # ./creds (one per line); the aws CLI is set to path-style addressing.

@@ -10,24 +10,12 @@
 # The three IAM calls are the only unsigned requests (the probe of
 # /moto-api/ does not count); everything after must be signed with the
 # IAM user's key, which test 2 checks.
-start_moto 3
-
-export AWS_ACCESS_KEY_ID=bootstrap AWS_SECRET_ACCESS_KEY=bootstrap AWS_DEFAULT_REGION=us-east-1
-export AWS_EC2_METADATA_DISABLED=true AWS_PAGER=
-unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL_S3 AWS_REGION
-awsx() { aws --endpoint-url "$EP" "$@"; }
-
-for i in $(seq 1 100); do
-	curl -s -o /dev/null "$EP/moto-api/" && break
-	kill -0 $MOTO_PID 2>/dev/null || break
-	sleep 0.1
-done
+start_moto_signed 3
 
 test_expect_success 'moto runs with an IAM user and a bucket' '
 	moto_iam_user
 '
-export AWS_ACCESS_KEY_ID=$(sed -n 1p creds 2>/dev/null) AWS_SECRET_ACCESS_KEY=$(sed -n 2p creds 2>/dev/null)
-export AWS_ENDPOINT_URL=$EP
+use_moto_iam_user
 S=s3://cicache-t0800/ci/cache
 
 test_expect_success 'signatures are checked: a wrong secret cannot create a bucket' '

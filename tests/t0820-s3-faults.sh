@@ -25,8 +25,7 @@ export AWS_ACCESS_KEY_ID=bootstrap AWS_SECRET_ACCESS_KEY=bootstrap AWS_DEFAULT_R
 export AWS_EC2_METADATA_DISABLED=true AWS_PAGER=
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL_S3 AWS_REGION CICACHE_S3_TRIES \
       CICACHE_STALL_SECONDS
-# The aws CLI talks to moto directly; cicache goes through the proxy.
-awsx() { aws --endpoint-url "$EP" "$@"; }
+# awsx (lib.sh) talks to moto directly; cicache goes through the proxy.
 
 B=cicache-t0820
 S=s3://$B/ci

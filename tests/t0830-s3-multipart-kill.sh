@@ -121,13 +121,17 @@ test_expect_success 'after SIGKILL, a save of the same key succeeds and restores
 test_expect_success 'every third part PUT answered 503, one part reset before its answer: the save completes' '
 	new_data &&
 	open_uploads >before &&
-	faults "[{\"method\": \"PUT\", \"query\": \"partNumber=\", \"action\": \"error\", \"status\": 503, \"every\": 3},
-		 {\"method\": \"PUT\", \"query\": \"partNumber=5&\", \"action\": \"reset\", \"first\": 1}]" &&
+	# The reset rule comes first so that it decides for part 5 whatever
+	# position part 5 takes among the parallel part PUTs; the 503 rule
+	# still counts that request, so with six parts and their retries at
+	# least one and usually two PUTs get the 503.
+	faults "[{\"method\": \"PUT\", \"query\": \"partNumber=5&\", \"action\": \"reset\", \"first\": 1},
+		 {\"method\": \"PUT\", \"query\": \"partNumber=\", \"action\": \"error\", \"status\": 503, \"every\": 3}]" &&
 	cache-save --store $S --key flaky-parts --path big >out 2>err &&
 	expect_grep "^cache-saved=true$" out &&
 	n503=$(grep -c "^req.*	PUT	.*partNumber=.*	503	" proxy.log) &&
 	note "part PUTs answered 503: $n503" &&
-	test "$n503" -ge 2 &&
+	test "$n503" -ge 1 &&
 	expect_eq "$(grep -c "^req.*	PUT	.*partNumber=5&.*	-	-	0	reset" proxy.log)" 1 &&
 	open_uploads >after && expect_eq "$(cat after)" "$(cat before)" &&
 	faults "[]" &&

@@ -2,7 +2,8 @@
 # Runs the unit test binaries given as arguments, then every tests/t*.sh,
 # and prints one summary line: "N passed, N failed[, N skipped]".
 # Every test speaks TAP-like lines ("ok N - what" / "not ok N - what");
-# a shell test that exits 77 is skipped and must say why.
+# a shell test that exits 77 is skipped and must say why, and a case
+# skipped inside a test prints "# SKIP reason" (each counts as skipped).
 # T=t0010 limits the shell tests to names matching a glob fragment.
 set -u
 shopt -s nullglob
@@ -25,6 +26,14 @@ count() { # $1 = name, $2 = output file, $3 = exit status
 	fi
 	passed=$((passed + p))
 	failed=$((failed + f))
+	# A case a script could not run here says "# SKIP reason" on a line
+	# of its own: counted and shown, so it does not vanish.
+	local s
+	s=$(grep -c '^# SKIP' "$2")
+	if [ "$s" != 0 ]; then
+		skipped=$((skipped + s))
+		grep '^# SKIP' "$2" | sed "s/^# SKIP:* */SKIP $1 (case): /"
+	fi
 	if [ "$f" != 0 ]; then
 		failures+=("$1")
 		echo "FAIL $1 ($p passed, $f failed)"

@@ -36,10 +36,10 @@ count() { # $1 = name, $2 = output file, $3 = exit status
 	fi
 	if [ "$f" != 0 ]; then
 		failures+=("$1")
-		echo "FAIL $1 ($p passed, $f failed)"
+		echo "FAIL $1 ($p passed, $f failed, ${secs}s)"
 		sed 's/^/    /' "$2" | grep -v '^    ok ' | tail -n 60
 	else
-		echo "PASS $1 ($p)"
+		echo "PASS $1 ($p, ${secs}s)"
 	fi
 }
 
@@ -48,14 +48,18 @@ trap 'rm -f "$out"' EXIT
 # The status is saved first: a $(...) among count's arguments would
 # reset $? before it is read.
 for bin in "$@"; do
+	start=$SECONDS
 	"$bin" >"$out" 2>&1
 	rc=$?
+	secs=$((SECONDS - start))
 	count "$(basename "$bin")" "$out" "$rc"
 done
 for t in tests/t[0-9]*.sh; do
 	case "$t" in *"${T:-}"*) ;; *) continue ;; esac
+	start=$SECONDS
 	bash "$t" >"$out" 2>&1
 	rc=$?
+	secs=$((SECONDS - start))
 	count "$(basename "$t" .sh)" "$out" "$rc"
 done
 if [ ${#failures[@]} -gt 0 ]; then

@@ -11,6 +11,7 @@
  *
  *   object NAME        entry key "P" NAME "/" SUFFIX
  *
+ * with every ',' of NAME written as ' ' (the service refuses ','), and
  * where SUFFIX is "0" for a pack (content-named: a second save of the same
  * pack meets 409 already_exists, which is success) and for a key saved with
  * STORE_PUT_IF_ABSENT (first writer wins), and the save's wall-clock time
@@ -473,10 +474,27 @@ static enum cc_code twirp(struct gha *g, const char *method, const struct buf *b
 
 /* The entry key prefix of an object: "P" name "/".  @return false when
  * no entry of it can exist (too long for the service). */
+/* Appends "P" name, with every ',' as ' ': the service refuses keys with
+ * ',', which E (key.h) writes, and ' ' is in no object name (E escapes
+ * it, and keys never held one before E), so the mapping is one to one,
+ * keeps prefixes and changes no name saved before it. */
+static enum cc_code entry_name(struct gha *g, const char *name, struct buf *ret,
+			       struct cc_err *err)
+{
+	size_t start = ret->len + strlen(g->prefix);
+	enum cc_code rc;
+
+	if ((rc = buf_addf(ret, err, "%s%s", g->prefix, name)))
+		return rc;
+	for (char *p = ret->data + start; (p = strchr(p, ',')); p++)
+		*p = ' ';
+	return CC_OK;
+}
+
 static bool entry_prefix(struct gha *g, const char *name, struct buf *ret)
 {
 	buf_reset(ret);
-	if (buf_addf(ret, NULL, "%s%s/", g->prefix, name))
+	if (entry_name(g, name, ret, NULL) || buf_addstr(ret, "/", NULL))
 		return false;
 	return cc_key_length(ret->data, ret->len) + 1 <= ENTRY_KEY_MAX;
 }
@@ -499,8 +517,11 @@ static bool entry_parse(struct gha *g, const char *ekey, struct buf *ret_name,
 		t = t * 10 + (*p - '0');
 	}
 	buf_reset(ret_name);
-	if (buf_add(ret_name, ekey + plen, (size_t)(slash - ekey - (ptrdiff_t)plen), NULL))
+	if (buf_add(ret_name, ekey + plen, (size_t)(slash - ekey - (ptrdiff_t)plen), NULL) ||
+	    strchr(ret_name->data, ','))
 		return false;
+	for (char *q = ret_name->data; (q = strchr(q, ' ')); q++)
+		*q = ',';
 	*ret_mtime = t;
 	return true;
 }
@@ -523,7 +544,7 @@ static enum cc_code lookup_raw(struct gha *g, const char *prefix, bool exact, bo
 	if (exact) {
 		if (!entry_prefix(g, prefix, &ek))
 			goto cleanup;	/* too long to exist */
-	} else if ((rc = buf_addf(&ek, err, "%s%s", g->prefix, prefix))) {
+	} else if ((rc = entry_name(g, prefix, &ek, err))) {
 		goto cleanup;
 	}
 	if (cc_key_length(ek.data, ek.len) > ENTRY_KEY_MAX)

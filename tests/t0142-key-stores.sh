@@ -85,15 +85,37 @@ fits() {
 # ------------------------------------------------------------------ S3
 # moto checks signatures against the percent-decoded path, so with
 # signature checks on it refuses any key with a space, ':', '%' or
-# UTF-8 even from the aws CLI (botocore); this moto does not check them.
+# UTF-8 even from the aws CLI (botocore).  This moto does not check them;
+# tests/helper/sigv4-check-proxy.py in front of it checks every request's
+# signature as S3 does (botocore's signer over the path and query encoded
+# again from their decoded bytes) and forwards the good ones.
 start_moto_signed 1000000
-B=cicache-t0142
-S="s3://$B/ci/cache?endpoint=$EP&path-style=true"
 export AWS_REGION=us-east-1
+python3 "$TEST_DIR/helper/sigv4-check-proxy.py" --upstream "127.0.0.1:$PORT" \
+	--port-file "$TRASH/sig.port" --log "$TRASH/sig.log" \
+	--access-key "$AWS_ACCESS_KEY_ID" --secret-key "$AWS_SECRET_ACCESS_KEY" \
+	>"$TRASH/sig.out" 2>&1 &
+SIG_PID=$!
+test_cleanup 'kill $SIG_PID; wait $SIG_PID 2>/dev/null'
+for i in $(seq 1 100); do [ -s "$TRASH/sig.port" ] && break; sleep 0.1; done
+B=cicache-t0142
+S="s3://$B/ci/cache?endpoint=http://127.0.0.1:$(cat "$TRASH/sig.port")&path-style=true"
 
 test_expect_success 'S3: keys with /, spaces, %, +, ?, #, : and UTF-8 round-trip' '
 	awsx s3api create-bucket --bucket $B >/dev/null &&
 	round_trip "$S"
+'
+
+test_expect_success 'S3: every request was signed as S3 checks it (and the check can fail)' '
+	expect_grep "^OK PUT .*/ci/cache/keys/gr%C3%BC%C3%9Fe%2C20%E6%97%A5%E6%9C%AC%2C20%F0%9F%98%80%2C2F%F0%9F%9A%80$" "$TRASH/sig.log" &&
+	expect_grep "^OK PUT .*/ci/cache/keys/50%25%2C20%2B%2C201%2C20%3F%2C20%232" "$TRASH/sig.log" &&
+	expect_grep "^OK GET .*prefix=" "$TRASH/sig.log" &&
+	expect_no_grep "^MISMATCH" "$TRASH/sig.log" &&
+	mkdir -p data && echo x >data/f &&
+	AWS_SECRET_ACCESS_KEY=wrong expect_code 4 cache-save --store "$S" --key "bad sig/x" --path data 2>err &&
+	expect_grep SignatureDoesNotMatch err &&
+	expect_grep "^MISMATCH" "$TRASH/sig.log" &&
+	: >"$TRASH/sig.log"
 '
 
 test_expect_success 'S3: object names are keys/E(KEY), as the aws CLI lists them' '
@@ -144,6 +166,11 @@ test_expect_success 'S3: a comma or a control byte is still a usage error' '
 	expect_grep "'"','"'" err &&
 	expect_code 2 cache-restore --store "$S" --key "$(printf "a\tb")" 2>err &&
 	expect_grep "control character" err
+'
+
+test_expect_success 'S3: no request of the tests above had a bad signature' '
+	grep -c "^OK" "$TRASH/sig.log" &&
+	expect_no_grep "^MISMATCH" "$TRASH/sig.log"
 '
 
 # ----------------------------------------------------------------- gha

@@ -23,7 +23,9 @@
 #define MF_MAGIC "CCMANIF\n"
 #define MF_VERSION 1
 #define MF_HEADER_LEN 128
-#define MF_MAX_KEY 512
+/* Bytes: a key is at most 512 UTF-16 code units (CC_KEY_MAX), which is
+ * at most 1536 bytes of UTF-8; the header allows some room above. */
+#define MF_MAX_KEY 2048
 #define MF_MAX_PATH 16384
 #define MF_MAX_NAME 255
 #define MF_MAX_LINK 4095

@@ -41,6 +41,7 @@ struct collect_ctx {
 	size_t n, alloc;
 	const char *prefix;
 	bool oom;
+	struct buf name;	/* the decoded key */
 };
 
 static int collect(void *ctx, const struct store_object *o)
@@ -58,11 +59,14 @@ static int collect(void *ctx, const struct store_object *o)
 		c->v = x;
 		c->alloc = na;
 	}
-	/* A name in the store that is no valid key (a newline, say) could
-	 * forge the step outputs it is printed in: it matches nothing. */
-	if (cc_key_check(o->name + strlen(STORE_KEYS_PREFIX), "key", NULL))
+	/* A name in the store that is no canonical encoding of a valid key
+	 * (a newline, say) could forge the step outputs it is printed in:
+	 * it matches nothing. */
+	if (strncmp(o->name, STORE_KEYS_PREFIX, strlen(STORE_KEYS_PREFIX)) ||
+	    !cc_key_decode(o->name + strlen(STORE_KEYS_PREFIX),
+			   strlen(o->name) - strlen(STORE_KEYS_PREFIX), &c->name))
 		return 0;
-	c->v[c->n].key = strdup(o->name + strlen(STORE_KEYS_PREFIX));
+	c->v[c->n].key = strdup(c->name.data);
 	c->v[c->n].exact = false;
 	c->v[c->n].mtime_ns = o->mtime_ns;
 	if (!c->v[c->n].key) {
@@ -92,7 +96,7 @@ void cc_matches_free(struct cc_match *m, size_t n)
 enum cc_code cc_lookup(struct store *s, const char *key, const char *const *restore_keys,
 		       size_t nrk, struct cc_match **ret, size_t *ret_n, struct cc_err *err)
 {
-	struct collect_ctx out = { 0 };
+	struct collect_ctx out = { .name = BUF_INIT };
 	struct buf name = BUF_INIT;
 	struct store_object obj;
 	bool found;
@@ -100,21 +104,29 @@ enum cc_code cc_lookup(struct store *s, const char *key, const char *const *rest
 
 	*ret = NULL;
 	*ret_n = 0;
+	/* A key too long for this store's object names can have no entry:
+	 * a usage error, as on save, rather than a silent miss. */
+	if ((rc = store_check_key(s, key, "key", err)))
+		goto cleanup;
+	for (size_t k = 0; k < nrk; k++)
+		if ((rc = store_check_key(s, restore_keys[k], "restore key", err)))
+			goto cleanup;
 	if ((rc = store_key_name(&name, key, err)) ||
 	    (rc = s->ops->stat(s, name.data, &found, &obj, err)))
 		goto cleanup;
 	if (found && collect(&out, &obj) == 0)
 		out.v[0].exact = true;
 	for (size_t k = 0; k < nrk && !out.oom; k++) {
-		struct collect_ctx c = { 0 };
+		struct collect_ctx c = { .name = BUF_INIT };
 		size_t first = out.n;
 
-		buf_reset(&name);
-		if ((rc = buf_addf(&name, err, "%s%s", STORE_KEYS_PREFIX, restore_keys[k])) ||
+		if ((rc = store_key_name(&name, restore_keys[k], err)) ||
 		    (rc = s->ops->list(s, name.data, collect, &c, err))) {
 			cc_matches_free(c.v, c.n);
+			buf_release(&c.name);
 			goto cleanup;
 		}
+		buf_release(&c.name);
 		if (c.n > 1)
 			qsort(c.v, c.n, sizeof(*c.v), newest_first);
 		for (size_t i = 0; i < c.n; i++) {
@@ -149,6 +161,7 @@ enum cc_code cc_lookup(struct store *s, const char *key, const char *const *rest
 		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 cleanup:
 	buf_release(&name);
+	buf_release(&out.name);
 	if (rc) {
 		cc_matches_free(out.v, out.n);
 		return rc;

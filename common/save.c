@@ -12,6 +12,7 @@
 #include "save.h"
 #include "chunker.h"
 #include "chunkset.h"
+#include "key.h"
 #include "log.h"
 #include "manifest.h"
 #include "util.h"
@@ -1150,14 +1151,21 @@ struct cands {
 	size_t n, alloc;
 	bool oom;
 	bool dedupe;	/* several listings: skip keys already collected */
+	struct buf name;	/* the decoded key */
 };
 
 static int collect(void *ctx, const struct store_object *o)
 {
 	struct cands *c = ctx;
 
+	/* Names that are no canonical encoding of a valid key are not
+	 * entries of ours. */
+	if (strncmp(o->name, STORE_KEYS_PREFIX, strlen(STORE_KEYS_PREFIX)) ||
+	    !cc_key_decode(o->name + strlen(STORE_KEYS_PREFIX),
+			   strlen(o->name) - strlen(STORE_KEYS_PREFIX), &c->name))
+		return 0;
 	for (size_t i = 0; c->dedupe && i < c->n; i++)
-		if (!strcmp(c->v[i].key, o->name + strlen(STORE_KEYS_PREFIX)))
+		if (!strcmp(c->v[i].key, c->name.data))
 			return 0;
 	if (c->n == c->alloc) {
 		size_t na = c->alloc ? c->alloc * 2 : 64;
@@ -1170,7 +1178,7 @@ static int collect(void *ctx, const struct store_object *o)
 		c->v = x;
 		c->alloc = na;
 	}
-	c->v[c->n].key = strdup(o->name + strlen(STORE_KEYS_PREFIX));
+	c->v[c->n].key = strdup(c->name.data);
 	c->v[c->n].mtime = o->mtime_ns;
 	if (!c->v[c->n].key) {
 		c->oom = true;
@@ -1412,7 +1420,7 @@ cleanup:
 static enum cc_code load_bases(struct saver *sv)
 {
 	struct damage dmg = { 0 };
-	struct cands c = { 0 };
+	struct cands c = { .name = BUF_INIT };
 	const char *key = sv->o->key;
 	char *chosen[MAX_BASES + 16];
 	size_t nchosen = 0;
@@ -1427,9 +1435,8 @@ static enum cc_code load_bases(struct saver *sv)
 
 		c.dedupe = true;
 		for (size_t k = 0; k <= sv->o->nrestore_keys && !rc && !c.oom; k++) {
-			buf_reset(&pfx);
-			if (!(rc = buf_addf(&pfx, sv->err, "%s%s", STORE_KEYS_PREFIX,
-					    k ? sv->o->restore_keys[k - 1] : key)))
+			if (!(rc = store_key_name(&pfx, k ? sv->o->restore_keys[k - 1] : key,
+						  sv->err)))
 				rc = sv->store->ops->list(sv->store, pfx.data, collect, &c, sv->err);
 		}
 		buf_release(&pfx);
@@ -1500,6 +1507,7 @@ cleanup:
 	for (size_t i = 0; i < c.n; i++)
 		free(c.v[i].key);
 	free(c.v);
+	buf_release(&c.name);
 	free(dmg.v);
 	return rc;
 }
@@ -1591,7 +1599,8 @@ enum cc_code cc_save(struct store *s, const struct save_opts *o,
 	pthread_mutex_init(&sv->qmu, NULL);
 	pthread_cond_init(&sv->qcv, NULL);
 
-	if ((rc = s->ops->prepare_write(s, err)))
+	if ((rc = store_check_key(s, o->key, "key", err)) ||
+	    (rc = s->ops->prepare_write(s, err)))
 		goto cleanup;
 	if (s->ops->caps & STORE_CAP_LOCAL_DIR) {
 		struct stat st;

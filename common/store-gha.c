@@ -11,6 +11,7 @@
  *
  *   object NAME        entry key "P" NAME "/" SUFFIX
  *
+ * with every ',' of NAME written as ' ' (the service refuses ','), and
  * where SUFFIX is "0" for a pack (content-named: a second save of the same
  * pack meets 409 already_exists, which is success) and for a key saved with
  * STORE_PUT_IF_ABSENT (first writer wins), and the save's wall-clock time
@@ -34,6 +35,7 @@
 #include "store-answers.h"
 #include "gha-legacy.h"
 #include "http.h"
+#include "key.h"
 #include "log.h"
 #include "url.h"
 #include "util.h"
@@ -54,7 +56,15 @@
 
 #define GHA_VERSION_TEXT "cicache gha store 1"
 #define TWIRP_PATH "/twirp/github.actions.results.api.v1.CacheService/"
-#define ENTRY_KEY_MAX 512		/* the service's limit on keys */
+/* The service's limit on entry keys, in characters as @actions/cache's
+ * checkKey counts them (JavaScript's String.length: UTF-16 code units).
+ * An entry key is "P" NAME "/" SUFFIX, at most 8 + NAME + 20 characters
+ * with P "cicache/", so object names have room for 484 characters, and
+ * "keys/" E(key) ",@" V (18) leaves 461 characters for E(key): a key of
+ * at most 461 characters, a space or '/' in it counting 3.  A namespace
+ * NS takes strlen(NS) + 1 more. */
+#define ENTRY_KEY_MAX 512
+#define ENTRY_SUFFIX_MAX 20		/* "/" and 19 digits */
 #define TWIRP_BODY_MAX (64u * 1024)
 #define SINGLE_MAX (4u << 20)
 #define BLOCK_SIZE (8u << 20)
@@ -464,12 +474,29 @@ static enum cc_code twirp(struct gha *g, const char *method, const struct buf *b
 
 /* The entry key prefix of an object: "P" name "/".  @return false when
  * no entry of it can exist (too long for the service). */
+/* Appends "P" name, with every ',' as ' ': the service refuses keys with
+ * ',', which E (key.h) writes, and ' ' is in no object name (E escapes
+ * it, and keys never held one before E), so the mapping is one to one,
+ * keeps prefixes and changes no name saved before it. */
+static enum cc_code entry_name(struct gha *g, const char *name, struct buf *ret,
+			       struct cc_err *err)
+{
+	size_t start = ret->len + strlen(g->prefix);
+	enum cc_code rc;
+
+	if ((rc = buf_addf(ret, err, "%s%s", g->prefix, name)))
+		return rc;
+	for (char *p = ret->data + start; (p = strchr(p, ',')); p++)
+		*p = ' ';
+	return CC_OK;
+}
+
 static bool entry_prefix(struct gha *g, const char *name, struct buf *ret)
 {
 	buf_reset(ret);
-	if (buf_addf(ret, NULL, "%s%s/", g->prefix, name))
+	if (entry_name(g, name, ret, NULL) || buf_addstr(ret, "/", NULL))
 		return false;
-	return ret->len + 1 <= ENTRY_KEY_MAX;
+	return cc_key_length(ret->data, ret->len) + 1 <= ENTRY_KEY_MAX;
 }
 
 /* Maps an entry key back: object name and time.  @return false for
@@ -490,8 +517,11 @@ static bool entry_parse(struct gha *g, const char *ekey, struct buf *ret_name,
 		t = t * 10 + (*p - '0');
 	}
 	buf_reset(ret_name);
-	if (buf_add(ret_name, ekey + plen, (size_t)(slash - ekey - (ptrdiff_t)plen), NULL))
+	if (buf_add(ret_name, ekey + plen, (size_t)(slash - ekey - (ptrdiff_t)plen), NULL) ||
+	    strchr(ret_name->data, ','))
 		return false;
+	for (char *q = ret_name->data; (q = strchr(q, ' ')); q++)
+		*q = ',';
 	*ret_mtime = t;
 	return true;
 }
@@ -514,10 +544,10 @@ static enum cc_code lookup_raw(struct gha *g, const char *prefix, bool exact, bo
 	if (exact) {
 		if (!entry_prefix(g, prefix, &ek))
 			goto cleanup;	/* too long to exist */
-	} else if ((rc = buf_addf(&ek, err, "%s%s", g->prefix, prefix))) {
+	} else if ((rc = entry_name(g, prefix, &ek, err))) {
 		goto cleanup;
 	}
-	if (ek.len > ENTRY_KEY_MAX)
+	if (cc_key_length(ek.data, ek.len) > ENTRY_KEY_MAX)
 		goto cleanup;
 	/* No entry key is a bare prefix, so the exact match on key never
 	 * hits: the restore key gives the newest entry that starts with it. */
@@ -893,6 +923,15 @@ cleanup:
 	return rc;
 }
 
+static size_t gha_name_max(struct store *s, bool *ret_utf16)
+{
+	struct gha *g = s->priv;
+	size_t p = cc_key_length(g->prefix, strlen(g->prefix)) + ENTRY_SUFFIX_MAX;
+
+	*ret_utf16 = true;
+	return p < ENTRY_KEY_MAX ? ENTRY_KEY_MAX - p : 0;
+}
+
 static enum cc_code gha_put(struct store *s, const char *name, const char *src, unsigned flags,
 			    bool *ret_existed, struct cc_err *err)
 {
@@ -916,11 +955,13 @@ static enum cc_code gha_put(struct store *s, const char *name, const char *src, 
 		if (!entry_prefix(g, name, &ekey) ||
 		    (first_wins && !attempt ? buf_addstr(&ekey, "0", err) :
 		     buf_addf(&ekey, err, "%019" PRId64, now_realtime_ns())) ||
-		    ekey.len > ENTRY_KEY_MAX) {
+		    cc_key_length(ekey.data, ekey.len) > ENTRY_KEY_MAX) {
+			/* store_check_key refuses such keys first; this guards
+			 * the other objects. */
 			rc = cc_err_set(err, CC_EUSAGE, 0,
 					"'%s' is too long for the gha store: entry keys are at most "
-					"%d bytes, so cicache keys at most %d", name, ENTRY_KEY_MAX,
-					ENTRY_KEY_MAX - (int)strlen(g->prefix) - 25);
+					"%d characters, so object names at most %zu", name,
+					ENTRY_KEY_MAX, gha_name_max(s, &(bool){ false }));
 			goto cleanup;
 		}
 		buf_reset(&url);
@@ -1279,4 +1320,8 @@ const struct store_ops store_gha = {
 	.list = gha_list,
 	.del = gha_del,
 	.get_ranges = gha_get_ranges,
+	.name_max = gha_name_max,
+	.name_max_why = "the GitHub cache service's keys are at most 512 characters, and "
+			"cicache's prefix, identity and timestamp take 51 of them, more "
+			"with a namespace",
 };

@@ -2,10 +2,13 @@
  *
  * Layout: DIR/cicache-store (marker), DIR/packs/<id>.pack, DIR/keys/<key>,
  * DIR/tmp/ (staging; same file system, so publishing is a rename).
- * Object name components longer than SEG bytes are split into directories
- * whose names end in ',' (a character keys cannot contain), and a
- * component starting with '.' gets a ',' in front, so no object can
- * collide with a temporary file or escape its directory. */
+ * Object name components longer than SEG bytes are split into pieces;
+ * every piece but the last is a directory whose name gets a ',' appended,
+ * and a piece starting with '.' or ',' gets a ',' in front, so no object
+ * can collide with a temporary file or escape its directory, and listing
+ * (strip one leading ',', and the trailing ',' of a directory) gives every
+ * name back.  Key names hold ',' only in E's ",XX" escapes (key.h), and
+ * never did before them, so older stores read the same. */
 #include "store.h"
 #include "util.h"
 
@@ -53,7 +56,8 @@ static enum cc_code encode(struct local *l, const char *name, struct buf *ret,
 		for (;;) {
 			size_t k = n > SEG ? SEG : n;
 
-			if (*p == '.' && (rc = buf_add(ret, ",", 1, err)))
+			/* Listing strips exactly one leading ',' per file name. */
+			if ((*p == '.' || *p == ',') && (rc = buf_add(ret, ",", 1, err)))
 				return rc;
 			if ((rc = buf_add(ret, p, k, err)))
 				return rc;

@@ -1221,6 +1221,19 @@ cleanup:
 	return rc;
 }
 
+/* S3 (and GCS) object keys are at most 1024 bytes of UTF-8; the store's
+ * prefix is part of them. */
+#define S3_KEY_MAX 1024
+
+static size_t s3_name_max(struct store *s, bool *ret_utf16)
+{
+	struct s3 *s3 = s->priv;
+	size_t p = strlen(s3->prefix);
+
+	*ret_utf16 = false;
+	return p < S3_KEY_MAX ? S3_KEY_MAX - p : 0;
+}
+
 const struct store_ops store_s3 = {
 	.name = "s3",
 	.caps = 0,
@@ -1234,4 +1247,7 @@ const struct store_ops store_s3 = {
 	.stat = s3_stat,
 	.list = s3_list,
 	.del = s3_del,
+	.name_max = s3_name_max,
+	.name_max_why = "S3 object names are at most 1024 bytes, this store's prefix, "
+			"'keys/' and the 18 bytes of an entry's identity included",
 };

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "key.h"
 #include "url.h"
 #include "util.h"
 
@@ -66,8 +67,37 @@ void store_close(struct store *s)
 
 enum cc_code store_key_name(struct buf *ret, const char *key, struct cc_err *err)
 {
+	enum cc_code rc;
+
 	buf_reset(ret);
-	return buf_addf(ret, err, "%s%s", STORE_KEYS_PREFIX, key);
+	if ((rc = buf_addstr(ret, STORE_KEYS_PREFIX, err)))
+		return rc;
+	return cc_key_encode(ret, key, err);
+}
+
+enum cc_code store_check_key(struct store *s, const char *key, const char *what,
+			     struct cc_err *err)
+{
+	const size_t fixed = strlen(STORE_KEYS_PREFIX) + STORE_VERSION_SUFFIX_LEN;
+	struct buf e = BUF_INIT;
+	bool utf16 = false;
+	size_t max, len;
+	enum cc_code rc;
+
+	if (!s->ops->name_max)
+		return CC_OK;
+	max = s->ops->name_max(s, &utf16);
+	if ((rc = cc_key_encode(&e, key, err)))
+		return rc;
+	len = utf16 ? cc_key_length(e.data, e.len) : e.len;
+	if (len + fixed > max)
+		rc = cc_err_set(err, CC_EUSAGE, 0,
+				"%s is too long for the %s store: encoded (a space or '/' takes 3) "
+				"it is %zu %s, and at most %zu fit (%s)", what, s->ops->name, len,
+				utf16 ? "characters" : "bytes", max > fixed ? max - fixed : 0,
+				s->ops->name_max_why);
+	buf_release(&e);
+	return rc;
 }
 
 int store_tmpfile(struct store *s, struct buf *ret_path, struct cc_err *err)

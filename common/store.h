@@ -80,6 +80,12 @@ struct store_ops {
 	 * and inode, with the directories it reads, to leave the store out.
 	 * @return 0, or -1 with errno set (ENOENT: not created yet). */
 	int (*local_dir)(struct store *s, struct stat *ret);
+	/* Optional (NULL: names of any length).  The longest object name
+	 * this store can hold (its own prefixes and suffixes deducted), in
+	 * bytes or, with *ret_utf16, in UTF-16 code units (cc_key_length). */
+	size_t (*name_max)(struct store *s, bool *ret_utf16);
+	/* With name_max: whose limit it is, for messages. */
+	const char *name_max_why;
 };
 
 struct store {
@@ -101,8 +107,19 @@ extern const struct store_ops store_gha;
 enum cc_code store_open(struct store **ret, const char *url, struct cc_err *err);
 void store_close(struct store *s);
 
-/* Object names. */
+/* Object names.  store_key_name sets ret to "keys/" + E(key)
+ * (cc_key_encode, docs/format.md section 1); as E is per byte, it also
+ * gives the list prefix of a restore key. */
 enum cc_code store_key_name(struct buf *ret, const char *key, struct cc_err *err);
+/* The identity suffix ",@" + 16 hex digits an entry name may carry after
+ * E(key) (docs/format.md): length limits leave room for it. */
+#define STORE_VERSION_SUFFIX_LEN 18
+/* Whether entries of key (a valid key, or a restore-key prefix) fit in
+ * s's object names, identity suffix included.  @return CC_OK, or
+ * CC_EUSAGE with a message naming the limit and the key's encoded length;
+ * what is "key" or "restore key". */
+enum cc_code store_check_key(struct store *s, const char *key, const char *what,
+			     struct cc_err *err);
 #define STORE_KEYS_PREFIX "keys/"
 #define STORE_PACKS_PREFIX "packs/"
 /* "damaged/HEX.pack": a restore found that pack damaged (docs/format.md). */

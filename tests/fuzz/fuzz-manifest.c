@@ -214,7 +214,8 @@ static void entry_check(const struct buf *m, const char *mkey)
 	struct cc_err err;
 	int fd;
 
-	if (cc_key_check(key, "key", NULL) || mkey[0] == '.' || strlen(mkey) > 200)
+	if (cc_key_check(key, "key", NULL) || mkey[0] == '.' || strpbrk(mkey, " /") ||
+	    strlen(mkey) > 200)
 		key = "fuzz";
 	snprintf(path, sizeof(path), "%s/keys/%s", store_dir, key);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -974,7 +974,7 @@ static void edit_header(struct hctx *h, unsigned off, unsigned width, uint64_t v
 static void k_bad_magic(struct hctx *h) { edit_header(h, 0, 1, 0x20, true); }
 static void k_bad_version(struct hctx *h) { edit_header(h, H_VERSION, 4, 2, true); }
 static void k_bad_header_len(struct hctx *h) { edit_header(h, H_HLEN, 4, 129, true); }
-static void k_key_too_long(struct hctx *h) { edit_header(h, H_KEYLEN, 4, 1000, true); }
+static void k_key_too_long(struct hctx *h) { edit_header(h, H_KEYLEN, 4, MF_MAX_KEY + 1, true); }
 static void k_huge_packs(struct hctx *h) { edit_header(h, H_NPACKS, 8, 1ULL << 40, true); }
 static void k_huge_count(struct hctx *h) { edit_header(h, H_NENTRIES, 8, 1ULL << 60, true); }
 static void k_reserved_bytes(struct hctx *h) { edit_header(h, MF_HEADER_LEN - 1, 1, 1, true); }

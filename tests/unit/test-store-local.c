@@ -4,6 +4,7 @@
  * directories and keys starting with '.'), del. */
 #include "harness.h"
 #include "../../common/store.h"
+#include "../../common/key.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -546,6 +547,112 @@ static void test_list(void)
 	store_close(s);
 }
 
+/* Key names hold ',' now (E's ",XX" escapes): a piece that starts with
+ * ',' is escaped like one that starts with '.', so a key starting with
+ * '/' or ' ', and escapes cut by the 200-byte piece boundary, list and
+ * read back as themselves. */
+static void test_comma_names(void)
+{
+	struct store *s = open_store("comma", true);
+	struct cc_err err;
+	struct seen sn = { 0 };
+	static const char content[] = "0123456789abcdef";
+	enum { NK = 11 };
+	char *keys[NK], path[1024];
+	struct buf names[NK];
+	size_t n = 0;
+
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	keys[n++] = strdup("/");
+	keys[n++] = strdup("/lead/ing");
+	keys[n++] = strdup(" space");
+	keys[n++] = strdup("feature/login");
+	keys[n++] = repeat('a', 197, "/x");	/* ",2F" ends piece 1 exactly */
+	keys[n++] = repeat('a', 198, "/x");	/* piece 1 ends in ",2" */
+	keys[n++] = repeat('a', 199, "/x");	/* piece 1 ends in "," */
+	keys[n++] = repeat('a', 200, "/x");	/* piece 2 starts with "," */
+	keys[n++] = repeat('a', 200, "//");	/* and ends with one escape */
+	keys[n++] = repeat('b', 400, " .");	/* piece 3 starts with "," too */
+	keys[n++] = repeat('c', 200, "\xf0\x9f\x98\x80/");	/* UTF-8 in piece 2 */
+	CHECK_EQ(n, NK);
+	for (size_t i = 0; i < NK; i++) {
+		buf_init(&names[i], 0);
+		CHECK_EQ(store_key_name(&names[i], keys[i], NULL), CC_OK);
+		CHECK_EQ(put_data(s, names[i].data, content, i + 1, 0, NULL), CC_OK);
+	}
+	/* The files are where docs/format.md says. */
+	snprintf(path, sizeof(path), "%s/comma/keys/,,2F", base);
+	CHECK(exists(path));
+	snprintf(path, sizeof(path), "%s/comma/keys/,,20space", base);
+	CHECK(exists(path));
+	snprintf(path, sizeof(path), "%s/comma/keys/%.200s,/,,2Fx", base, keys[7]);
+	CHECK(exists(path));
+	snprintf(path, sizeof(path), "%s/comma/keys/%.199s,,/2Fx", base, keys[6]);
+	CHECK(exists(path));
+
+	CHECK_EQ(s->ops->list(s, "keys/", collect, &sn, &err), CC_OK);
+	CHECK_EQ(sn.n, NK);
+	for (size_t i = 0; i < NK; i++) {
+		struct buf k = BUF_INIT;
+
+		if (listed(&sn, names[i].data) != (int64_t)(i + 1)) {
+			printf("#   key %zu ('%.30s...') not listed once with size %zu\n", i,
+			       names[i].data, i + 1);
+			harness_cur_failed = 1;
+		}
+		/* And every listed name decodes to its key. */
+		CHECK(cc_key_decode(names[i].data + 5, names[i].len - 5, &k));
+		CHECK_STR(k.data, keys[i]);
+		buf_release(&k);
+	}
+	for (int i = 0; i < sn.n; i++) {
+		struct buf k = BUF_INIT;
+
+		if (!cc_key_decode(sn.names[i] + 5, strlen(sn.names[i]) - 5, &k)) {
+			printf("#   listed '%s' does not decode\n", sn.names[i]);
+			harness_cur_failed = 1;
+		}
+		buf_release(&k);
+	}
+	seen_release(&sn);
+	/* Every name reads back. */
+	for (size_t i = 0; i < NK; i++) {
+		char got[16] = { 0 };
+
+		CHECK_EQ(s->ops->get_range(s, names[i].data, 0, i + 1, got, &err), CC_OK);
+		CHECK(!memcmp(got, content, i + 1));
+	}
+	/* Prefixes across the escapes and the piece boundary: E("/") lists the
+	 * two keys that start with '/', E(200 a + "/") the two of them. */
+	{
+		struct buf pfx = BUF_INIT;
+		char *k200 = repeat('a', 200, "/");
+
+		CHECK_EQ(store_key_name(&pfx, "/", NULL), CC_OK);
+		CHECK_EQ(s->ops->list(s, pfx.data, collect, &sn, &err), CC_OK);
+		CHECK_EQ(sn.n, 2);
+		seen_release(&sn);
+		CHECK_EQ(store_key_name(&pfx, k200, NULL), CC_OK);
+		CHECK_EQ(s->ops->list(s, pfx.data, collect, &sn, &err), CC_OK);
+		CHECK_EQ(sn.n, 2);
+		seen_release(&sn);
+		k200[199] = '\0';	/* 199 a: those of 199 and 200 a */
+		CHECK_EQ(store_key_name(&pfx, k200, NULL), CC_OK);
+		CHECK_EQ(s->ops->list(s, pfx.data, collect, &sn, &err), CC_OK);
+		CHECK_EQ(sn.n, 3);
+		seen_release(&sn);
+		free(k200);
+		buf_release(&pfx);
+	}
+	for (size_t i = 0; i < NK; i++) {
+		buf_release(&names[i]);
+		free(keys[i]);
+	}
+	store_close(s);
+}
+
 /* No object name leaves the store's directory, and none lands where the
  * staging files live. */
 static void test_names_stay_inside(void)
@@ -626,6 +733,7 @@ int main(void)
 	RUN(test_put_if_absent);
 	RUN(test_replace_and_delete);
 	RUN(test_list);
+	RUN(test_comma_names);
 	RUN(test_names_stay_inside);
 	RUN(test_many_objects);
 	rc = test_summary();

@@ -185,6 +185,22 @@ for v in abc -1 0 " " 1x; do
 	'
 done
 
+test_expect_success 'a local restore cut by --timeout inside a big file: the old file stays whole' '
+	mkdir -p big && head -c 128000000 /dev/urandom >big/f && echo small >big/g &&
+	cache-save -q --store local --key big --path big >/dev/null && cp big/f f.new &&
+	echo old >big/f && echo old >big/g && cp -a big big.old &&
+	t0=$(now) &&
+	bounded cache-restore --store local --key big --timeout 0.05 >out 2>err &&
+	took $t0 10 &&
+	expect_grep "^cache-hit=false$" out &&
+	expect_grep "the --timeout of 0.05 s passed: restore abandoned" err &&
+	{ cmp -s big/f big.old/f || cmp big/f f.new; } &&
+	(cd big && find . -name ".cicache-*") >staged && test ! -s staged &&
+	tmp_empty &&
+	cache-restore -q --store local --key big >/dev/null &&
+	test "$(stat -c %s big/f)" = 128000000 && rm -rf big big.old local f.new
+'
+
 test_expect_success 'a save whose upload stalls past --timeout publishes nothing, exit 0' '
 	rm -rf new && mkdir new && head -c 3000000 /dev/urandom >new/rand &&
 	keys_in_bucket >keys.before &&

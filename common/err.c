@@ -122,3 +122,20 @@ void cc_cancel_hold(bool on)
 {
 	cancel_held = on;
 }
+
+static int giveup_reason;
+
+void cc_give_up(enum cc_giveup why)
+{
+	int none = CC_GIVEUP_NONE;
+
+	/* From a timer thread or a transfer thread; the first reason stays. */
+	__atomic_compare_exchange_n(&giveup_reason, &none, (int)why, false, __ATOMIC_SEQ_CST,
+				    __ATOMIC_SEQ_CST);
+	cancel_flag = 1;
+}
+
+enum cc_giveup cc_gave_up(void)
+{
+	return (enum cc_giveup)__atomic_load_n(&giveup_reason, __ATOMIC_SEQ_CST);
+}

@@ -59,6 +59,18 @@ bool cc_cancelled(void);
  * finish, so that an exit status and the store agree. */
 void cc_cancel_hold(bool on);
 
+/* Giving up: a cancel with a reason that is not a signal.  The work stops
+ * exactly as for cc_cancel() (same cleanup); cc_gave_up() then tells the
+ * program why, so that it can report a miss instead of a failure.  The
+ * first reason stays. */
+enum cc_giveup {
+	CC_GIVEUP_NONE = 0,
+	CC_GIVEUP_DEADLINE,	/* the program's overall deadline passed (--timeout) */
+	CC_GIVEUP_SEGMENT,	/* one download segment took too long (http.h) */
+};
+void cc_give_up(enum cc_giveup why);
+enum cc_giveup cc_gave_up(void);
+
 /* A short static description of a code. */
 const char *cc_strerror(enum cc_code code);
 

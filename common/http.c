@@ -66,7 +66,17 @@ struct xfer {
 	enum cc_code fatal;		/* set by a callback that stopped the transfer */
 	struct cc_err *err;
 	long retry_after;		/* seconds, or -1 */
+	uint64_t seg_start_ms;		/* a download segment: its first attempt's start */
 };
+
+/* http_set_segment_timeout(): 0 is no limit.  Set once by the program,
+ * read by every transfer thread. */
+static uint64_t segment_limit_ms;
+
+void http_set_segment_timeout(uint64_t ms)
+{
+	__atomic_store_n(&segment_limit_ms, ms, __ATOMIC_RELAXED);
+}
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_rc;
@@ -525,11 +535,40 @@ static bool xfer_cancelled(const struct http_req *q)
 	       (!q->ignore_cancel && cc_cancelled());
 }
 
+/* A download segment (see http.h) that has run, retries included, for
+ * longer than the limit. */
+static bool segment_expired(const struct xfer *x)
+{
+	uint64_t lim = __atomic_load_n(&segment_limit_ms, __ATOMIC_RELAXED);
+
+	return lim && x->seg_start_ms && now_ms() - x->seg_start_ms > lim;
+}
+
+/* The whole operation is abandoned, as actions/cache abandons a download
+ * whose segment takes too long: everything else stops through the
+ * cancellation path, and the program learns why from cc_gave_up(). */
+static enum cc_code segment_fail(const struct xfer *x)
+{
+	const struct http_req *q = x->req;
+	uint64_t lim = __atomic_load_n(&segment_limit_ms, __ATOMIC_RELAXED);
+	struct shown_url u;
+
+	cc_give_up(CC_GIVEUP_SEGMENT);
+	return cc_err_set(x->err, CC_ESTORE, ETIMEDOUT,
+			  "%s %s: download segment abandoned after %.1f s (the segment timeout)",
+			  q->method, shown(&u, q->url), (double)lim / 1000.0);
+}
+
 static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
 		       curl_off_t ulnow)
 {
 	struct xfer *x = ctx;
 
+	if (segment_expired(x)) {
+		if (!x->fatal)
+			x->fatal = segment_fail(x);
+		return 1;
+	}
 	return xfer_cancelled(x->req);
 }
 
@@ -697,6 +736,10 @@ static void xfer_end(struct http *h, struct xfer *x, CURLcode cc)
 		xfer_done(h, x, CC_OK);
 		return;
 	}
+	if (segment_expired(x)) {
+		xfer_done(h, x, segment_fail(x));
+		return;
+	}
 	if (x->attempt >= h->max_tries) {
 		enum cc_code rc = CC_OK;
 
@@ -723,6 +766,10 @@ static bool xfer_start(struct http *h, CURLM *m, struct xfer *x)
 					   x->req->method, shown(&u, x->req->url)));
 		return false;
 	}
+	if (segment_expired(x)) {
+		xfer_done(h, x, segment_fail(x));
+		return false;
+	}
 	if (!x->c && !(x->c = pool_get(h))) {
 		xfer_done(h, x, cc_err_set(x->err, CC_ENOMEM, ENOMEM,
 					   "cannot allocate a connection"));
@@ -737,6 +784,9 @@ static bool xfer_start(struct http *h, CURLM *m, struct xfer *x)
 		return false;
 	}
 	x->state = X_RUN;
+	if (!x->seg_start_ms && !strcmp(x->req->method, "GET") &&
+	    (x->req->dst || x->req->out_fd >= 0))
+		x->seg_start_ms = now_ms();
 	return true;
 }
 
@@ -804,6 +854,9 @@ void http_run(struct http *h, struct http_job *jobs, size_t n, int parallel)
 		}
 		left = 0;
 		for (size_t i = 0; i < n; i++) {
+			/* A segment waiting for its retry runs out of time too. */
+			if (xs[i].state == X_WAIT && segment_expired(&xs[i]))
+				xfer_done(h, &xs[i], segment_fail(&xs[i]));
 			if (xs[i].state != X_DONE)
 				left++;
 			if (xs[i].state == X_WAIT && xs[i].wake_ms < wake)

@@ -109,6 +109,16 @@ struct http_job {
 	enum cc_code rc;		/* as http_do would return */
 };
 
+/* The segment timeout (SEGMENT_DOWNLOAD_TIMEOUT_MINS, as actions/cache
+ * reads it): a download segment is one GET whose body is object data
+ * (dst or out_fd: one ranged GET of a batch, or one whole-object GET),
+ * timed from the start of its first attempt to its end, its retries and
+ * their back-off included.  One that runs longer than ms fails with
+ * CC_ESTORE (sys_errno ETIMEDOUT) and gives up the whole operation
+ * (cc_give_up(CC_GIVEUP_SEGMENT)).  Process-wide; 0 (the initial value)
+ * is no limit. */
+void http_set_segment_timeout(uint64_t ms);
+
 /* Runs n requests, at most parallel at a time, over libcurl's multi
  * interface, each under the same retry policy as http_do (which is
  * http_run of one job).  Every job gets its own rc and err. */

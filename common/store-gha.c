@@ -28,7 +28,7 @@
  * starts with "P" prefix.  Sizes are unknown (0).  del is not supported.
  *
  * Blob bodies: Put Blob up to SINGLE_MAX bytes, else Put Block of
- * BLOCK_SIZE in parallel (s->jobs) and Put Block List.  Reads are ranged
+ * s->part_size (else BLOCK_SIZE) bytes in parallel (s->jobs) and Put Block List.  Reads are ranged
  * GETs, adjacent ranges of one object coalesced.  Signed URLs are
  * credentials: they are kept out of error messages. */
 #include "store.h"
@@ -731,7 +731,7 @@ static enum cc_code upload_blocks(struct store *s, const char *url, const char *
 				  uint64_t size, struct cc_err *err)
 {
 	struct gha *g = s->priv;
-	uint64_t bs = BLOCK_SIZE;
+	uint64_t bs = s->part_size ? s->part_size : BLOCK_SIZE;
 	size_t n, i;
 	struct http_job *jobs = NULL;
 	struct http_req *reqs = NULL;

@@ -7,7 +7,7 @@
  * "s3 bucket 'B': ... Code: Message (HTTP n)".  Secrets never reach a
  * message: errors quote only the S3 error Code and Message.
  *
- * Uploads up to PART_SIZE are one PUT with Content-MD5; larger ones are a
+ * Uploads up to the part size (s->part_size, else PART_SIZE) are one PUT with Content-MD5; larger ones are a
  * multipart upload (aborted on failure).  STORE_PUT_IF_ABSENT is a
  * conditional write (If-None-Match: *), 412 meaning "it exists". */
 #include "store.h"
@@ -644,17 +644,17 @@ static enum cc_code file_md5(int fd, uint64_t off, uint64_t len, char ret[32], s
 }
 
 /* S3's ETag of the size bytes of fd: the MD5 in hex for a single PUT,
- * or, uploaded in nparts parts of PART_SIZE, the MD5 of the parts' MD5s
+ * or, uploaded in nparts parts of part bytes, the MD5 of the parts' MD5s
  * followed by "-nparts". */
-static bool etag_of(int fd, uint64_t size, unsigned nparts, char *ret, size_t n)
+static bool etag_of(int fd, uint64_t size, unsigned nparts, uint64_t part, char *ret, size_t n)
 {
 	EVP_MD_CTX *all = EVP_MD_CTX_new();
 	unsigned char md[16];
 	bool ok = all && EVP_DigestInit_ex(all, EVP_md5(), NULL);
 
 	for (unsigned i = 0; ok && i < (nparts ? nparts : 1); i++) {
-		uint64_t off = (uint64_t)i * PART_SIZE;
-		uint64_t len = nparts ? (size - off < PART_SIZE ? size - off : PART_SIZE) : size;
+		uint64_t off = (uint64_t)i * part;
+		uint64_t len = nparts ? (size - off < part ? size - off : part) : size;
 
 		ok = off <= size && !cc_md5_range(fd, off, len, md);
 		if (ok && nparts)
@@ -675,7 +675,7 @@ static bool etag_of(int fd, uint64_t size, unsigned nparts, char *ret, size_t n)
 /* Whether the object at key has the ETag the size bytes of fd would get.
  * @return 1 yes, 0 no, -1 cannot tell (no answer, or parts of a size this
  * code does not upload). */
-static int etag_matches(struct s3 *s3, const char *key, int fd, uint64_t size)
+static int etag_matches(struct s3 *s3, const char *key, int fd, uint64_t size, uint64_t part)
 {
 	struct s3_call c;
 	struct http_resp r;
@@ -694,9 +694,9 @@ static int etag_matches(struct s3 *s3, const char *key, int fd, uint64_t size)
 	got[strcspn(got, "\"")] = '\0';
 	if ((dash = strchr(got, '-')))
 		nparts = (unsigned)strtoul(dash + 1, NULL, 10);
-	if (dash && (!nparts || nparts != (size + PART_SIZE - 1) / PART_SIZE))
+	if (dash && (!nparts || nparts != (size + part - 1) / part))
 		goto cleanup;
-	if (etag_of(fd, size, nparts, want, sizeof(want)))
+	if (etag_of(fd, size, nparts, part, want, sizeof(want)))
 		ret = !strcasecmp(want, got);
 cleanup:
 	http_resp_release(&r);
@@ -704,7 +704,7 @@ cleanup:
 }
 
 static enum cc_code put_single(struct s3 *s3, const char *key, const char *name, int fd,
-			       uint64_t size, bool if_absent, bool *ret_existed,
+			       uint64_t size, uint64_t part, bool if_absent, bool *ret_existed,
 			       struct cc_err *err)
 {
 	struct s3_call c;
@@ -727,7 +727,7 @@ static enum cc_code put_single(struct s3 *s3, const char *key, const char *name,
 	if (r.status == 412 && if_absent) {
 		/* After a retry the object that exists may be this upload's
 		 * own first attempt, whose answer was lost. */
-		*ret_existed = !(r.tries > 1 && etag_matches(s3, key, fd, size) == 1);
+		*ret_existed = !(r.tries > 1 && etag_matches(s3, key, fd, size, part) == 1);
 	} else if (r.status != 200) {
 		rc = s3_fail(s3, "upload", name, &r, err);
 	}
@@ -753,7 +753,7 @@ static void abort_upload(struct s3 *s3, const char *key, const char *upload_id)
 }
 
 static enum cc_code put_multipart(struct store *st, const char *key, const char *name, int fd,
-				  uint64_t size, bool if_absent, bool *ret_existed,
+				  uint64_t size, uint64_t part, bool if_absent, bool *ret_existed,
 				  struct cc_err *err)
 {
 	struct s3 *s3 = st->priv;
@@ -762,7 +762,7 @@ static enum cc_code put_multipart(struct store *st, const char *key, const char 
 	char (*nums)[24] = NULL, (*md5s)[32] = NULL;
 	struct http_resp r;
 	struct buf out = BUF_INIT, upload_id = BUF_INIT, done = BUF_INIT;
-	uint64_t part = PART_SIZE, nparts;
+	uint64_t nparts;
 	enum cc_code rc;
 
 	buf_init(&out, SMALL_BODY_MAX);
@@ -879,6 +879,7 @@ static enum cc_code s3_put(struct store *s, const char *name, const char *src, u
 {
 	struct s3 *s3 = s->priv;
 	struct buf key = BUF_INIT;
+	uint64_t part = s->part_size ? s->part_size : PART_SIZE;
 	bool existed = false;
 	struct stat st;
 	enum cc_code rc;
@@ -893,11 +894,11 @@ static enum cc_code s3_put(struct store *s, const char *name, const char *src, u
 		rc = cc_err_set(err, CC_ESTORE, errno, "cannot open '%s'", src);
 		goto cleanup;
 	}
-	if ((uint64_t)st.st_size <= PART_SIZE)
-		rc = put_single(s3, key.data, name, fd, (uint64_t)st.st_size,
+	if ((uint64_t)st.st_size <= part)
+		rc = put_single(s3, key.data, name, fd, (uint64_t)st.st_size, part,
 				flags & STORE_PUT_IF_ABSENT, &existed, err);
 	else
-		rc = put_multipart(s, key.data, name, fd, (uint64_t)st.st_size,
+		rc = put_multipart(s, key.data, name, fd, (uint64_t)st.st_size, part,
 				   flags & STORE_PUT_IF_ABSENT, &existed, err);
 	if (rc)
 		goto cleanup;

@@ -17,6 +17,8 @@
 #define STORE_PUT_IF_ABSENT 2u	/* keep an existing object; report it */
 
 #define STORE_DEFAULT_JOBS 8
+#define STORE_PART_MIN (5u << 20)	/* S3's smallest part but the last */
+#define STORE_PART_MAX (128u << 20)	/* actions/cache's upload-chunk-size cap */
 
 #define STORE_CAP_LOCAL_TMP 1u	/* tmpdir is inside the store: MOVE is a rename */
 #define STORE_CAP_LIST_NEWEST 2u	/* list() yields only the newest match of a prefix */
@@ -93,6 +95,10 @@ struct store {
 	char *location;		/* as given less userinfo and query (url.h), for messages */
 	char *tmpdir;		/* where to stage files before put */
 	int jobs;		/* parallel transfers a remote backend may run */
+	/* Upload part size: an S3 multipart part (objects up to it are one
+	 * PUT) or a gha Azure block; 0 is the backend's default (8 MiB).
+	 * Between STORE_PART_MIN and STORE_PART_MAX. */
+	uint64_t part_size;
 	void *priv;
 };
 

@@ -335,6 +335,64 @@ test_expect_success 'save/ with a bad key fails' '
 	expect_grep "^::error::cache-save exited 2 (usage error)" s2.log
 '
 
+test_expect_success 'upload-chunk-size goes to cache-save as --part-size (post and save/)' '
+	mkdir -p ws-u1/data && echo u >ws-u1/data/f &&
+	main u1 key=u-1 upload-chunk-size=6291456 &&
+	expect_no_grep "part-size" u1.log &&
+	post u1 key=u-1 upload-chunk-size=6291456 &&
+	expect_grep "^cache-save --key u-1 --path data --store .* --immutable --part-size 6291456$" u1.log &&
+	expect_grep "Cache saved with key: u-1" u1.log &&
+	mkdir -p ws-u2/data && echo u >ws-u2/data/f &&
+	CICACHE_BIN=$BIN step save main u2 store="$S" key=u-2 path=data upload-chunk-size=134217728 &&
+	expect_grep "^cache-save --key u-2 --path data --store .* --immutable --part-size 134217728$" u2.log &&
+	expect_grep "^cache-saved=true" job-u2/outputs-main.txt
+'
+
+test_expect_success 'upload-chunk-size out of range is clamped, not a number ignored, with warnings' '
+	mkdir -p ws-u3/data && echo u >ws-u3/data/f &&
+	CICACHE_BIN=$BIN step save main u3 store="$S" key=u-3 path=data upload-chunk-size=1048576 &&
+	expect_grep "^::warning::upload-chunk-size 1048576 is outside 5242880 to 134217728 bytes.*using 5242880" u3.log &&
+	expect_grep "^cache-save .*--part-size 5242880$" u3.log &&
+	CICACHE_BIN=$BIN step save main u3 store="$S" key=u-3b path=data upload-chunk-size=999999999 &&
+	expect_grep "^cache-save .*--part-size 134217728$" u3.log &&
+	CICACHE_BIN=$BIN step save main u3 store="$S" key=u-3c path=data upload-chunk-size=32MB &&
+	expect_grep "^::warning::upload-chunk-size .32MB. is not a number of bytes: ignored" u3.log &&
+	expect_grep "^cache-save --key u-3c --path data --store [^ ]* --immutable$" u3.log &&
+	expect_grep "^cache-saved=true" job-u3/outputs-main.txt
+'
+
+test_expect_success 'enableCrossOsArchive is accepted everywhere; a bad value fails first' '
+	mkdir -p ws-x1/data && echo x >ws-x1/data/f &&
+	main x1 key=x-1 enableCrossOsArchive=true &&
+	post x1 key=x-1 enableCrossOsArchive=true &&
+	expect_grep "Cache saved with key: x-1" x1.log &&
+	CICACHE_BIN=$BIN step restore main x2 store="$S" key=x-1 enableCrossOsArchive=True &&
+	expect_grep "^cache-hit=true" job-x2/outputs-main.txt &&
+	CICACHE_BIN=$BIN step save main x2 store="$S" key=x-2 path=data enableCrossOsArchive=FALSE &&
+	CICACHE_BIN=$BIN expect_code 1 step "" main x3 store="$S" path=data key=x-1 enableCrossOsArchive=yes &&
+	expect_grep "^::error::Input .enableCrossOsArchive. must be true or false, not .yes." x3.log &&
+	expect_no_grep "^cache-restore " x3.log &&
+	CICACHE_BIN=$BIN expect_code 1 step save main x4 store="$S" key=x-4 path=data enableCrossOsArchive=1 &&
+	expect_no_grep "^cache-save " x4.log
+'
+
+test_expect_success 'SEGMENT_DOWNLOAD_TIMEOUT_MINS and CACHE_TIMEOUT reach the programs' '
+	SEGMENT_DOWNLOAD_TIMEOUT_MINS=soon main t1 key=k-1 &&
+	expect_grep "warning: SEGMENT_DOWNLOAD_TIMEOUT_MINS=.soon. is not a positive number of minutes" t1.log &&
+	expect_grep "^cache-hit=true" job-t1/outputs-main.txt &&
+	CACHE_TIMEOUT=never expect_code 1 main t2 key=k-1 &&
+	expect_grep "CACHE_TIMEOUT takes a duration" t2.log &&
+	expect_grep "^::error::cache-restore exited 2" t2.log
+'
+
+test_expect_success 'cache-hit is false, never empty, after a miss (main and restore/)' '
+	main m1 key=absent-key &&
+	expect_grep "^cache-hit=false$" job-m1/outputs-main.txt &&
+	CICACHE_BIN=$BIN step restore main m2 store="$S" key=absent-key &&
+	expect_grep "^cache-hit=false$" job-m2/outputs-main.txt &&
+	expect_grep "^cache-matched-key=$" job-m2/outputs-main.txt
+'
+
 test_expect_success 'cicache-bin that holds no programs fails the step' '
 	mkdir empty-bin &&
 	expect_code 1 step "" main b1 store="$S" path=data key=k-1 cicache-bin="$TRASH/empty-bin" &&

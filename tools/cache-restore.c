@@ -18,7 +18,7 @@
 static const char usage[] =
 "usage: cache-restore --key KEY [--restore-key PREFIX]... [--path PATH]...\n"
 "                     [--store STORE] [--lookup-only] [--fail-on-miss]\n"
-"                     [--keep-directory-symlink]\n"
+"                     [--keep-directory-symlink] [--timeout DURATION]\n"
 "\n"
 "Restore the entry saved under KEY or, failing that, the newest entry whose\n"
 "key starts with the first --restore-key that matches anything.\n"
@@ -49,6 +49,9 @@ static const char usage[] =
 "                           (if it leads under $HOME or the current\n"
 "                           directory) instead of replacing it\n"
 "                           (env CACHE_KEEP_DIRECTORY_SYMLINK=true)\n"
+"      --timeout DURATION   give up after DURATION (seconds, or with an s, m\n"
+"                           or h suffix): a miss, with a warning; files\n"
+"                           already restored are whole (env CACHE_TIMEOUT)\n"
 "  -q, --quiet              only errors (env CACHE_QUIET=true)\n"
 "  -v, --verbose            more detail (env CACHE_VERBOSE=true)\n"
 "  -h, --help               show this help\n"
@@ -57,6 +60,10 @@ static const char usage[] =
 "Prints cache-hit=true|false, cache-primary-key=KEY and cache-matched-key=KEY\n"
 "on stdout (and appends them to $GITHUB_OUTPUT).  cache-hit is true only for\n"
 "an exact key match.\n"
+"\n"
+"A download segment (one ranged GET from a remote store, retries included)\n"
+"that takes longer than SEGMENT_DOWNLOAD_TIMEOUT_MINS minutes (default 10,\n"
+"as for actions/cache) makes the restore a miss, with a warning.\n"
 "\n"
 "With --store gha and --path, when no cicache entry matches, an entry that\n"
 "actions/cache saved for the same paths (written exactly as in its step, in\n"
@@ -79,13 +86,14 @@ static const struct option longopts[] = {
 	{ "restore-key", required_argument, NULL, 'r' },
 	{ "same-owner", no_argument, NULL, 'O' },
 	{ "store", required_argument, NULL, 's' },
+	{ "timeout", required_argument, NULL, 'T' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
 
 struct args {
-	const char *key, *store;
+	const char *key, *store, *timeout;
 	const char **paths, **restore_keys;
 	size_t npaths, nrestore_keys;
 	bool lookup_only, fail_on_miss, same_owner, keep_dir_symlink;
@@ -119,6 +127,7 @@ static void parse(int argc, char **argv, struct args *a)
 		case 'q': cli_verbosity = -1; break;
 		case 'r': cli_list_add(&a->restore_keys, &a->nrestore_keys, optarg); break;
 		case 's': a->store = optarg; break;
+		case 'T': a->timeout = optarg; break;
 		case 'v': cli_verbosity = 1; break;
 		case 'V': cli_version("cache-restore", argc, argv);
 		default:
@@ -138,6 +147,7 @@ static void parse(int argc, char **argv, struct args *a)
 		cli_error("--same-owner needs root");
 		exit(EXIT_USAGE);
 	}
+	cli_timeouts(a->timeout);
 }
 
 /* @return true if the entry holds at least one requested path; warns
@@ -168,6 +178,28 @@ static void output_no_hit(const char *key)
 	cli_output("cache-hit", "false");
 	cli_output("cache-primary-key", key);
 	cli_output("cache-matched-key", "");
+}
+
+/* The restore was given up (--timeout, the segment timeout): a miss with
+ * a warning, as actions/cache makes it, not a failure.  The cancellation
+ * path has left every file whole (the old one or the restored one) and
+ * removed what it staged.  @return true with the exit code in *ret_code,
+ * or false when nothing was given up (err is then a real failure). */
+static bool given_up(const struct args *a, const struct cc_err *err, bool started,
+		     int *ret_code)
+{
+	char why[160];
+
+	if (!cli_gave_up_why(why, sizeof(why)))
+		return false;
+	cli_warn("%s: restore abandoned, treated as a miss", why);
+	if (started)
+		cli_warn("the files restored before that are complete; the others are as they were");
+	if (cli_verbosity > 0)
+		cli_info("%s", err->msg);
+	output_no_hit(a->key);
+	*ret_code = a->fail_on_miss ? EXIT_MISS : EXIT_OK;
+	return true;
 }
 
 /* The files are in place (or, with --lookup-only, the answer is made):
@@ -201,6 +233,8 @@ static int restore_legacy(const struct args *a, struct store *store, const char 
 		return -1;
 	rc = gha_legacy_find(store, a->paths, a->npaths, a->key, a->restore_keys,
 			     a->nrestore_keys, &le, &err);
+	if (rc && given_up(a, &err, false, &code))
+		return code;
 	if (rc) {
 		cli_error("%s", err.msg);
 		output_no_hit(a->key);
@@ -218,7 +252,10 @@ static int restore_legacy(const struct args *a, struct store *store, const char 
 		lo.paths = a->paths;
 		lo.npaths = a->npaths;
 		lo.keep_dir_symlink = a->keep_dir_symlink;
-		if ((rc = gha_legacy_restore(store, le, &lo, &ls, &err))) {
+		if ((rc = gha_legacy_restore(store, le, &lo, &ls, &err)) &&
+		    given_up(a, &err, true, &code))
+			goto out;
+		if (rc) {
 			cli_error("%s", err.msg);
 			cli_error("restoring actions/cache entry '%s' failed", le->key);
 			output_no_hit(a->key);
@@ -288,6 +325,8 @@ int main(int argc, char **argv)
 	if (!(rc = store_open(&store, a.store, &err)) && a.jobs)
 		store->jobs = a.jobs;
 	if (rc || (rc = cc_lookup(store, a.key, a.restore_keys, a.nrestore_keys, &m, &nm, &err))) {
+		if (given_up(&a, &err, false, &code))
+			goto out;
 		cli_error("%s", err.msg);
 		code = cli_exit_code(rc);
 		goto out;
@@ -298,6 +337,8 @@ int main(int argc, char **argv)
 			cli_warn("skipping entry '%s': %s", m[chosen].key, err.msg);
 			continue;
 		}
+		if (rc && given_up(&a, &err, false, &code))
+			goto out;
 		if (rc) {
 			cli_error("%s", err.msg);
 			/* The store answered but the entry could not be opened
@@ -318,6 +359,8 @@ int main(int argc, char **argv)
 			cc_entry_close(entry);
 			entry = NULL;
 		}
+		if (rc && given_up(&a, &err, false, &code))
+			goto out;
 		if (rc == CC_ECORRUPT) {
 			cli_warn("skipping entry '%s': %s", m[chosen].key, err.msg);
 			continue;
@@ -348,6 +391,8 @@ int main(int argc, char **argv)
 	ro.max_bytes = a.max_size;
 	if (!a.lookup_only) {
 		rc = cc_entry_restore(entry, &ro, &st, &err);
+		if (rc && given_up(&a, &err, st.started, &code))
+			goto out;
 		if (rc) {
 			cli_error("%s", err.msg);
 			if (st.started)
@@ -379,6 +424,8 @@ int main(int argc, char **argv)
 		goto out;
 	} else if ((rc = cc_entry_precheck(entry, &ro, &err))) {
 		/* The answer a restore would give before its first write. */
+		if (given_up(&a, &err, false, &code))
+			goto out;
 		cli_error("%s", err.msg);
 		cli_error("restoring '%s' would fail before anything is written", m[chosen].key);
 		output_no_hit(a.key);

@@ -35,6 +35,13 @@ static const char usage[] =
 "  -l, --level N            zstd level 1-19 (env CACHE_LEVEL; default 3)\n"
 "  -j, --jobs N             compression threads (default: CPUs) and parallel\n"
 "                           uploads to a remote store (default 8); CACHE_JOBS\n"
+"      --part-size SIZE     upload part size: an S3 multipart part (smaller\n"
+"                           objects are one PUT) or a gha block; 5M to 128M\n"
+"                           (suffixes K, M: powers of 1024; default 8M;\n"
+"                           env CACHE_PART_SIZE)\n"
+"      --timeout DURATION   give up after DURATION (seconds, or with an s, m\n"
+"                           or h suffix): nothing is published, a warning,\n"
+"                           cache-saved=false, exit 0 (env CACHE_TIMEOUT)\n"
 "  -q, --quiet              only errors (env CACHE_QUIET=true)\n"
 "  -v, --verbose            more detail (env CACHE_VERBOSE=true)\n"
 "  -h, --help               show this help\n"
@@ -51,21 +58,24 @@ static const struct option longopts[] = {
 	{ "jobs", required_argument, NULL, 'j' },
 	{ "key", required_argument, NULL, 'k' },
 	{ "level", required_argument, NULL, 'l' },
+	{ "part-size", required_argument, NULL, 'P' },
 	{ "path", required_argument, NULL, 'p' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "restore-key", required_argument, NULL, 'r' },
 	{ "store", required_argument, NULL, 's' },
+	{ "timeout", required_argument, NULL, 'T' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
 
 struct args {
-	const char *key, *store;
+	const char *key, *store, *timeout;
 	const char **paths, **restore_keys;
 	size_t npaths, nrestore_keys;
 	bool immutable;
 	int level, jobs;
+	uint64_t part_size;
 };
 
 static void parse(int argc, char **argv, struct args *a)
@@ -85,10 +95,12 @@ static void parse(int argc, char **argv, struct args *a)
 		case 'j': a->jobs = cli_int("--jobs", optarg, 1, 64); break;
 		case 'k': a->key = optarg; break;
 		case 'l': a->level = cli_int("--level", optarg, 1, 19); break;
+		case 'P': a->part_size = cli_size("--part-size", optarg); break;
 		case 'p': cli_list_add(&a->paths, &a->npaths, optarg); break;
 		case 'q': cli_verbosity = -1; break;
 		case 'r': cli_list_add(&a->restore_keys, &a->nrestore_keys, optarg); break;
 		case 's': a->store = optarg; break;
+		case 'T': a->timeout = optarg; break;
 		case 'v': cli_verbosity = 1; break;
 		case 'V': cli_version("cache-save", argc, argv);
 		default:
@@ -103,12 +115,20 @@ static void parse(int argc, char **argv, struct args *a)
 	/* Twins are read after the flags, so a flag hides a bad twin. */
 	if (!a->level && (env = getenv("CACHE_LEVEL")) && *env)
 		a->level = cli_int("CACHE_LEVEL", env, 1, 19);
+	if (!a->part_size && (env = getenv("CACHE_PART_SIZE")) && *env)
+		a->part_size = cli_size("CACHE_PART_SIZE", env);
+	if (a->part_size && (a->part_size < STORE_PART_MIN || a->part_size > STORE_PART_MAX)) {
+		cli_error("the part size must be from 5M to 128M, not %llu bytes",
+			  (unsigned long long)a->part_size);
+		exit(EXIT_USAGE);
+	}
 	cli_shared_twins(&a->key, &a->paths, &a->npaths, &a->restore_keys, &a->nrestore_keys,
 			 &a->jobs, &a->store);
 	if (!a->npaths) {
 		cli_error("no path given (use --path or CACHE_PATH)");
 		exit(EXIT_USAGE);
 	}
+	cli_timeouts(a->timeout);
 }
 
 int main(int argc, char **argv)
@@ -120,7 +140,7 @@ int main(int argc, char **argv)
 	struct save_opts so = { 0 };
 	struct save_stats st;
 	struct store *store = NULL;
-	char cwd[PATH_MAX], b1[32], b2[32], rate[32];
+	char cwd[PATH_MAX], b1[32], b2[32], rate[32], why[160];
 	const char *home = getenv("HOME");
 	enum cc_code rc;
 	int code, sig;
@@ -179,8 +199,21 @@ int main(int argc, char **argv)
 	}
 	if (a.jobs)
 		store->jobs = a.jobs;
+	store->part_size = a.part_size;
 	rc = cc_save(store, &so, &st, &err);
 	secs = cli_elapsed();
+	if (rc && cli_gave_up_why(why, sizeof(why))) {
+		/* As actions/cache treats a save that fails: a warning, and the
+		 * job goes on.  The entry was not published (a publish, once
+		 * begun, finishes: cc_cancel_hold), so the store is as before. */
+		cli_warn("%s: save abandoned, nothing was saved under '%s'", why, a.key);
+		if (cli_verbosity > 0)
+			cli_info("%s", err.msg);
+		code = EXIT_OK;
+		cli_output("cache-saved", "false");
+		cli_output("cache-key", a.key);
+		goto out;
+	}
 	if (rc) {
 		cli_error("%s", err.msg);
 		cli_error("nothing was saved under '%s'", a.key);

@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "../common/http.h"
 #include "../common/key.h"
 #include "../common/log.h"
 #include "../common/util.h"
@@ -15,6 +16,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -23,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 const char *cli_prog = "cicache";
@@ -439,4 +442,122 @@ void cli_reraise(void)
 	fflush(stdout);
 	signal(sig, SIG_DFL);
 	raise(sig);
+}
+
+double cli_duration(const char *opt, const char *val)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(val, &end);
+	if (errno || end == val || !(isdigit((unsigned char)*val) || *val == '.'))
+		goto bad;
+	if (*end) {
+		if (end[1])
+			goto bad;
+		switch (*end) {
+		case 's': break;
+		case 'm': v *= 60; break;
+		case 'h': v *= 3600; break;
+		default: goto bad;
+		}
+	}
+	/* At most a year: a longer deadline is no deadline. */
+	if (!isfinite(v) || v <= 0 || v > 366.0 * 86400)
+		goto bad;
+	return v;
+bad:
+	cli_error("%s takes a duration: a positive number of seconds, or with an s, m or "
+		  "h suffix (90, 1.5m, 2h), not '%s'", opt, val);
+	exit(EXIT_USAGE);
+}
+
+static double deadline_at;		/* on now_monotonic()'s clock */
+static double deadline_len;
+
+static void *deadline_main(void *arg)
+{
+	struct timespec ts;
+	double left;
+
+	(void)arg;
+	/* Signals are the main thread's business: the handlers only set
+	 * flags, and a sleep they cut short is simply resumed. */
+	while ((left = deadline_at - now_monotonic()) > 0) {
+		ts.tv_sec = (time_t)left;
+		ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
+		nanosleep(&ts, NULL);
+	}
+	cc_give_up(CC_GIVEUP_DEADLINE);
+	return NULL;
+}
+
+/* SEGMENT_DOWNLOAD_TIMEOUT_MINS, read as actions/cache reads it (a number
+ * of minutes, fractions allowed; 10 when unset).  It is actions/cache's
+ * variable, set for it in workflows that never meant to break cicache:
+ * a value it would not use is a warning, and the default stands. */
+static void segment_timeout_env(void)
+{
+	const char *v = getenv("SEGMENT_DOWNLOAD_TIMEOUT_MINS");
+	double mins = 10, m;
+	uint64_t ms;
+	char *end;
+
+	/* Blank is unset (actions/cache then keeps its default too). */
+	while (v && (*v == ' ' || *v == '\t'))
+		v++;
+	if (v && *v) {
+		errno = 0;
+		m = strtod(v, &end);
+
+		while (*end == ' ' || *end == '\t')
+			end++;
+		if (errno || end == v || *end || !isfinite(m) || m <= 0 || m > 366.0 * 1440)
+			cli_warn("SEGMENT_DOWNLOAD_TIMEOUT_MINS='%s' is not a positive number of "
+				 "minutes: using 10", v);
+		else
+			mins = m;
+	}
+	ms = (uint64_t)(mins * 60000.0 + 0.5);
+	http_set_segment_timeout(ms ? ms : 1);
+}
+
+void cli_timeouts(const char *flag)
+{
+	const char *env = getenv("CACHE_TIMEOUT");
+	pthread_attr_t attr;
+	pthread_t t;
+
+	segment_timeout_env();
+	if (flag)
+		deadline_len = cli_duration("--timeout", flag);
+	else if (env && *env)
+		deadline_len = cli_duration("CACHE_TIMEOUT", env);
+	else
+		return;
+	deadline_at = start_time + deadline_len;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, deadline_main, NULL)) {
+		cli_error("cannot start the --timeout timer");
+		exit(EXIT_INTERNAL);
+	}
+	pthread_attr_destroy(&attr);
+}
+
+const char *cli_gave_up_why(char *out, size_t n)
+{
+	switch (cc_gave_up()) {
+	case CC_GIVEUP_DEADLINE:
+		snprintf(out, n, "the --timeout of %g s passed", deadline_len);
+		return out;
+	case CC_GIVEUP_SEGMENT:
+		snprintf(out, n, "a download segment took longer than "
+			 "SEGMENT_DOWNLOAD_TIMEOUT_MINS allows");
+		return out;
+	case CC_GIVEUP_NONE:
+		break;
+	}
+	return NULL;
 }

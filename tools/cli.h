@@ -73,4 +73,16 @@ void cli_reraise(void);
 int cli_settle_signals(void);
 const char *cli_rate(char *out, size_t n, uint64_t bytes, double seconds);
 
+/* Parses a duration: a positive number of seconds (fractions allowed)
+ * with an optional s, m or h suffix; exits with EXIT_USAGE otherwise. */
+double cli_duration(const char *opt, const char *val);
+/* After parsing: sets the segment timeout from SEGMENT_DOWNLOAD_TIMEOUT_MINS
+ * (http.h; a bad value is a warning) and, when flag (--timeout) or
+ * CACHE_TIMEOUT gives one, starts the overall deadline, counted from
+ * cli_init(): when it passes, the work is given up (cc_give_up). */
+void cli_timeouts(const char *flag);
+/* Why the work was given up (cc_gave_up()), written into out; NULL when
+ * it was not. */
+const char *cli_gave_up_why(char *out, size_t n);
+
 #endif

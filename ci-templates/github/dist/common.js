@@ -410,9 +410,11 @@ function locatePrograms() {
 // Variables the inputs replace: a job-level CACHE_KEY must not reach a
 // program the inputs configure.  GITHUB_OUTPUT is written here, not by the
 // programs.  The other CACHE_* twins (CACHE_JOBS, CACHE_LEVEL,
-// CACHE_VERBOSE, CACHE_QUIET, CACHE_DOTENV) pass through.
+// CACHE_VERBOSE, CACHE_QUIET, CACHE_DOTENV, CACHE_TIMEOUT) pass through, and
+// so does actions/cache's SEGMENT_DOWNLOAD_TIMEOUT_MINS, which the programs
+// read themselves.
 const REPLACED_ENV = ['GITHUB_OUTPUT', 'CACHE_KEY', 'CACHE_PATH', 'CACHE_RESTORE_KEYS', 'CACHE_STORE',
-	'CACHE_IMMUTABLE', 'CACHE_LOOKUP_ONLY', 'CACHE_FAIL_ON_MISS'];
+	'CACHE_IMMUTABLE', 'CACHE_LOOKUP_ONLY', 'CACHE_FAIL_ON_MISS', 'CACHE_PART_SIZE'];
 
 // Runs one program in the workspace with standard error streamed to the
 // log.  @return { code, out } with out the name=value lines of stdout.
@@ -464,6 +466,45 @@ function flagList(flag, items) {
 	return items.flatMap((i) => [flag, i]);
 }
 
+// upload-chunk-size: bytes, as actions/cache reads it, for cache-save
+// --part-size (the S3 multipart part, the gha Azure block), which takes
+// 5 MiB to 128 MiB.  actions/cache ignores a value that is not a number and
+// uses any other: here a value out of range is brought into it, both with
+// a warning, so that a workflow written for actions/cache keeps working.
+const PART_MIN = 5 * 1024 * 1024, PART_MAX = 128 * 1024 * 1024;
+
+function partSizeArgs() {
+	const v = getInput('upload-chunk-size', false);
+	let n;
+
+	if (!v)
+		return [];
+	if (!/^[0-9]+$/.test(v)) {
+		warning(`upload-chunk-size '${v}' is not a number of bytes: ignored`);
+		return [];
+	}
+	n = Number(v);
+	if (n < PART_MIN || n > PART_MAX) {
+		const c = Math.min(PART_MAX, Math.max(PART_MIN, n));
+
+		warning(`upload-chunk-size ${v} is outside ${PART_MIN} to ${PART_MAX} bytes ` +
+			`(the part sizes an S3 multipart upload allows, up to actions/cache's cap): using ${c}`);
+		n = c;
+	}
+	return ['--part-size', String(n)];
+}
+
+// enableCrossOsArchive: checked (a typo fails the step), no effect.  A
+// cicache entry does not depend on the runner's OS: its manifest and packs
+// are the same wherever it was saved, so Linux and macOS runners share
+// entries whenever the key lets them (put runner.os in the key to keep them
+// apart).  The flag exists in actions/cache because its Windows archives
+// differ (tar flavour, compression, path version); cicache does not run
+// on Windows.
+function crossOsInput() {
+	return getBool('enableCrossOsArchive', false);
+}
+
 // The restore step of the main action and of restore/.  With recordState,
 // leaves in GITHUB_STATE what the post step needs.
 function restoreStep(recordState) {
@@ -474,6 +515,7 @@ function restoreStep(recordState) {
 	const failOnMiss = getBool('fail-on-cache-miss', false);
 	const lookupOnly = getBool('lookup-only', false);
 
+	crossOsInput();
 	if (recordState) {
 		// Checked now so that a typo fails the job before its work.
 		getBool('save-always', false);
@@ -535,7 +577,7 @@ function restoreStep(recordState) {
 // treats a failed save.  @return the program's result.
 function saveWith(o) {
 	const args = ['--key', o.key].concat(flagList('--path', o.paths), flagList('--restore-key', o.restoreKeys),
-		storeArgs(o.store), o.immutable ? ['--immutable'] : []);
+		storeArgs(o.store), o.immutable ? ['--immutable'] : [], partSizeArgs());
 	const res = runProgram(o.dir, 'cache-save', args);
 
 	if (res.code === EXIT.OK) {
@@ -558,6 +600,8 @@ function saveStep() {
 	const restoreKeys = getList('restore-keys', false);
 	const immutable = getBool('immutable', true);
 	const store = storeInput();
+
+	crossOsInput();
 	const dir = locatePrograms();
 
 	setOutput('cicache-bin', dir);

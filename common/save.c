@@ -10,6 +10,7 @@
  * bounded by the frames in flight and the pending-record queue, never by
  * the size of the tree. */
 #include "save.h"
+#include "glob.h"
 #include "chunker.h"
 #include "chunkset.h"
 #include "log.h"
@@ -1034,6 +1035,15 @@ static enum cc_code save_entry(struct saver *sv, int dfd, const char *name,
 		rc = cc_err_set(sv->err, CC_ESOURCE, errno, "cannot stat '%s'", what.data);
 		goto cleanup;
 	}
+	/* Exclusions apply below the roots too (see glob.h); an excluded
+	 * directory is still entered, and kept, when a later pattern may
+	 * include something inside it. */
+	if (sv->o->filter && sv->path.len &&
+	    !glob_included(sv->o->filter, what.data, S_ISDIR(st.st_mode)) &&
+	    !(S_ISDIR(st.st_mode) && glob_may_include_below(sv->o->filter, what.data))) {
+		sv->st->excluded++;
+		goto cleanup;
+	}
 	if (S_ISREG(st.st_mode)) {
 		rc = save_file(sv, dfd, name, what.data);
 	} else if (S_ISDIR(st.st_mode) && is_store(sv, &st)) {
@@ -1642,6 +1652,8 @@ enum cc_code cc_save(struct store *s, const struct save_opts *o,
 		goto cleanup;
 	}
 	sv->chunker_started = true;
+	for (size_t i = 0; i < o->npatterns && !rc; i++)
+		rc = mf_add_pattern(&sv->mw, o->patterns[i], sv->err);
 	for (size_t i = 0; i < o->nroots && !rc; i++)
 		rc = save_root(sv, &o->roots[i]);
 	rc = chunker_join(sv, rc);

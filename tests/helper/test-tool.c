@@ -260,13 +260,14 @@ static int cmd_manifest_dump(int argc, char **argv)
 		mf_close(&r);
 		goto fail;
 	}
-	printf("header created=%" PRId64 " roots=%u entries=%" PRIu64 " files=%" PRIu64
+	printf("header version=%u created=%" PRId64 " roots=%u entries=%" PRIu64 " files=%" PRIu64
 	       " data=%" PRIu64 " chunks=%" PRIu64 " packs=%" PRIu64 "\n",
-	       r.hdr.created_ns, r.hdr.n_roots, r.hdr.n_entries, r.hdr.n_files,
+	       r.hdr.version, r.hdr.created_ns, r.hdr.n_roots, r.hdr.n_entries, r.hdr.n_files,
 	       r.hdr.data_bytes, r.hdr.n_chunks, r.hdr.n_packs);
 	printf("key ");
 	print_escaped(r.key, strlen(r.key));
 	putchar('\n');
+	r.want_patterns = true;
 	for (uint64_t i = 0; i < r.hdr.n_packs; i++) {
 		char hex[CC_ID_HEX_LEN + 1];
 
@@ -281,6 +282,12 @@ static int cmd_manifest_dump(int argc, char **argv)
 		if (item == MF_ITEM_END) {
 			printf("end entries\n");
 			break;
+		}
+		if (item == MF_ITEM_PATTERN) {
+			printf("pattern ");
+			print_escaped(root.data, root.len);
+			putchar('\n');
+			continue;
 		}
 		if (item == MF_ITEM_ROOT) {
 			printf("root ");

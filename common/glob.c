@@ -254,7 +254,7 @@ static enum cc_code parse_one(struct glob_pattern *p, const char *raw, const cha
 			s++;
 	}
 	if (s == e) {
-		rc = cc_err_set(err, CC_EUSAGE, 0, "empty pattern '%s'", raw);
+		rc = cc_err_set(err, CC_EUSAGE, 0, "empty --path pattern '%s'", raw);
 		goto cleanup;
 	}
 	if ((rc = buf_add(&pat, s, (size_t)(e - s), err)))

@@ -479,13 +479,17 @@ bool glob_may_include_below(const struct glob *g, const char *abs)
 
 	if (n == SIZE_MAX)
 		return true;
-	for (size_t i = 0; i < g->n && !below; i++) {
+	/* Only a pattern after the one that decides for abs can change the
+	 * decision below it: the decider matches every descendant too (as
+	 * an ancestor), so an earlier pattern never comes last. */
+	for (size_t i = g->n; i-- > 0 && !below;) {
+		const struct glob_pattern *p = &g->pats[i];
 		bool exact, anc, live;
 
-		if (g->pats[i].negate)
-			continue;
-		match_comps(&g->pats[i], comps, n, &exact, &anc, &live);
-		below = live;
+		match_comps(p, comps, n, &exact, &anc, &live);
+		if (anc || exact)	/* abs is a directory */
+			break;
+		below = !p->negate && live;
 	}
 	free(copy);
 	return below;

@@ -106,6 +106,14 @@ test_expect_success '@actions/glob oracle: exclude then re-include, order matter
 	oracle_check o22 "!docs/a1.md" "docs"
 '
 
+test_expect_success 'CACHE_PATH takes the same patterns, one per line' '
+	(cd w && CACHE_PATH="  **/node_modules
+!**/node_modules/.cache
+" cache-save -q --key env1 --store "$S" >/dev/null) &&
+	saved_files env1 >got2 && saved_files o2 >got1 &&
+	diff got1 got2
+'
+
 test_expect_success 'wildcards never search through a symlink (unlike actions/cache); a link is saved as a link' '
 	(cd w && ln -s packages/p1 linked &&
 	 cache-save -q --key sl --path "**/c/i.js" --path "node_modules/.bin/*" --store "$S" >/dev/null) &&

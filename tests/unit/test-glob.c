@@ -94,6 +94,30 @@ static void test_decisions(void)
 	CHECK_IN(dots, "/w/a/", false);
 }
 
+static void test_below(void)
+{
+	static const char *const nm[] = { "**/node_modules", "!**/node_modules/.cache" };
+	static const char *const re[] = { "**/node_modules", "!**/node_modules/.cache", "**/keep" };
+	static const char *const re2[] = { "a", "!a/b", "a/b/c/*.txt" };
+	struct glob g;
+	struct cc_err err;
+
+	/* the decider matches all below: an earlier pattern cannot come back */
+	CHECK_EQ(glob_init(&g, nm, 2, CWD, HOME, &err), CC_OK);
+	CHECK(!glob_may_include_below(&g, "/w/node_modules/.cache"));
+	glob_release(&g);
+	CHECK_EQ(glob_init(&g, re, 3, CWD, HOME, &err), CC_OK);
+	CHECK(glob_may_include_below(&g, "/w/node_modules/.cache"));
+	glob_release(&g);
+	CHECK_EQ(glob_init(&g, re2, 3, CWD, HOME, &err), CC_OK);
+	CHECK(glob_may_include_below(&g, "/w/a/b"));
+	CHECK(!glob_may_include_below(&g, "/w/a/b/d"));
+	CHECK(!glob_included(&g, "/w/a/b/c", true));
+	CHECK(glob_included(&g, "/w/a/b/c/x.txt", false));
+	CHECK(!glob_included(&g, "/w/a/b/c/x.md", false));
+	glob_release(&g);
+}
+
 static void test_bad(void)
 {
 	static const char *const bad[] = { "", "  ", "!", "a/*/../b", "*/./x" };
@@ -116,6 +140,7 @@ int main(void)
 {
 	RUN(test_names);
 	RUN(test_decisions);
+	RUN(test_below);
 	RUN(test_bad);
 	return test_summary();
 }

@@ -159,6 +159,23 @@ static enum cc_code flush_entry(struct mf_writer *w, struct cc_err *err)
 		       ZSTD_e_continue, err);
 }
 
+enum cc_code mf_add_pattern(struct mf_writer *w, const char *pattern, struct cc_err *err)
+{
+	size_t n = strlen(pattern);
+	enum cc_code rc;
+
+	if (w->hdr.n_roots)
+		return cc_err_set(err, CC_EINTERNAL, 0, "pattern after a root");
+	if (!n || n > MF_MAX_PATTERN)
+		return cc_err_set(err, CC_EUSAGE, 0, "pattern of %zu bytes (1 to %d)", n, MF_MAX_PATTERN);
+	buf_reset(&w->scratch);
+	if ((rc = buf_add(&w->scratch, "P", 1, err)) ||
+	    (rc = put_bytes(&w->scratch, pattern, n, err)))
+		return rc;
+	w->has_patterns = true;
+	return flush_entry(w, err);
+}
+
 enum cc_code mf_add_root(struct mf_writer *w, const char *spec, struct cc_err *err)
 {
 	enum cc_code rc;
@@ -309,7 +326,7 @@ enum cc_code mf_writer_finish(struct mf_writer *w, const char *key, int64_t crea
 		return rc;
 
 	memcpy(h, MF_MAGIC, 8);
-	put_le32(h + 8, MF_VERSION);
+	put_le32(h + 8, w->has_patterns ? 2 : 1);
 	put_le32(h + 12, MF_HEADER_LEN);
 	put_le64(h + 16, (uint64_t)created_ns);
 	put_le32(h + 24, (uint32_t)klen);
@@ -607,10 +624,11 @@ enum cc_code mf_open(struct mf_reader *r, int fd, struct cc_err *err)
 		return rc;
 	if (memcmp(h, MF_MAGIC, 8))
 		return corrupt(err, "bad magic");
-	if (get_le32(h + 8) != MF_VERSION)
+	hd->version = get_le32(h + 8);
+	if (hd->version < MF_VERSION_MIN || hd->version > MF_VERSION)
 		return cc_err_set(err, CC_ECORRUPT, 0,
-				  "unsupported manifest version %u (this cicache reads %d)",
-				  get_le32(h + 8), MF_VERSION);
+				  "unsupported manifest version %u (this cicache reads %d to %d)",
+				  hd->version, MF_VERSION_MIN, MF_VERSION);
 	if (get_le32(h + 12) != MF_HEADER_LEN)
 		return corrupt(err, "bad header length");
 	hd->created_ns = (int64_t)get_le64(h + 16);
@@ -757,9 +775,22 @@ enum cc_code mf_next(struct mf_reader *r, enum mf_item *ret_item, struct buf *ro
 
 	if (r->ents_done)
 		return cc_err_set(err, CC_EINTERNAL, 0, "manifest read past its end");
+again:
 	if ((rc = zr_bytes(&r->ents, &type, 1, err)))
 		return rc;
 	switch (type) {
+	case 'P':
+		/* Patterns as given: before the first root, version 2 only. */
+		if (r->hdr.version < 2 || r->seen_roots)
+			return corrupt(err, "misplaced pattern");
+		if ((rc = zr_string(&r->ents, root, MF_MAX_PATTERN, "pattern length", err)))
+			return rc;
+		if (!root->len || memchr(root->data, '\0', root->len))
+			return corrupt(err, "bad pattern");
+		if (!r->want_patterns)
+			goto again;
+		*ret_item = MF_ITEM_PATTERN;
+		return CC_OK;
 	case 'R':
 		if (r->seen_roots >= r->hdr.n_roots)
 			return corrupt(err, "more roots than declared");

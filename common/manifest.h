@@ -21,7 +21,10 @@
 #include "hash.h"
 
 #define MF_MAGIC "CCMANIF\n"
-#define MF_VERSION 1
+/* Version 2 may hold `P` records (the patterns as given) before the first
+ * root; a writer uses it only when it has some, readers take both. */
+#define MF_VERSION 2
+#define MF_VERSION_MIN 1
 #define MF_HEADER_LEN 128
 /* Bytes: a key is at most 512 UTF-16 code units (CC_KEY_MAX), which is
  * at most 1536 bytes of UTF-8; the header allows some room above. */
@@ -30,6 +33,7 @@
 #define MF_MAX_NAME 255
 #define MF_MAX_LINK 4095
 #define MF_MAX_ROOT 4096
+#define MF_MAX_PATTERN 4096
 #define MF_MAX_EXTENTS (1u << 20)
 #define MF_MAX_PACKS (1u << 20)
 #define MF_MAX_FRAME (8u << 20)
@@ -79,6 +83,7 @@ struct mf_chunk {
 };
 
 struct mf_header {
+	uint32_t version;
 	int64_t created_ns;
 	uint32_t key_len, n_roots;
 	uint64_t entries_clen, entries_ulen, chunks_clen, chunks_ulen;
@@ -99,10 +104,14 @@ struct mf_writer {
 	uint32_t cur_frame_pack;
 	uint64_t cur_frame_off;
 	bool have_frame;
+	bool has_patterns;
 };
 
 enum cc_code mf_writer_init(struct mf_writer *w, struct cc_err *err);
 void mf_writer_release(struct mf_writer *w);
+/* Records one pattern as given (cache-save --path); all of them come
+ * before the first root.  The manifest is then version 2. */
+enum cc_code mf_add_pattern(struct mf_writer *w, const char *pattern, struct cc_err *err);
 enum cc_code mf_add_root(struct mf_writer *w, const char *spec, struct cc_err *err);
 enum cc_code mf_add_entry(struct mf_writer *w, const struct mf_entry *e, struct cc_err *err);
 /* Chunks are added in data-stream order; each names its frame. */
@@ -124,7 +133,7 @@ struct mf_zreader {
 	bool frame_done;
 };
 
-enum mf_item { MF_ITEM_ROOT, MF_ITEM_ENTRY, MF_ITEM_END };
+enum mf_item { MF_ITEM_ROOT, MF_ITEM_ENTRY, MF_ITEM_END, MF_ITEM_PATTERN };
 
 struct mf_reader {
 	int fd;
@@ -136,6 +145,7 @@ struct mf_reader {
 	struct mf_frame frame;		/* current frame of the chunk stream */
 	bool have_frame, ents_done, chunks_done;
 	bool in_root;
+	bool want_patterns;	/* set after mf_open: mf_next returns MF_ITEM_PATTERN */
 	uint64_t seen_entries, seen_files, seen_data, seen_chunks, seen_roots;
 	uint64_t chunk_data;
 };
@@ -145,7 +155,8 @@ struct mf_reader {
  * CC_ENOMEM / CC_ESTORE for local trouble). */
 enum cc_code mf_open(struct mf_reader *r, int fd, struct cc_err *err);
 void mf_close(struct mf_reader *r);
-/* Next entry-stream item.  For MF_ITEM_ROOT, *root gets the spec; for
+/* Next entry-stream item.  For MF_ITEM_ROOT, *root gets the spec (and
+ * for MF_ITEM_PATTERN, returned only with want_patterns, the pattern); for
  * MF_ITEM_ENTRY, *e is filled (reusing its buffers).  At MF_ITEM_END the
  * counts in the header have been checked. */
 enum cc_code mf_next(struct mf_reader *r, enum mf_item *ret_item, struct buf *root,

@@ -10,6 +10,7 @@
  * bounded by the frames in flight and the pending-record queue, never by
  * the size of the tree. */
 #include "save.h"
+#include "glob.h"
 #include "chunker.h"
 #include "chunkset.h"
 #include "key.h"
@@ -133,6 +134,10 @@ struct saver {
 
 	struct mf_entry ent;
 	struct buf path;
+	/* Excluded directories entered because a later pattern may include
+	 * something inside: recorded only before the first such entry. */
+	struct pending_dir { char *path; struct stat st; } *pend;
+	size_t npend, pend_alloc, pend_done;
 	double last_progress;
 	struct cc_progress prog;
 };
@@ -1014,6 +1019,69 @@ cleanup:
 	return rc;
 }
 
+/* Records the pending directories, outermost first, before an entry
+ * below them. */
+static enum cc_code pending_flush(struct saver *sv)
+{
+	struct mf_entry e;
+	enum cc_code rc = CC_OK;
+
+	if (sv->pend_done == sv->npend)
+		return CC_OK;
+	mf_entry_init(&e);
+	for (; sv->pend_done < sv->npend && !rc; sv->pend_done++) {
+		const struct pending_dir *d = &sv->pend[sv->pend_done];
+
+		fill_meta(&e, &d->st);
+		e.type = MF_DIR;
+		buf_reset(&e.path);
+		if (!(rc = buf_addstr(&e.path, d->path, sv->err)))
+			rc = mf_add_entry(&sv->mw, &e, sv->err);
+		sv->st->dirs++;
+	}
+	mf_entry_release(&e);
+	return rc;
+}
+
+/* Walks the excluded directory name (relative path in sv->path) for what a
+ * later pattern includes; the directory is recorded only if something is. */
+static enum cc_code save_excluded_dir(struct saver *sv, int dfd, const char *name,
+				      const struct stat *st, const char *root_abs,
+				      const char *what)
+{
+	struct pending_dir *d;
+	enum cc_code rc;
+	int sub;
+
+	if (sv->npend == sv->pend_alloc) {
+		size_t na = sv->pend_alloc ? sv->pend_alloc * 2 : 8;
+		struct pending_dir *x = realloc(sv->pend, na * sizeof(*x));
+
+		if (!x)
+			return cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		sv->pend = x;
+		sv->pend_alloc = na;
+	}
+	sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sub < 0)
+		return cc_err_set(sv->err, CC_ESOURCE, errno, "cannot open directory '%s'", what);
+	d = &sv->pend[sv->npend];
+	if (!(d->path = strdup(sv->path.data))) {
+		close(sub);
+		return cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	}
+	d->st = *st;
+	sv->npend++;
+	rc = save_dir_contents(sv, sub, root_abs);
+	sv->npend--;
+	if (sv->pend_done > sv->npend)
+		sv->pend_done = sv->npend;
+	else
+		sv->st->excluded++;
+	free(sv->pend[sv->npend].path);
+	return rc;
+}
+
 /* Saves the entry name in dfd, whose relative path is in sv->path. */
 static enum cc_code save_entry(struct saver *sv, int dfd, const char *name,
 			       const char *root_abs)
@@ -1035,6 +1103,17 @@ static enum cc_code save_entry(struct saver *sv, int dfd, const char *name,
 		rc = cc_err_set(sv->err, CC_ESOURCE, errno, "cannot stat '%s'", what.data);
 		goto cleanup;
 	}
+	/* Exclusions apply below the roots too (see glob.h). */
+	if (sv->o->filter && sv->path.len &&
+	    !glob_included(sv->o->filter, what.data, S_ISDIR(st.st_mode))) {
+		if (S_ISDIR(st.st_mode) && glob_may_include_below(sv->o->filter, what.data))
+			rc = save_excluded_dir(sv, dfd, name, &st, root_abs, what.data);
+		else
+			sv->st->excluded++;
+		goto cleanup;
+	}
+	if ((rc = pending_flush(sv)))
+		goto cleanup;
 	if (S_ISREG(st.st_mode)) {
 		rc = save_file(sv, dfd, name, what.data);
 	} else if (S_ISDIR(st.st_mode) && is_store(sv, &st)) {
@@ -1651,6 +1730,8 @@ enum cc_code cc_save(struct store *s, const struct save_opts *o,
 		goto cleanup;
 	}
 	sv->chunker_started = true;
+	for (size_t i = 0; i < o->npatterns && !rc; i++)
+		rc = mf_add_pattern(&sv->mw, o->patterns[i], sv->err);
 	for (size_t i = 0; i < o->nroots && !rc; i++)
 		rc = save_root(sv, &o->roots[i]);
 	rc = chunker_join(sv, rc);
@@ -1715,6 +1796,7 @@ cleanup:
 	mf_writer_release(&sv->mw);
 	mf_entry_release(&sv->ent);
 	buf_release(&sv->path);
+	free(sv->pend);
 	buf_release(&sv->pack_tmp);
 	chunkset_release(&sv->cs);
 	pthread_mutex_destroy(&sv->mu);

@@ -12,10 +12,15 @@ struct save_root {
 	const char *abs;	/* where to read it now */
 };
 
+struct glob;
+
 struct save_opts {
 	const char *key;
 	const struct save_root *roots;
 	size_t nroots;
+	const char *const *patterns;	/* recorded as given (cache-save --path) */
+	size_t npatterns;
+	const struct glob *filter;	/* NULL, or what below the roots is saved */
 	const char *const *restore_keys;	/* extra dedup bases, by prefix */
 	size_t nrestore_keys;
 	int level;		/* zstd level, 0 = default (3) */
@@ -25,6 +30,7 @@ struct save_opts {
 
 struct save_stats {
 	uint64_t files, dirs, symlinks, hardlinks, skipped;
+	uint64_t excluded;	/* left out by the filter */
 	uint64_t bytes;		/* file data read */
 	uint64_t new_bytes;	/* bytes added to the store (packs + manifest) */
 	uint64_t new_data;	/* uncompressed bytes of chunks not already stored */

@@ -33,7 +33,7 @@ bad-pack-index         1      pack index 5 out of range
 bad-size               1      file size [0-9]+ out of range
 bad-uid                1      uid [0-9]+ out of range
 bad-varint             1      bad varint
-bad-version            1      unsupported manifest version 2
+bad-version            1      unsupported manifest version 3
 bitflip-pack           5      failed verification|does not decompress
 chunk-before-frame     1      chunk before any frame
 chunk-counts           1      chunk counts do not match
@@ -97,6 +97,9 @@ nul-root               1      bad root
 nul-symlink            1      bad symlink target
 orphan-entry           1      without its parent directory
 path-too-long          1      path length 20000 out of range
+pattern-after-root     1      misplaced pattern
+pattern-empty          1      bad pattern
+pattern-v1             1      misplaced pattern
 prefix-range           1      path prefix 5 out of range
 raw-bitflip            5      failed verification
 raw-len-mismatch       1      raw frame length mismatch

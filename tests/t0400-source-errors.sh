@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# t0400: a path that cannot be saved (missing, unreadable) fails the save
-# with exit 3 and an error line naming it; nothing is published, an
-# existing entry under the key is left as it was, no staging files stay.
+# t0400: a path that cannot be saved (unreadable; missing, with
+# --strict-paths) fails the save with exit 3 and an error line naming it;
+# nothing is published, an existing entry under the key is left as it
+# was, no staging files stay.  (Without --strict-paths a missing path is
+# a warning: t0172.)
 . "$(dirname "$0")/lib.sh"
 
 S=$TRASH/store
@@ -17,8 +19,8 @@ test_expect_success 'set up' '
 	expect_eq "$(entries)" 1
 '
 
-test_expect_success 'a missing path: exit 3, an error naming it, no entry' '
-	expect_code 3 cache-save --key k1 --path no-such-dir --store "$S" >out 2>err &&
+test_expect_success '--strict-paths: a missing path: exit 3, an error naming it, no entry' '
+	expect_code 3 cache-save --strict-paths --key k1 --path no-such-dir --store "$S" >out 2>err &&
 	cat err &&
 	grep "error" err | grep -q "no-such-dir" || die "no error line naming no-such-dir" &&
 	test $(wc -l <err) -le 2 &&
@@ -29,15 +31,15 @@ test_expect_success 'a missing path: exit 3, an error naming it, no entry' '
 	expect_grep "^cache-hit=false$" out
 '
 
-test_expect_success 'one missing path among good ones fails the whole save' '
-	expect_code 3 cache-save --key k2 --path data --path missing-too --store "$S" >out 2>err &&
+test_expect_success '--strict-paths: one missing path among good ones fails the whole save' '
+	expect_code 3 env CACHE_STRICT_PATHS=true cache-save --key k2 --path data --path missing-too --store "$S" >out 2>err &&
 	expect_grep "missing-too" err &&
 	expect_eq "$(entries)" 1 &&
 	expect_eq "$(tmpfiles)" 0
 '
 
 test_expect_success 'a failed save under an existing key leaves that entry intact' '
-	expect_code 3 cache-save --key keep --path data --path gone --store "$S" >out 2>err &&
+	expect_code 3 cache-save --strict-paths --key keep --path data --path gone --store "$S" >out 2>err &&
 	rm -rf data.bak && mv data data.bak &&
 	cache-restore --key keep --store "$S" >out &&
 	expect_grep "^cache-hit=true$" out &&
@@ -47,7 +49,7 @@ sub" &&
 '
 
 test_expect_success 'a missing path under ~ is named as given or resolved' '
-	expect_code 3 cache-save --key k3 --path "~/.nothing" --store "$S" 2>err &&
+	expect_code 3 cache-save --strict-paths --key k3 --path "~/.nothing" --store "$S" 2>err &&
 	expect_grep ".nothing" err
 '
 

@@ -1,5 +1,6 @@
 /* cache-save: snapshot paths under a key into a store. */
 #include "cli.h"
+#include "../common/glob.h"
 #include "../common/log.h"
 #include "../common/pathspec.h"
 #include "../common/save.h"
@@ -22,9 +23,12 @@ static const char usage[] =
 "deduplicated against what the store holds; only new chunks are written.\n"
 "\n"
 "  -k, --key KEY            entry key (env CACHE_KEY)\n"
-"  -p, --path PATH          file or directory to save; repeatable; relative\n"
-"                           to the current directory or ~/... (env CACHE_PATH,\n"
-"                           one path per line)\n"
+"  -p, --path PATTERN       path or @actions/glob pattern to save (*, ?, [...],\n"
+"                           **; !PATTERN excludes, a later one re-includes);\n"
+"                           repeatable; relative to the current directory or\n"
+"                           ~/... (env CACHE_PATH, one per line)\n"
+"      --strict-paths       a pattern that matches nothing fails the save\n"
+"                           (exit 3) instead of a warning (CACHE_STRICT_PATHS)\n"
 "  -s, --store STORE        a directory, file://DIR, s3://BUCKET[/PREFIX] or gha\n"
 "                           (env CACHE_STORE; default\n"
 "                           $XDG_CACHE_HOME/cicache/store)\n"
@@ -48,7 +52,8 @@ static const char usage[] =
 "  -V, --version            show the version\n"
 "\n"
 "Prints cache-saved=true|false and cache-key=KEY on stdout (and appends them\n"
-"to $GITHUB_OUTPUT).  Exit codes: 0 saved (or kept, with --immutable),\n"
+"to $GITHUB_OUTPUT).  Nothing matched: a warning, cache-saved=false, exit 0.\n"
+"Exit codes: 0 saved (or kept, with --immutable, or nothing matched),\n"
 "2 usage, 3 a path cannot be read, 4 store error, 7 internal error.\n"
 "See cache-save(1).\n";
 
@@ -64,6 +69,7 @@ static const struct option longopts[] = {
 	{ "restore-key", required_argument, NULL, 'r' },
 	{ "store", required_argument, NULL, 's' },
 	{ "timeout", required_argument, NULL, 'T' },
+	{ "strict-paths", no_argument, NULL, 'P' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -73,7 +79,7 @@ struct args {
 	const char *key, *store, *timeout;
 	const char **paths, **restore_keys;
 	size_t npaths, nrestore_keys;
-	bool immutable;
+	bool immutable, strict_paths;
 	int level, jobs;
 	uint64_t part_size;
 };
@@ -84,6 +90,7 @@ static void parse(int argc, char **argv, struct args *a)
 	int c;
 
 	a->immutable = cli_env_bool("CACHE_IMMUTABLE");
+	a->strict_paths = cli_env_bool("CACHE_STRICT_PATHS");
 	if (cli_env_bool("CACHE_QUIET"))
 		cli_verbosity = -1;
 	if (cli_env_bool("CACHE_VERBOSE"))
@@ -101,6 +108,7 @@ static void parse(int argc, char **argv, struct args *a)
 		case 'r': cli_list_add(&a->restore_keys, &a->nrestore_keys, optarg); break;
 		case 's': a->store = optarg; break;
 		case 'T': a->timeout = optarg; break;
+		case 'P': a->strict_paths = true; break;
 		case 'v': cli_verbosity = 1; break;
 		case 'V': cli_version("cache-save", argc, argv);
 		default:
@@ -136,6 +144,10 @@ int main(int argc, char **argv)
 	struct args a = { 0 };
 	struct cc_err err;
 	struct save_root *roots = NULL;
+	struct glob g = { 0 };
+	struct glob_root *groots = NULL;
+	size_t ngroots = 0;
+	bool missing = false;
 	struct buf *specs = NULL, *abss = NULL;
 	struct save_opts so = { 0 };
 	struct save_stats st;
@@ -154,37 +166,67 @@ int main(int argc, char **argv)
 		code = EXIT_SOURCE;
 		goto out;
 	}
-	roots = calloc(a.npaths, sizeof(*roots));
-	specs = calloc(a.npaths, sizeof(*specs));
-	abss = calloc(a.npaths, sizeof(*abss));
+	if ((rc = glob_init(&g, a.paths, a.npaths, cwd, home, &err))) {
+		cli_error("%s", err.msg);
+		code = cli_exit_code(rc);
+		goto out;
+	}
+	if ((rc = glob_expand(&g, &groots, &ngroots, &err))) {
+		cli_error("%s", err.msg);
+		code = cli_exit_code(rc);
+		goto nothing;
+	}
+	/* As actions/cache: what matches nothing is named and passed over,
+	 * unless the caller asked for the old all-or-nothing rule. */
+	for (size_t i = 0; i < g.n; i++) {
+		if (g.pats[i].negate || g.pats[i].hits)
+			continue;
+		missing = true;
+		if (a.strict_paths)
+			cli_error("path '%s' matches nothing", g.pats[i].raw);
+		else
+			cli_warn("path '%s' matches nothing: saving the rest", g.pats[i].raw);
+	}
+	if (a.strict_paths && (missing || !ngroots)) {
+		code = EXIT_SOURCE;
+		goto nothing;
+	}
+	if (!ngroots) {
+		cli_warn("nothing to save under '%s': no path matched", a.key);
+		cli_output("cache-saved", "false");
+		cli_output("cache-key", a.key);
+		code = EXIT_OK;
+		goto out;
+	}
+	roots = calloc(ngroots, sizeof(*roots));
+	specs = calloc(ngroots, sizeof(*specs));
+	abss = calloc(ngroots, sizeof(*abss));
 	if (!roots || !specs || !abss) {
 		cli_error("out of memory");
 		code = EXIT_INTERNAL;
 		goto out;
 	}
-	for (size_t i = 0; i < a.npaths; i++) {
+	for (size_t i = 0; i < ngroots; i++) {
 		buf_init(&specs[i], 0);
 		buf_init(&abss[i], 0);
-		if ((rc = cc_path_record(a.paths[i], cwd, home, &specs[i], &abss[i], &err))) {
+	}
+	for (size_t i = 0; i < ngroots; i++) {
+		if ((rc = cc_path_record(groots[i].arg, cwd, home, &specs[i], &abss[i], &err))) {
 			cli_error("%s", err.msg);
 			code = cli_exit_code(rc);
 			goto out;
 		}
-		/* Nested paths would be saved twice and could not be restored
-		 * safely (see cache-restore(1), SAFETY). */
-		for (size_t j = 0; j < i; j++)
-			if (cc_path_overlap(abss[i].data, abss[j].data)) {
-				cli_error("paths '%s' and '%s' overlap: give only the outer one",
-					  a.paths[j], a.paths[i]);
-				code = EXIT_USAGE;
-				goto out;
-			}
+		if (cli_verbosity > 0)
+			cli_info("saving '%s'", specs[i].data);
 		roots[i].spec = specs[i].data;
 		roots[i].abs = abss[i].data;
 	}
 	so.key = a.key;
 	so.roots = roots;
-	so.nroots = a.npaths;
+	so.nroots = ngroots;
+	so.patterns = a.paths;
+	so.npatterns = a.npaths;
+	so.filter = g.has_exclusions ? &g : NULL;
 	so.restore_keys = a.restore_keys;
 	so.nrestore_keys = a.nrestore_keys;
 	so.level = a.level;
@@ -223,6 +265,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	code = EXIT_OK;
+	if (st.excluded && cli_verbosity > 0)
+		cli_info("%llu paths left out by exclusions", (unsigned long long)st.excluded);
 	if ((sig = cli_settle_signals()))
 		cli_info("SIG%s came after '%s' was published: the entry stands",
 			 sigabbrev_np(sig), a.key);
@@ -245,15 +289,22 @@ int main(int argc, char **argv)
 		cli_output("cache-saved", "true");
 	}
 	cli_output("cache-key", a.key);
+	goto out;
+nothing:
+	cli_error("nothing was saved under '%s'", a.key);
+	cli_output("cache-saved", "false");
+	cli_output("cache-key", a.key);
 out:
 	store_close(store);
-	for (size_t i = 0; specs && abss && i < a.npaths; i++) {
+	for (size_t i = 0; specs && abss && i < ngroots; i++) {
 		buf_release(&specs[i]);
 		buf_release(&abss[i]);
 	}
 	free(specs);
 	free(abss);
 	free(roots);
+	glob_roots_free(groots, ngroots);
+	glob_release(&g);
 	free(a.paths);
 	free(a.restore_keys);
 	cli_reraise();

@@ -260,13 +260,14 @@ static int cmd_manifest_dump(int argc, char **argv)
 		mf_close(&r);
 		goto fail;
 	}
-	printf("header created=%" PRId64 " roots=%u entries=%" PRIu64 " files=%" PRIu64
+	printf("header version=%u created=%" PRId64 " roots=%u entries=%" PRIu64 " files=%" PRIu64
 	       " data=%" PRIu64 " chunks=%" PRIu64 " packs=%" PRIu64 "\n",
-	       r.hdr.created_ns, r.hdr.n_roots, r.hdr.n_entries, r.hdr.n_files,
+	       r.hdr.version, r.hdr.created_ns, r.hdr.n_roots, r.hdr.n_entries, r.hdr.n_files,
 	       r.hdr.data_bytes, r.hdr.n_chunks, r.hdr.n_packs);
 	printf("key ");
 	print_escaped(r.key, strlen(r.key));
 	putchar('\n');
+	r.want_patterns = true;
 	for (uint64_t i = 0; i < r.hdr.n_packs; i++) {
 		char hex[CC_ID_HEX_LEN + 1];
 
@@ -281,6 +282,12 @@ static int cmd_manifest_dump(int argc, char **argv)
 		if (item == MF_ITEM_END) {
 			printf("end entries\n");
 			break;
+		}
+		if (item == MF_ITEM_PATTERN) {
+			printf("pattern ");
+			print_escaped(root.data, root.len);
+			putchar('\n');
+			continue;
 		}
 		if (item == MF_ITEM_ROOT) {
 			printf("root ");
@@ -972,7 +979,7 @@ static void edit_header(struct hctx *h, unsigned off, unsigned width, uint64_t v
 }
 
 static void k_bad_magic(struct hctx *h) { edit_header(h, 0, 1, 0x20, true); }
-static void k_bad_version(struct hctx *h) { edit_header(h, H_VERSION, 4, 2, true); }
+static void k_bad_version(struct hctx *h) { edit_header(h, H_VERSION, 4, MF_VERSION + 1, true); }
 static void k_bad_header_len(struct hctx *h) { edit_header(h, H_HLEN, 4, 129, true); }
 static void k_key_too_long(struct hctx *h) { edit_header(h, H_KEYLEN, 4, MF_MAX_KEY + 1, true); }
 static void k_huge_packs(struct hctx *h) { edit_header(h, H_NPACKS, 8, 1ULL << 40, true); }
@@ -1150,6 +1157,31 @@ static void f_nul_root(struct parts *p, struct hctx *h)
 	rstr(&p->ents, "r\0x", 3);
 }
 
+/* P records (patterns as given): version 2 only, before the first root. */
+static void f_pattern_v1(struct parts *p, struct hctx *h)
+{
+	xadd(&p->ents, "P", 1);
+	rstr(&p->ents, "**/x", 4);
+	raw_start(p);
+	put_le32(p->hdr + 8, 1);
+}
+
+static void f_pattern_after_root(struct parts *p, struct hctx *h)
+{
+	put_le32(p->hdr + 8, 2);
+	raw_start(p);
+	xadd(&p->ents, "P", 1);
+	rstr(&p->ents, "**/x", 4);
+}
+
+static void f_pattern_empty(struct parts *p, struct hctx *h)
+{
+	put_le32(p->hdr + 8, 2);
+	xadd(&p->ents, "P", 1);
+	rstr(&p->ents, "", 0);
+	raw_start(p);
+}
+
 static void f_unknown_record(struct parts *p, struct hctx *h)
 {
 	raw_start(p);
@@ -1221,6 +1253,9 @@ static void k_extra_root(struct hctx *h) { raw_kind(h, f_extra_root); }
 static void k_empty_root(struct hctx *h) { raw_kind(h, f_empty_root); }
 static void k_nul_root(struct hctx *h) { raw_kind(h, f_nul_root); }
 static void k_unknown_record(struct hctx *h) { raw_kind(h, f_unknown_record); }
+static void k_pattern_v1(struct hctx *h) { raw_kind(h, f_pattern_v1); }
+static void k_pattern_after_root(struct hctx *h) { raw_kind(h, f_pattern_after_root); }
+static void k_pattern_empty(struct hctx *h) { raw_kind(h, f_pattern_empty); }
 static void k_prefix_range(struct hctx *h) { raw_kind(h, f_prefix_range); }
 static void k_path_too_long(struct hctx *h) { raw_kind(h, f_path_too_long); }
 static void k_bad_uid(struct hctx *h) { raw_kind(h, f_bad_uid); }
@@ -1981,6 +2016,9 @@ static const struct kind kinds[] = {
 	{ "orphan-entry", k_orphan_entry },
 	{ "prefix-range", k_prefix_range },
 	{ "path-too-long", k_path_too_long },
+	{ "pattern-after-root", k_pattern_after_root },
+	{ "pattern-empty", k_pattern_empty },
+	{ "pattern-v1", k_pattern_v1 },
 	{ "raw-bitflip", k_raw_bitflip },
 	{ "raw-len-mismatch", k_raw_len_mismatch },
 	{ "record-truncated", k_record_truncated },

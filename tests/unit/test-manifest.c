@@ -962,7 +962,8 @@ static void test_header_lies(void)
 	size_t len;
 	struct cc_err err;
 	static const struct { size_t off; int width; uint64_t v; } lies[] = {
-		{ 8, 4, 2 },			/* version */
+		{ 8, 4, 3 },			/* version */
+		{ 8, 4, 0 },
 		{ 12, 4, 64 },			/* header length */
 		{ 24, 4, 0xffffffff },		/* key length */
 		{ 24, 4, MF_MAX_KEY + 1 },
@@ -1269,6 +1270,95 @@ static void test_hostile_fields(void)
 	model_release(&m);
 }
 
+/* ---- patterns (version 2) ---- */
+
+/* Writes patterns, one root "a" holding an empty directory, and no data. */
+static int write_patterns(const char *const *pats, size_t n, struct cc_err *err)
+{
+	struct mf_writer w;
+	struct mf_entry e;
+	FILE *f = tmpfile();
+	int fd = f ? dup(fileno(f)) : -1;
+	enum cc_code rc;
+
+	if (f)
+		fclose(f);
+	mf_entry_init(&e);
+	e.type = MF_DIR;
+	e.mode = 0755;
+	rc = mf_writer_init(&w, err);
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = mf_add_pattern(&w, pats[i], err);
+	if (!rc)
+		rc = mf_add_root(&w, "a", err);
+	if (!rc)
+		rc = mf_add_entry(&w, &e, err);
+	/* every pattern comes before the first root */
+	if (!rc && n)
+		CHECK_EQ(mf_add_pattern(&w, "late", err), CC_EINTERNAL);
+	if (!rc)
+		rc = mf_writer_finish(&w, "pk", 1, NULL, 0, fd, err);
+	mf_writer_release(&w);
+	mf_entry_release(&e);
+	CHECK_EQ(rc, CC_OK);
+	return fd;
+}
+
+static void test_patterns(void)
+{
+	static const char *const pats[] = { "**/node_modules", " !**/.cache", "~/x" };
+	struct mf_reader r;
+	struct mf_entry e;
+	struct buf s = BUF_INIT;
+	struct cc_err err;
+	enum mf_item item;
+	unsigned char *p;
+	size_t len;
+	int fd, work;
+
+	mf_entry_init(&e);
+	/* no pattern: version 1, as before */
+	fd = write_patterns(NULL, 0, &err);
+	CHECK_EQ(mf_open(&r, fd, &err), CC_OK);
+	CHECK_EQ(r.hdr.version, 1);
+	mf_close(&r);
+	close(fd);
+
+	fd = write_patterns(pats, 3, &err);
+	CHECK_EQ(mf_open(&r, fd, &err), CC_OK);
+	CHECK_EQ(r.hdr.version, 2);
+	r.want_patterns = true;
+	for (size_t i = 0; i < 3; i++) {
+		CHECK_EQ(mf_next(&r, &item, &s, &e, &err), CC_OK);
+		CHECK_EQ(item, MF_ITEM_PATTERN);
+		CHECK_STR(s.data, pats[i]);
+	}
+	CHECK_EQ(mf_next(&r, &item, &s, &e, &err), CC_OK);
+	CHECK_EQ(item, MF_ITEM_ROOT);
+	CHECK_STR(s.data, "a");
+	mf_close(&r);
+	/* a reader that did not ask passes over them */
+	CHECK_EQ(mf_open(&r, fd, &err), CC_OK);
+	CHECK_EQ(mf_next(&r, &item, &s, &e, &err), CC_OK);
+	CHECK_EQ(item, MF_ITEM_ROOT);
+	CHECK_EQ(mf_next(&r, &item, &s, &e, &err), CC_OK);
+	CHECK_EQ(item, MF_ITEM_ENTRY);
+	CHECK_EQ(mf_next(&r, &item, &s, &e, &err), CC_OK);
+	CHECK_EQ(item, MF_ITEM_END);
+	mf_close(&r);
+	/* a P record in a version 1 manifest is corrupt */
+	p = slurp(fd, &len);
+	put_le32(p + 8, 1);
+	reseal(p, len);
+	work = dup(fd);
+	CHECK_EQ(open_and_read(work, p, len, NULL, &err), CC_ECORRUPT);
+	close(work);
+	free(p);
+	close(fd);
+	buf_release(&s);
+	mf_entry_release(&e);
+}
+
 int main(void)
 {
 	RUN(test_empty);
@@ -1285,5 +1375,6 @@ int main(void)
 	RUN(test_header_lies);
 	RUN(test_hostile_paths);
 	RUN(test_hostile_fields);
+	RUN(test_patterns);
 	return test_summary();
 }

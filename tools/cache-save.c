@@ -69,7 +69,7 @@ static const struct option longopts[] = {
 	{ "restore-key", required_argument, NULL, 'r' },
 	{ "store", required_argument, NULL, 's' },
 	{ "timeout", required_argument, NULL, 'T' },
-	{ "strict-paths", no_argument, NULL, 'P' },
+	{ "strict-paths", no_argument, NULL, 'S' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -108,7 +108,7 @@ static void parse(int argc, char **argv, struct args *a)
 		case 'r': cli_list_add(&a->restore_keys, &a->nrestore_keys, optarg); break;
 		case 's': a->store = optarg; break;
 		case 'T': a->timeout = optarg; break;
-		case 'P': a->strict_paths = true; break;
+		case 'S': a->strict_paths = true; break;
 		case 'v': cli_verbosity = 1; break;
 		case 'V': cli_version("cache-save", argc, argv);
 		default:

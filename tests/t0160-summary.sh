@@ -90,7 +90,7 @@ test_expect_success '--quiet silences the summary of save and restore' '
 test_expect_success '--quiet does not silence errors' '
 	expect_code 3 cache-save --quiet --strict-paths --key s4 --path missing --store "$S" >out 2>err &&
 	expect_grep "missing" err &&
-	expect_code 2 cache-restore --quiet --key "a b" --store "$S" >out 2>err &&
+	expect_code 2 cache-restore --quiet --key "a,b" --store "$S" >out 2>err &&
 	test -s err
 '
 

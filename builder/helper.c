@@ -334,8 +334,14 @@ static int pack(const char *path, const char *root, const struct lines *names)
 				  archive_error_string(disk));
 			break;
 		}
+		/* As tar(1) writes them: no names (no NSS here), mtimes to
+		 * the second, no atime or ctime. */
 		archive_entry_set_uname(e, NULL);
 		archive_entry_set_gname(e, NULL);
+		archive_entry_set_mtime(e, archive_entry_mtime(e), 0);
+		archive_entry_unset_atime(e);
+		archive_entry_unset_ctime(e);
+		archive_entry_unset_birthtime(e);
 		if (archive_write_header(out, e) < ARCHIVE_WARN) {
 			rc = fail("cannot pack '%s': %s", archive_entry_pathname(e),
 				  archive_error_string(out));

@@ -70,6 +70,7 @@ EOF
 
 echo "# cachebuild helper builds: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), docker $($DOCKER version --format '{{.Server.Version}}')"
 echo "# static helper: $STATIC ($(stat -c %s "$STATIC") bytes); image helper: busybox $(/bin/busybox | head -n 1 | awk '{ print $2 }')"
+fmt() { [[ $1 == - ]] && echo - || printf '%.2f' "$1"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # phase LOG NAME: "TOTAL/HELPER" seconds of NAME (inject, extract) or "-".
 phase() {
@@ -86,11 +87,12 @@ for tree in $TREES; do
 		mkdir -p "$host/d$((i % 16))"
 		head -c $((mb * 1000000 / files)) /dev/urandom >"$host/d$((i % 16))/f$i"
 	done
-	for helper in bin image; do
-		if [[ $helper == bin ]]; then opt=(--helper-bin "$STATIC"); else opt=(--helper-image cbh/busybox:1); fi
-		for case in fresh full kept; do
-			declare -a inj=() injh=() ext=() exth=() prb=() wall=()
-			for r in $(seq 1 "$REPEAT"); do
+	for case in fresh full kept; do
+		declare -A acc=()
+		# The two helpers alternate, so that both see the same load.
+		for r in $(seq 1 "$REPEAT"); do
+			for helper in bin image; do
+				if [[ $helper == bin ]]; then opt=(--helper-bin "$STATIC"); else opt=(--helper-image cbh/busybox:1); fi
 				n=$((n + 1))
 				rm -rf "$W/hd" && cp -a "$host" "$W/hd"
 				[[ $case == kept ]] || $DOCKER builder prune -af >/dev/null
@@ -104,19 +106,19 @@ for tree in $TREES; do
 				env "${env[@]}" "$STATIC" -v "${opt[@]}" --map "c=$W/hd" -- --network=none \
 					--build-arg BUST=$n "$W/app" >"$W/log" 2>&1 ||
 					{ echo "cachebuild failed:"; tail -n 20 "$W/log"; exit 1; }
-				wall+=("$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.3f", a - b }')")
-				read -r a b <<<"$(phase "$W/log" inject)"; inj+=("$a"); injh+=("$b")
-				read -r a b <<<"$(phase "$W/log" extract)"; ext+=("$a"); exth+=("$b")
-				prb+=("$(probe "$W/log")")
+				acc[$helper.wall]+=" $(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.3f", a - b }')"
+				read -r x y <<<"$(phase "$W/log" inject)"; acc[$helper.inj]+=" $x"; acc[$helper.injh]+=" $y"
+				read -r x y <<<"$(phase "$W/log" extract)"; acc[$helper.ext]+=" $x"; acc[$helper.exth]+=" $y"
+				acc[$helper.prb]+=" $(probe "$W/log")"
 				[[ $(cat "$W/hd/bust") == "$n" ]] || { echo "the extract did not bring /c/bust back"; exit 1; }
 			done
-			fmt() { [[ $1 == - ]] && echo - || printf '%.2f' "$1"; }
-			printf '| %s files, %s MB | %s | %s | %s (%s) | %s | %s (%s) | %s |\n' "$files" "$mb" \
-				"$([[ $helper == bin ]] && echo "static cachebuild, FROM scratch" || echo "busybox image, sh scripts")" "$case" \
-				"$(fmt "$(median "${inj[@]}")")" "$(fmt "$(median "${injh[@]}")")" \
-				"$(fmt "$(median "${prb[@]}")")" \
-				"$(fmt "$(median "${ext[@]}")")" "$(fmt "$(median "${exth[@]}")")" \
-				"$(fmt "$(median "${wall[@]}")")"
 		done
+		for helper in bin image; do
+			m() { fmt "$(median ${acc[$helper.$1]})"; }
+			printf '| %s files, %s MB | %s | %s | %s (%s) | %s | %s (%s) | %s |\n' "$files" "$mb" \
+				"$([[ $helper == bin ]] && echo "static cachebuild, FROM scratch" || echo "busybox image, sh scripts")" \
+				"$case" "$(m inj)" "$(m injh)" "$(m prb)" "$(m ext)" "$(m exth)" "$(m wall)"
+		done
+		unset acc
 	done
 done

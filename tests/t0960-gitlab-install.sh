@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # t0960: the GitLab template installs the release binaries when
-# CICACHE_BIN is unset: downloaded over HTTP from a local server
+# CICACHE_BIN is unset and the image has none: downloaded over HTTP from a local server
 # (CICACHE_RELEASE_URL) with curl, or with busybox's wget in an
 # alpine-like PATH of busybox applets only, checked against the SHA-256
 # pinned in the template by pin-sums.sh, then a miss-save-hit through the
@@ -167,6 +167,15 @@ test_expect_success 'CICACHE_BIN set: nothing is downloaded' '
 	job j7 pinned.yml /usr/bin:/bin CICACHE_BIN="$CICACHE_BIN" CICACHE_RELEASE_URL="$URL" &&
 	expect_eq "$(cat j7/where)" "$CICACHE_BIN/cache-restore" &&
 	expect_grep "^CACHE_HIT=true$" j7/cicache.env &&
+	expect_no_grep "GET" http.log
+'
+
+test_expect_success 'programs already on PATH (an image with cicache): nothing is downloaded' '
+	: >http.log &&
+	job j8 pinned.yml "$CICACHE_BIN:/usr/bin:/bin" CICACHE_RELEASE_URL="$URL" &&
+	expect_eq "$(cat j8/where)" "$CICACHE_BIN/cache-restore" &&
+	expect_grep "using $CICACHE_BIN/cache-restore and cache-save from the image" j8/before.out &&
+	expect_grep "^CACHE_HIT=true$" j8/cicache.env &&
 	expect_no_grep "GET" http.log
 '
 

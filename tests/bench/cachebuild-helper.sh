@@ -34,7 +34,7 @@ command -v dockerd >/dev/null && [[ -x $DOCKER && -x /bin/busybox ]] ||
 	{ echo "SKIP: needs dockerd, $DOCKER and /bin/busybox"; exit 0; }
 STATIC=${1:-}
 if [[ -z $STATIC ]]; then
-	if file -L bin/cachebuild | grep -q "statically linked"; then
+	if readelf -lW bin/cachebuild >/dev/null 2>&1 && ! readelf -lW bin/cachebuild | grep -q INTERP; then
 		STATIC=$REPO/bin/cachebuild
 	else
 		t=$(ls build/dist/cicache-*-linux-"$(uname -m)".tar.gz 2>/dev/null | head -n 1)

@@ -14,6 +14,8 @@ arch=${1:-$(uname -m)}
 make dist DIST_ARCHES="$arch"
 t=$(mktemp -d)
 trap 'rm -rf "$t"' EXIT
+# t1010 runs the binaries as another user too.
+chmod 755 "$t"
 tar -C "$t" -xzf build/dist/cicache-*-linux-"$arch".tar.gz
 bin=$(echo "$t"/cicache-*/bin)
 if [ "$arch" != "$(uname -m)" ]; then

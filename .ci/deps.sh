@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential pkg-config libzstd-dev libxxhash-dev zstd clang libclang-rt-14-dev
       time e2fsprogs libcurl4-openssl-dev libssl-dev awscli libarchive-dev
-      docker.io busybox-static)
+      docker.io busybox-static python3-yaml)
 # --packages: print the Debian packages above and stop (.ci/run installs
 # them itself).
 if [ "${1:-}" = --packages ]; then

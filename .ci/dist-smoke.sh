@@ -5,13 +5,17 @@
 # --verbose, a save/restore round trip, TLS with the CA found or given)
 # and a few of the project's own save/restore tests with CICACHE_BIN at
 # the unpacked binaries (for another architecture, through wrappers that
-# run them under qemu-ARCH-static).  A smoke test, not another full pass.
+# run them under qemu-ARCH-static); natively also cachebuild's Docker test
+# (its copy builds then run the static cachebuild, no helper image) and
+# the GitLab template's install.  A smoke test, not another full pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 arch=${1:-$(uname -m)}
 make dist DIST_ARCHES="$arch"
 t=$(mktemp -d)
 trap 'rm -rf "$t"' EXIT
+# t1010 runs the binaries as another user too.
+chmod 755 "$t"
 tar -C "$t" -xzf build/dist/cicache-*-linux-"$arch".tar.gz
 bin=$(echo "$t"/cicache-*/bin)
 if [ "$arch" != "$(uname -m)" ]; then
@@ -25,8 +29,12 @@ fi
 # The tests' helper binary (build/test-tool) comes from the host build.
 nice -n 19 make -j2 build/test-tool
 fail=0
-for s in tests/t1100-dist.sh tests/t0010-regular-files.sh tests/t0020-directories.sh \
-	 tests/t0030-symlinks.sh tests/t0120-outputs.sh; do
+smoke=(tests/t1100-dist.sh tests/t0010-regular-files.sh tests/t0020-directories.sh
+       tests/t0030-symlinks.sh tests/t0120-outputs.sh)
+# Natively: cachebuild's copy builds with the static binary itself and no
+# helper image, and the GitLab template installing this tarball.
+[ "$arch" != "$(uname -m)" ] || smoke+=(tests/t1010-cachebuild-docker.sh tests/t0960-gitlab-install.sh)
+for s in "${smoke[@]}"; do
 	echo "== $s"
 	CICACHE_DIST_ARCH=$arch CICACHE_BIN=$bin bash "$s" || fail=1
 done

@@ -7,6 +7,7 @@
 #include "driver.h"
 #include "hostdir.h"
 #include "run.h"
+#include "helper.h"
 #include "sync.h"
 
 #include <ctype.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -39,9 +41,14 @@ static const char usage[] =
 "                           (env CACHEBUILD_MAP, one per line)\n"
 "  -b, --builder NAME       docker or buildx (env CACHEBUILD_BUILDER; default:\n"
 "                           docker); buildctl is not supported yet\n"
-"      --helper-image IMG   image for the copy builds: needs sh, tar, find,\n"
-"                           stat, sort, md5sum (env CACHEBUILD_HELPER_IMAGE;\n"
-"                           default busybox:1.36)\n"
+"      --helper-bin FILE    static cachebuild the copy builds run on an empty\n"
+"                           image (env CACHEBUILD_HELPER_BIN; default: this\n"
+"                           program when statically linked)\n"
+"      --helper-image IMG   run the copy builds as shell scripts on IMG\n"
+"                           instead: needs sh, tar, find, stat, sort, awk,\n"
+"                           md5sum (env CACHEBUILD_HELPER_IMAGE; the default\n"
+"                           when this cachebuild is dynamically linked and\n"
+"                           no --helper-bin is given: busybox:1.36)\n"
 "  -s, --store STORE        with --key: restore before, save after (env\n"
 "                           CACHE_STORE)\n"
 "  -k, --key KEY            cache key for the host directories (env CACHE_KEY)\n"
@@ -71,6 +78,7 @@ static const struct option longopts[] = {
 	{ "builder", required_argument, NULL, 'b' },
 	{ "cache-root", required_argument, NULL, 'C' },
 	{ "help", no_argument, NULL, 'h' },
+	{ "helper-bin", required_argument, NULL, 'B' },
 	{ "helper-image", required_argument, NULL, 'H' },
 	{ "json", no_argument, NULL, 'J' },
 	{ "key", required_argument, NULL, 'k' },
@@ -87,7 +95,7 @@ static const struct option longopts[] = {
 };
 
 struct args {
-	const char *cache_root, *builder, *helper, *store, *key;
+	const char *cache_root, *builder, *helper, *helper_bin, *store, *key;
 	const char **maps, **restore_keys;
 	size_t nmaps, nrestore_keys;
 	bool print_mounts, json, no_inject, no_extract;
@@ -202,6 +210,7 @@ static void parse(int argc, char **argv, struct args *a)
 		case 'C': a->cache_root = optarg; break;
 		case 'E': a->no_extract = true; break;
 		case 'h': fputs(usage, stdout); exit(EXIT_OK);
+		case 'B': a->helper_bin = optarg; break;
 		case 'H': a->helper = optarg; break;
 		case 'I': a->no_inject = true; break;
 		case 'J': a->json = true; break;
@@ -226,8 +235,19 @@ static void parse(int argc, char **argv, struct args *a)
 		usage_error("%s", "--cache-root is empty");
 	if (!a->builder)
 		a->builder = (env = getenv("CACHEBUILD_BUILDER")) && *env ? env : NULL;
-	if (!a->helper)
-		a->helper = (env = getenv("CACHEBUILD_HELPER_IMAGE")) && *env ? env : "busybox:1.36";
+	if (a->helper && a->helper_bin)
+		usage_error("%s", "--helper-image and --helper-bin exclude each other");
+	if (!a->helper && !a->helper_bin) {
+		a->helper = (env = getenv("CACHEBUILD_HELPER_IMAGE")) && *env ? env : NULL;
+		a->helper_bin = (env = getenv("CACHEBUILD_HELPER_BIN")) && *env ? env : NULL;
+		if (a->helper && a->helper_bin)
+			usage_error("%s", "CACHEBUILD_HELPER_IMAGE and CACHEBUILD_HELPER_BIN "
+				    "exclude each other");
+	}
+	if (a->helper && !*a->helper)
+		usage_error("%s", "--helper-image is empty");
+	if (a->helper_bin && !*a->helper_bin)
+		usage_error("%s", "--helper-bin is empty");
 	if (!a->nmaps)
 		cli_env_list("CACHEBUILD_MAP", &a->maps, &a->nmaps);
 	if (!a->key)
@@ -540,6 +560,44 @@ static const struct cb_driver *pick_driver(const struct args *a)
 	exit(EXIT_USAGE);
 }
 
+/* The helper of the copy builds (sync.h): --helper-image, else the
+ * static cachebuild of --helper-bin, else this program when it is
+ * statically linked (no program interpreter: AT_BASE is 0), else the
+ * image busybox:1.36. */
+static void pick_helper(const struct args *a, struct cb_sync *s)
+{
+	static char path[PATH_MAX];
+	struct stat st;
+	ssize_t n;
+
+	if (a->helper) {
+		s->helper = a->helper;
+		return;
+	}
+	if (a->helper_bin) {
+		if (!realpath(a->helper_bin, path) || stat(path, &st)) {
+			cli_error("--helper-bin '%s': %s", a->helper_bin, strerror(errno));
+			exit(EXIT_USAGE);
+		}
+		if (!S_ISREG(st.st_mode) || !(st.st_mode & 0111)) {
+			cli_error("--helper-bin '%s' is not an executable file", a->helper_bin);
+			exit(EXIT_USAGE);
+		}
+		s->helper_bin = path;
+		return;
+	}
+	if (getauxval(AT_BASE) == 0 && (n = readlink("/proc/self/exe", path, sizeof(path) - 1)) > 0) {
+		path[n] = '\0';
+		if (!access(path, R_OK)) {
+			s->helper_bin = path;
+			return;
+		}
+	}
+	s->helper = "busybox:1.36";
+	cli_info("this cachebuild is dynamically linked: the copy builds run on the image '%s' "
+		 "(--helper-bin names a static cachebuild, which needs no image)", s->helper);
+}
+
 static char *make_tmp(void)
 {
 	const char *t = getenv("TMPDIR");
@@ -573,6 +631,9 @@ int main(int argc, char **argv)
 	double t_in = 0, t_out = 0, t_build = 0, t_restore = 0, t_save = 0, t;
 	char store_times[64] = "";
 
+	/* Inside a helper build (sync.h): no options, no environment. */
+	if (argc == 3 && !strcmp(argv[1], CB_HELPER_FLAG))
+		return cb_helper_main(argv[2]);
 	cli_init("cachebuild");
 	cc_err_clear(&err);
 	parse(argc, argv, &a);
@@ -674,7 +735,7 @@ int main(int argc, char **argv)
 			cli_warn("cache-restore exited %d: building without the stored caches", st);
 	}
 
-	sync.helper = a.helper;
+	pick_helper(&a, &sync);
 	sync.vars = vars;
 	sync.ns = a.ns;
 	if (a.buildx_builder && sync.drv == &cb_driver_buildx) {

@@ -1,6 +1,7 @@
 /* sync.c: probe, inject and extract builds (see sync.h). */
 #include "sync.h"
 #include "delta.h"
+#include "helper.h"
 #include "../common/buf.h"
 #include "../common/util.h"
 
@@ -194,21 +195,57 @@ bool cb_mount_reproducible(const struct df_mount *d)
 	return true;
 }
 
-/* Runs one helper build: ctx holds script.sh (and maybe data.tar); the
- * generated Dockerfile mounts ms[0..n) at /cb/m0.., runs the script, and
- * exports /cb/out to out. */
+/* Puts the helper binary into ctx as "cachebuild": a hard link when it
+ * can, else a copy. */
+static enum cc_code place_helper(const struct cb_sync *s, const char *ctx, struct cc_err *err)
+{
+	char path[4096], buf[1 << 16];
+	int in, out;
+	ssize_t n = 0;
+
+	snprintf(path, sizeof(path), "%s/cachebuild", ctx);
+	if (!link(s->helper_bin, path))
+		return CC_OK;
+	in = open(s->helper_bin, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return cc_err_set(err, CC_EINTERNAL, errno, "cannot read the helper binary '%s'",
+				  s->helper_bin);
+	out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+	if (out < 0) {
+		close(in);
+		return cc_err_set(err, CC_EINTERNAL, errno, "cannot create '%s'", path);
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n) {
+			n = -1;
+			break;
+		}
+	close(in);
+	if (close(out) || n < 0)
+		return cc_err_set(err, CC_EINTERNAL, errno, "cannot copy '%s' to '%s'",
+				  s->helper_bin, path);
+	return CC_OK;
+}
+
+/* Runs one helper build: ctx holds the script or plan (and maybe data
+ * tars); the generated Dockerfile mounts ms[0..n) at /cb/m0.., runs the
+ * script with sh on the helper image, or the plan with the helper binary
+ * on an empty image (helper.h), and exports /cb/out to out. */
 static enum cc_code helper_build(struct cb_sync *s, const char *what, const char *ctx,
-				 const char *script, struct cb_mount *const *ms, size_t n,
-				 const char *out, struct cc_err *err)
+				 const char *script, const char *plan, struct cb_mount *const *ms,
+				 size_t n, const char *out, struct cc_err *err)
 {
 	struct buf df = BUF_INIT, path = BUF_INIT, script_all = BUF_INIT;
 	struct cb_argv a = CB_ARGV_INIT;
 	enum cc_code rc = CC_ENOMEM;
 	char log[4096], tail[600], target[32];
+	long long nonce = (long long)now_realtime_ns();
+	unsigned serial = s->serial;
 	int fd = -1, st;
 	double t0;
 
-	if (buf_addf(&df, err, "ARG CB_HELPER\nFROM $CB_HELPER AS work\nARG CB_NONCE\n"))
+	if (s->helper_bin ? buf_addf(&df, err, "FROM scratch AS work\nARG CB_NONCE\n") :
+			    buf_addf(&df, err, "ARG CB_HELPER\nFROM $CB_HELPER AS work\nARG CB_NONCE\n"))
 		goto out;
 	if (buf_addf(&df, err, "RUN --mount=type=bind,target=/cb/ctx"))
 		goto out;
@@ -217,20 +254,30 @@ static enum cc_code helper_build(struct cb_sync *s, const char *what, const char
 		if (mount_flag(&df, ms[i], target, s->vars, err))
 			goto out;
 	}
-	if (buf_addf(&df, err, " \\\n    sh /cb/ctx/script.sh \"$CB_NONCE\"\n"
-		     "FROM scratch\nCOPY --from=work /cb/out/ /\n"))
+	/* The nonce makes each run new to the builder's cache, also for an
+	 * exec-form RUN: the plan holds it too. */
+	if (s->helper_bin ? buf_addf(&df, err, " \\\n    [\"/cb/ctx/cachebuild\", \"" CB_HELPER_FLAG
+				     "\", \"/cb/ctx/plan\"]\n") :
+			    buf_addf(&df, err, " \\\n    sh /cb/ctx/script.sh \"$CB_NONCE\"\n"))
 		goto out;
-	if (buf_addf(&path, err, "%s/Dockerfile", ctx) ||
-	    buf_addf(&script_all, err, "%s%s", script_head, script))
+	if (buf_addf(&df, err, "FROM scratch\nCOPY --from=work /cb/out/ /\n"))
+		goto out;
+	if (buf_addf(&path, err, "%s/Dockerfile", ctx))
+		goto out;
+	if (s->helper_bin ? buf_addf(&script_all, err, "# %lld.%u.%d\n%s", nonce, serial,
+				     (int)getpid(), plan) :
+			    buf_addf(&script_all, err, "%s%s", script_head, script))
 		goto out;
 	if ((rc = write_file(path.data, df.data, err)))
 		goto out;
 	buf_reset(&path);
-	if (buf_addf(&path, err, "%s/script.sh", ctx)) {
+	if (buf_addf(&path, err, "%s/%s", ctx, s->helper_bin ? "plan" : "script.sh")) {
 		rc = CC_ENOMEM;
 		goto out;
 	}
 	if ((rc = write_file(path.data, script_all.data, err)))
+		goto out;
+	if (s->helper_bin && (rc = place_helper(s, ctx, err)))
 		goto out;
 	buf_reset(&path);
 	if (buf_addf(&path, err, "%s/Dockerfile", ctx)) {
@@ -247,10 +294,10 @@ static enum cc_code helper_build(struct cb_sync *s, const char *what, const char
 	    (rc = cb_argv_add(&a, "--progress=plain", err)) ||
 	    (rc = cb_argv_add(&a, "-f", err)) || (rc = cb_argv_add(&a, path.data, err)) ||
 	    (rc = cb_argv_add(&a, "--build-arg", err)) ||
-	    (rc = cb_argv_addf(&a, err, "CB_HELPER=%s", s->helper)) ||
-	    (rc = cb_argv_add(&a, "--build-arg", err)) ||
-	    (rc = cb_argv_addf(&a, err, "CB_NONCE=%lld.%u.%d", (long long)now_realtime_ns(),
-			       s->serial, (int)getpid())))
+	    (rc = cb_argv_addf(&a, err, "CB_NONCE=%lld.%u.%d", nonce, serial, (int)getpid())))
+		goto out;
+	if (!s->helper_bin && ((rc = cb_argv_add(&a, "--build-arg", err)) ||
+			       (rc = cb_argv_addf(&a, err, "CB_HELPER=%s", s->helper))))
 		goto out;
 	if (s->ns && ((rc = cb_argv_add(&a, "--build-arg", err)) ||
 		      (rc = cb_argv_addf(&a, err, "BUILDKIT_CACHE_MOUNT_NS=%s", s->ns))))
@@ -275,8 +322,10 @@ static enum cc_code helper_build(struct cb_sync *s, const char *what, const char
 	}
 	if (st) {
 		log_tail(log, tail, sizeof(tail));
-		rc = cc_err_set(err, CC_EINTERNAL, 0, "the %s build on helper image '%s' failed "
-				"(exit %d): %s (full log: '%s')", what, s->helper, st, tail, log);
+		rc = cc_err_set(err, CC_EINTERNAL, 0, "the %s build %s '%s' failed "
+				"(exit %d): %s (full log: '%s')", what,
+				s->helper_bin ? "with the helper binary" : "on helper image",
+				s->helper_bin ? s->helper_bin : s->helper, st, tail, log);
 		goto out;
 	}
 	rc = CC_OK;
@@ -305,7 +354,7 @@ static enum cc_code tmp_dir(struct cb_sync *s, const char *what, struct buf *ret
 
 enum cc_code cb_sync_probe(struct cb_sync *s, struct cb_mount *m, size_t n, struct cc_err *err)
 {
-	struct buf ctx = BUF_INIT, out = BUF_INIT, script = BUF_INIT;
+	struct buf ctx = BUF_INIT, out = BUF_INIT, script = BUF_INIT, plan = BUF_INIT;
 	struct cb_mount **ms = calloc(n + 1, sizeof(*ms));
 	size_t k = 0;
 	enum cc_code rc;
@@ -322,13 +371,14 @@ enum cc_code cb_sync_probe(struct cb_sync *s, struct cb_mount *m, size_t n, stru
 	if (!k)
 		goto done;
 	for (size_t i = 0; i < k; i++)
-		if (buf_addf(&script, err, "sig /cb/m%zu >/cb/out/%zu\n", i, i)) {
+		if (buf_addf(&script, err, "sig /cb/m%zu >/cb/out/%zu\n", i, i) ||
+		    buf_addf(&plan, err, "probe %zu\n", i)) {
 			rc = CC_ENOMEM;
 			goto done;
 		}
 	if ((rc = tmp_dir(s, "probe-ctx", &ctx, err)) || (rc = tmp_dir(s, "probe-out", &out, err)))
 		goto done;
-	if ((rc = helper_build(s, "probe", ctx.data, script.data, ms, k, out.data, err)))
+	if ((rc = helper_build(s, "probe", ctx.data, script.data, plan.data, ms, k, out.data, err)))
 		goto done;
 	for (size_t i = 0; i < k; i++) {
 		char name[32];
@@ -337,8 +387,10 @@ enum cc_code cb_sync_probe(struct cb_sync *s, struct cb_mount *m, size_t n, stru
 		read_line(out.data, name, ms[i]->mount_sig, sizeof(ms[i]->mount_sig));
 		if (strlen(ms[i]->mount_sig) != HOSTDIR_SIG_LEN) {
 			rc = cc_err_set(err, CC_EINTERNAL, 0, "the probe build gave no answer for "
-					"cache '%s' (is '%s' a busybox-like image?)",
-					ms[i]->df->id, s->helper);
+					"cache '%s' (%s '%s'%s)", ms[i]->df->id,
+					s->helper_bin ? "helper binary" : "is", s->helper_bin ?
+					s->helper_bin : s->helper, s->helper_bin ? "" :
+					" a busybox-like image?");
 			goto done;
 		}
 		ms[i]->probed = true;
@@ -347,6 +399,7 @@ done:
 	buf_release(&ctx);
 	buf_release(&out);
 	buf_release(&script);
+	buf_release(&plan);
 	free(ms);
 	return rc;
 }
@@ -415,7 +468,7 @@ static enum cc_code write_state(struct cb_mount *m, struct cc_err *err)
 enum cc_code cb_sync_inject(struct cb_sync *s, struct cb_mount **ms, size_t n,
 			    struct cc_err *err)
 {
-	struct buf ctx = BUF_INIT, out = BUF_INIT, script = BUF_INIT, tar = BUF_INIT;
+	struct buf ctx = BUF_INIT, out = BUF_INIT, script = BUF_INIT, tar = BUF_INIT, plan = BUF_INIT;
 	double t0 = now_monotonic(), each;
 	struct stat st;
 	enum cc_code rc = CC_OK;
@@ -444,12 +497,13 @@ enum cc_code cb_sync_inject(struct cb_sync *s, struct cb_mount **ms, size_t n,
 			     "chown -hR %u:%u /cb/m%zu\n"
 			     "chmod %o /cb/m%zu\n"
 			     "sig /cb/m%zu >/cb/out/%zu\n",
-			     i, i, i, d->uid, d->gid, i, d->mode, i, i, i)) {
+			     i, i, i, d->uid, d->gid, i, d->mode, i, i, i) ||
+		    buf_addf(&plan, err, "inject %zu %u %u %o\n", i, d->uid, d->gid, d->mode)) {
 			rc = CC_ENOMEM;
 			goto out;
 		}
 	}
-	if ((rc = helper_build(s, "inject", ctx.data, script.data, ms, n, out.data, err)))
+	if ((rc = helper_build(s, "inject", ctx.data, script.data, plan.data, ms, n, out.data, err)))
 		goto out;
 	each = (now_monotonic() - t0) / (double)n;
 	for (size_t i = 0; i < n; i++) {
@@ -467,6 +521,7 @@ out:
 	buf_release(&out);
 	buf_release(&script);
 	buf_release(&tar);
+	buf_release(&plan);
 	return rc;
 }
 
@@ -494,7 +549,7 @@ static unsigned long count_lines(const char *out, size_t i, const char *ext)
 static enum cc_code extract_pass(struct cb_sync *s, struct cb_mount **ms, size_t k, bool full,
 				 struct cb_mount **redo, size_t *nredo, struct cc_err *err)
 {
-	struct buf ctx = BUF_INIT, out = BUF_INIT, script = BUF_INIT, path = BUF_INIT;
+	struct buf ctx = BUF_INIT, out = BUF_INIT, script = BUF_INIT, path = BUF_INIT, plan = BUF_INIT;
 	double t0 = now_monotonic(), t1;
 	bool awk_written = false;
 	enum cc_code rc;
@@ -537,12 +592,13 @@ static enum cc_code extract_pass(struct cb_sync *s, struct cb_mount **ms, size_t
 			     "    tar -cf /cb/out/%zu.tar -C /cb/m%zu .\n"
 			     "  fi\n"
 			     "fi\n"
-			     "echo \"$s\" >/cb/out/%zu.sig\n", i, known, i, i, i, i, i, i)) {
+			     "echo \"$s\" >/cb/out/%zu.sig\n", i, known, i, i, i, i, i, i) ||
+		    buf_addf(&plan, err, "extract %zu %s\n", i, known)) {
 			rc = CC_ENOMEM;
 			goto done;
 		}
 	}
-	if ((rc = helper_build(s, "extract", ctx.data, script.data, ms, k, out.data, err)))
+	if ((rc = helper_build(s, "extract", ctx.data, script.data, plan.data, ms, k, out.data, err)))
 		goto done;
 	t1 = now_monotonic();
 	for (size_t i = 0; i < k; i++) {
@@ -597,6 +653,7 @@ done:
 	buf_release(&out);
 	buf_release(&script);
 	buf_release(&path);
+	buf_release(&plan);
 	return rc;
 }
 

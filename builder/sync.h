@@ -11,9 +11,14 @@
  * signature of the host directory last copied in or out and the
  * signature of the mount right after.  With it an inject is skipped when
  * the builder still holds what the host holds (one probe build asks),
- * and an extract when the build left the mount as it was.  The helper
- * image must have sh, find, stat, sort, md5sum, cut, tar, chown and chmod
- * (busybox does). */
+ * and an extract when the build left the mount as it was.
+ *
+ * The helper is, by default, cachebuild's own static binary: copied into
+ * each helper build's context and run from its bind mount on an empty
+ * image (FROM scratch) in helper mode (helper.h), so no image is pulled.
+ * With a helper image instead, shell scripts run on it: it must have sh,
+ * find, stat, sort, md5sum, cut, awk, tar, chown and chmod (busybox
+ * does). */
 #ifndef CB_SYNC_H
 #define CB_SYNC_H
 
@@ -44,6 +49,7 @@ struct cb_mount {
 struct cb_sync {
 	const struct cb_driver *drv;
 	const char *helper;		/* image with sh, tar, find ... */
+	const char *helper_bin;		/* or a static cachebuild run on an empty image */
 	const char *ns;			/* BUILDKIT_CACHE_MOUNT_NS, or NULL */
 	const char *const *extra;	/* words for every helper build */
 	size_t nextra;

@@ -464,10 +464,26 @@ static enum cc_code twirp(struct gha *g, const char *method, const struct buf *b
 
 /* The entry key prefix of an object: "P" name "/".  @return false when
  * no entry of it can exist (too long for the service). */
+/* Appends object name (or a prefix of one) to an entry key.  The service
+ * refuses ',' in keys, and object names hold it (",XX" in E(key), ",@" before
+ * the identity: docs/format.md) but never a space (E encodes it): ',' is
+ * written as ' ', which entry_parse turns back. */
+static enum cc_code add_name(struct buf *ret, const char *name, struct cc_err *err)
+{
+	size_t at = ret->len;
+	enum cc_code rc = buf_addstr(ret, name, err);
+
+	for (size_t i = at; !rc && i < ret->len; i++)
+		if (ret->data[i] == ',')
+			ret->data[i] = ' ';
+	return rc;
+}
+
 static bool entry_prefix(struct gha *g, const char *name, struct buf *ret)
 {
 	buf_reset(ret);
-	if (buf_addf(ret, NULL, "%s%s/", g->prefix, name))
+	if (buf_addstr(ret, g->prefix, NULL) || add_name(ret, name, NULL) ||
+	    buf_addstr(ret, "/", NULL))
 		return false;
 	return ret->len + 1 <= ENTRY_KEY_MAX;
 }
@@ -492,6 +508,11 @@ static bool entry_parse(struct gha *g, const char *ekey, struct buf *ret_name,
 	buf_reset(ret_name);
 	if (buf_add(ret_name, ekey + plen, (size_t)(slash - ekey - (ptrdiff_t)plen), NULL))
 		return false;
+	for (size_t i = 0; i < ret_name->len; i++)
+		if (ret_name->data[i] == ',')
+			return false;	/* not written by add_name */
+		else if (ret_name->data[i] == ' ')
+			ret_name->data[i] = ',';
 	*ret_mtime = t;
 	return true;
 }
@@ -514,7 +535,7 @@ static enum cc_code lookup_raw(struct gha *g, const char *prefix, bool exact, bo
 	if (exact) {
 		if (!entry_prefix(g, prefix, &ek))
 			goto cleanup;	/* too long to exist */
-	} else if ((rc = buf_addf(&ek, err, "%s%s", g->prefix, prefix))) {
+	} else if ((rc = buf_addstr(&ek, g->prefix, err)) || (rc = add_name(&ek, prefix, err))) {
 		goto cleanup;
 	}
 	if (ek.len > ENTRY_KEY_MAX)

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# t0134: "newest wins" follows the order in which saves were made, even
+# when the store's listing cannot tell them apart: entries whose listed
+# times tie (the local store on a file system with coarse timestamps,
+# simulated with touch; S3's LastModified, to the second, on moto) are
+# ordered by the created_ns their manifests record, read only then.
+. "$(dirname "$0")/lib.sh"
+
+S=$TRASH/store
+
+put() { rm -rf "$1" && mkdir -p "$1" && echo "$2" >"$1/f"; }
+matched() { sed -n "s/^cache-matched-key=//p" out; }
+# same_mtime FILE...: gives the files one modification time, to the ns
+same_mtime() { touch -m -d "2026-01-02 03:04:05.000000000" "$@"; }
+
+test_expect_success 'local: tied entry times, the later save wins a prefix lookup' '
+	put d first && cache-save -q --store "$S" --key p-b --path d >/dev/null &&
+	put d second && cache-save -q --store "$S" --key p-a --path d >/dev/null &&
+	same_mtime "$S"/keys/p-a* "$S"/keys/p-b* &&
+	rm -rf d &&
+	cache-restore --store "$S" --key x --restore-key p- >out &&
+	expect_eq "$(matched)" p-a && expect_eq "$(cat d/f)" second &&
+	put d third && cache-save -q --store "$S" --key p-b --path d >/dev/null &&
+	same_mtime "$S"/keys/p-a* "$S"/keys/p-b* &&
+	rm -rf d &&
+	cache-restore --store "$S" --key x --restore-key p- >out &&
+	expect_eq "$(matched)" p-b && expect_eq "$(cat d/f)" third
+'
+
+test_expect_success 'local: tied entries of one key saved with two path lists' '
+	put a one && cache-save -q --store "$S" --key two --path a >/dev/null &&
+	put b other && cache-save -q --store "$S" --key two --path b >/dev/null &&
+	same_mtime "$S"/keys/two,@* &&
+	rm -rf a b &&
+	cache-restore -q --store "$S" --key two >out &&
+	expect_eq "$(cat b/f)" other && test ! -e a
+'
+
+test_expect_success 'local: a damaged manifest among tied entries sorts last, the rest still restore' '
+	put d good && cache-save -q --store "$S" --key q-1 --path d >/dev/null &&
+	put d bad && cache-save -q --store "$S" --key q-2 --path d >/dev/null &&
+	f=$(ls "$S"/keys/q-2*) && printf XXXXXXXX | dd of="$f" conv=notrunc 2>/dev/null &&
+	same_mtime "$S"/keys/q-1* "$S"/keys/q-2* &&
+	rm -rf d &&
+	cache-restore --store "$S" --key x --restore-key q- >out 2>err &&
+	expect_eq "$(matched)" q-1 && expect_eq "$(cat d/f)" good
+'
+
+start_moto 1000000	# no signature checks: this is about ordering
+B=cicache-t0134
+SS=s3://$B/c?endpoint=$EP
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 AWS_PAGER=
+for i in $(seq 1 100); do curl -s -o /dev/null "$EP/moto-api/" && break; sleep 0.1; done
+
+# lastmod PREFIX: the LastModified of every keys/ object under PREFIX, one a line
+lastmod() {
+	awsx s3api list-objects-v2 --bucket $B --prefix "c/keys/$1" \
+		--query "Contents[].LastModified" --output text | tr "\t" "\n"
+}
+# twice PREFIX: saves PREFIX-2 ("early") then PREFIX-1 ("late") within one
+# LastModified second (retrying with a fresh prefix until they are), and
+# prints the prefix used.  The later save has the smaller key, so ordering
+# by name (the old tie-breaker) picks the wrong one.
+pair_keys() { put d early && cache-save -q --store "$SS" --key "$1-2" --path d >/dev/null &&
+	      put d late && cache-save -q --store "$SS" --key "$1-1" --path d >/dev/null; }
+# one key, two path lists: a ("early") then b ("late")
+pair_paths() { put a early && cache-save -q --store "$SS" --key "$1" --path a >/dev/null &&
+	       put b late && cache-save -q --store "$SS" --key "$1" --path b >/dev/null; }
+# in_one_second FN PREFIX LISTPFX: runs "FN PREFIXn" until both entries under
+# PREFIXn LISTPFX have one LastModified second; prints PREFIXn.  A save
+# takes a good part of a second here, so each try starts at another
+# point of a second.
+in_one_second() {
+	local n p off
+	for n in 1 2 3 4 5 6 7 8 9 10; do
+		p=$2$n
+		off=$(echo "0.02 0.5 0.3 0.7 0.1 0.4 0.6 0.2 0.8 0.05" | cut -d" " -f$n)
+		python3 -c "import time; t = time.time(); time.sleep((1 + $off - (t % 1)) % 1)"
+		"$1" "$p" || return 1
+		lastmod "$p$3" | tr "\n" " " >&2; echo >&2
+		if [ "$(lastmod "$p$3" | sort -u | wc -l)" = 1 ] &&
+		   [ "$(lastmod "$p$3" | wc -l)" = 2 ]; then
+			echo "$p"
+			return 0
+		fi
+	done
+	echo "could not make two saves within one second" >&2
+	return 1
+}
+twice() { in_one_second pair_keys "$1" -; }
+
+test_expect_success 'moto: two saves within one second, a prefix restore gets the later one' '
+	awsx s3api create-bucket --bucket $B >/dev/null &&
+	p=$(twice s) &&
+	lastmod "$p-" &&
+	rm -rf d &&
+	m=$(wc -l <moto.log) &&
+	cache-restore --store "$SS" --key x --restore-key "$p-" >out &&
+	expect_eq "$(matched)" "$p-1" && expect_eq "$(cat d/f)" late &&
+	tail -n +$((m + 1)) moto.log | grep "\"GET /$B/c/keys/" >gets &&
+	cat gets &&
+	expect_eq "$(wc -l <gets)" 3
+'
+
+test_expect_success 'moto: without a tie no manifest is read to order the candidates' '
+	put d e1 && cache-save -q --store "$SS" --key w-2 --path d >/dev/null &&
+	sleep 1.1 &&
+	put d e2 && cache-save -q --store "$SS" --key w-1 --path d >/dev/null &&
+	[ "$(lastmod w- | sort -u | wc -l)" = 2 ] &&
+	rm -rf d &&
+	m=$(wc -l <moto.log) &&
+	cache-restore --store "$SS" --key x --restore-key w- >out &&
+	expect_eq "$(matched)" w-1 && expect_eq "$(cat d/f)" e2 &&
+	tail -n +$((m + 1)) moto.log | grep "\"GET /$B/c/keys/" >gets &&
+	cat gets &&
+	expect_eq "$(wc -l <gets)" 1
+'
+
+test_expect_success 'moto: the primary key as a prefix orders the same way' '
+	p=$(twice t) &&
+	rm -rf d &&
+	cache-restore --store "$SS" --key "$p" >out &&
+	expect_eq "$(matched)" "$p-1" && expect_eq "$(cat d/f)" late &&
+	expect_grep "^cache-hit=false$" out
+'
+
+test_expect_success 'moto: one key, two path lists saved within one second: without --path the later' '
+	k=$(in_one_second pair_paths v ,@) &&
+	lastmod "$k,@" &&
+	rm -rf a b &&
+	cache-restore -q --store "$SS" --key "$k" >out &&
+	expect_eq "$(cat b/f)" late && test ! -e a
+'
+
+test_done

@@ -153,7 +153,7 @@ test_expect_success 'a bad CACHE_LEVEL or CACHE_JOBS is a usage error naming it'
 	expect_grep CACHE_LEVEL err &&
 	CACHE_JOBS=zero expect_code 2 cache-save --key x --path c 2>err &&
 	expect_grep CACHE_JOBS err &&
-	test ! -e "$S/keys/x"
+	test -z "$(entry_files "$S" x)"
 '
 
 test_expect_success 'CACHE_JOBS=1 and CACHE_JOBS=4 both save correctly' '

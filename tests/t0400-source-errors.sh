@@ -116,7 +116,7 @@ test_expect_success 'an invalid key fails before anything is created' '
 	test ! -e fresh-store &&
 	expect_code 2 cache-save --key "a/b" --path data --store "$S" >out 2>err &&
 	expect_eq "$(entries)" 1 &&
-	test ! -e "$S/keys/a"
+	test -z "$(entry_files "$S" a)"
 '
 
 test_done

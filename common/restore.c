@@ -12,6 +12,7 @@
 #include "chunkset.h"
 #include "chunker.h"
 #include "dest.h"
+#include "identity.h"
 #include "key.h"
 #include "log.h"
 #include "pathspec.h"
@@ -39,15 +40,28 @@
 struct collect_ctx {
 	struct cc_match *v;
 	size_t n, alloc;
-	const char *prefix;
+	const char *version;	/* keep this version and legacy entries; NULL: any */
+	const char *only_key;	/* keep only entries of this key */
+	const char *not_key;	/* drop entries of this key */
+	struct buf kb;
 	bool oom;
-	struct buf name;	/* the decoded key */
 };
 
 static int collect(void *ctx, const struct store_object *o)
 {
 	struct collect_ctx *c = ctx;
+	char version[CC_IDENTITY_LEN + 1];
 
+	/* A name in the store that is no entry of a valid key (a newline,
+	 * say) could forge the step outputs it is printed in: it matches
+	 * nothing. */
+	if (!store_entry_parse(o->name, &c->kb, version))
+		return 0;
+	if (c->version && version[0] && strcmp(version, c->version))
+		return 0;	/* saved with other paths */
+	if ((c->only_key && strcmp(c->kb.data, c->only_key)) ||
+	    (c->not_key && !strcmp(c->kb.data, c->not_key)))
+		return 0;
 	if (c->n == c->alloc) {
 		size_t na = c->alloc ? c->alloc * 2 : 16;
 		struct cc_match *x = realloc(c->v, na * sizeof(*x));
@@ -59,51 +73,182 @@ static int collect(void *ctx, const struct store_object *o)
 		c->v = x;
 		c->alloc = na;
 	}
-	/* A name in the store that is no canonical encoding of a valid key
-	 * (a newline, say) could forge the step outputs it is printed in:
-	 * it matches nothing. */
-	if (strncmp(o->name, STORE_KEYS_PREFIX, strlen(STORE_KEYS_PREFIX)) ||
-	    !cc_key_decode(o->name + strlen(STORE_KEYS_PREFIX),
-			   strlen(o->name) - strlen(STORE_KEYS_PREFIX), &c->name))
-		return 0;
-	c->v[c->n].key = strdup(c->name.data);
-	c->v[c->n].exact = false;
+	memset(&c->v[c->n], 0, sizeof(c->v[c->n]));
+	c->v[c->n].key = strdup(c->kb.data);
+	c->v[c->n].name = strdup(o->name);
+	memcpy(c->v[c->n].version, version, sizeof(version));
 	c->v[c->n].mtime_ns = o->mtime_ns;
-	if (!c->v[c->n].key) {
+	c->n++;
+	if (!c->v[c->n - 1].key || !c->v[c->n - 1].name) {
 		c->oom = true;
 		return 1;
 	}
-	c->n++;
 	return 0;
 }
 
-static int newest_first(const void *a, const void *b)
+/* The entry time at the resolution of the store's listing: two entries
+ * with the same value are a tie, broken by created_ns. */
+static int64_t listed_time(const struct store *s, int64_t t)
+{
+	if (s->ops->caps & STORE_CAP_MTIME_NS)
+		return t;
+	return t >= 0 ? t / 1000000000 : -((-t + 999999999) / 1000000000);
+}
+
+static const struct store *sort_store;	/* for the qsort callbacks */
+
+static int newest_listed_first(const void *a, const void *b)
+{
+	const struct cc_match *x = a, *y = b;
+	int64_t tx = listed_time(sort_store, x->mtime_ns), ty = listed_time(sort_store, y->mtime_ns);
+
+	if (tx != ty)
+		return tx < ty ? 1 : -1;
+	return strcmp(x->name, y->name);
+}
+
+static int newest_created_first(const void *a, const void *b)
 {
 	const struct cc_match *x = a, *y = b;
 
-	if (x->mtime_ns != y->mtime_ns)
-		return x->mtime_ns < y->mtime_ns ? 1 : -1;
-	return strcmp(x->key, y->key);
+	if (x->created_ns != y->created_ns)
+		return x->created_ns < y->created_ns ? 1 : -1;
+	return strcmp(x->name, y->name);
+}
+
+/* created_ns of the manifest named name: one ranged read of the start of
+ * its header (docs/format.md 4.1).  A manifest that is not one (or is
+ * gone) sorts last; the restore finds out why when it opens it. */
+static enum cc_code read_created(struct store *s, const char *name, int64_t *ret,
+				 struct cc_err *err)
+{
+	unsigned char h[24];
+	struct cc_err e2;
+	uint64_t v = 0;
+	enum cc_code rc;
+
+	*ret = INT64_MIN;
+	cc_err_clear(&e2);
+	rc = s->ops->get_range(s, name, 0, sizeof(h), h, &e2);
+	if (rc == CC_ECORRUPT || (!rc && (memcmp(h, "CCMANIF\n", 8) || h[8] != 1 || h[9] ||
+					  h[10] || h[11])))
+		return CC_OK;
+	if (rc) {
+		*err = e2;
+		return rc;
+	}
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | h[16 + i];
+	*ret = (int64_t)v;
+	return CC_OK;
+}
+
+/* Orders one step's candidates newest first (docs/format.md, "Entry
+ * time"): by the listed time; candidates that tie on it at the store's
+ * resolution by the created_ns of their manifests, read only then. */
+static enum cc_code order_step(struct store *s, struct cc_match *v, size_t n, struct cc_err *err)
+{
+	enum cc_code rc;
+
+	sort_store = s;
+	if (n > 1)
+		qsort(v, n, sizeof(*v), newest_listed_first);
+	for (size_t i = 0, j; i < n; i = j) {
+		int64_t t = listed_time(s, v[i].mtime_ns);
+
+		for (j = i + 1; j < n && listed_time(s, v[j].mtime_ns) == t; j++)
+			;
+		if (j - i < 2)
+			continue;
+		for (size_t k = i; k < j; k++)
+			if ((rc = read_created(s, v[k].name, &v[k].created_ns, err)))
+				return rc;
+		qsort(v + i, j - i, sizeof(*v), newest_created_first);
+	}
+	return CC_OK;
+}
+
+static void match_free(struct cc_match *m)
+{
+	free(m->key);
+	free(m->name);
 }
 
 void cc_matches_free(struct cc_match *m, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		free(m[i].key);
+		match_free(&m[i]);
 	free(m);
 }
 
-enum cc_code cc_lookup(struct store *s, const char *key, const char *const *restore_keys,
-		       size_t nrk, struct cc_match **ret, size_t *ret_n, struct cc_err *err)
+/* Orders the step's candidates in c and moves those not already in out
+ * to its end (c is emptied). */
+static enum cc_code add_step(struct store *s, struct collect_ctx *out, struct collect_ctx *c,
+			     bool exact, struct cc_err *err)
 {
-	struct collect_ctx out = { .name = BUF_INIT };
-	struct buf name = BUF_INIT;
-	struct store_object obj;
+	enum cc_code rc = CC_OK;
+
+	if (c->oom)
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	if (!rc)
+		rc = order_step(s, c->v, c->n, err);
+	for (size_t i = 0; i < c->n; i++) {
+		bool dup = false;
+
+		for (size_t j = 0; j < out->n && !dup; j++)
+			dup = !strcmp(out->v[j].name, c->v[i].name);
+		if (dup || rc) {
+			match_free(&c->v[i]);
+			continue;
+		}
+		if (out->n == out->alloc) {
+			size_t na = out->alloc ? out->alloc * 2 : 16;
+			struct cc_match *x = realloc(out->v, na * sizeof(*x));
+
+			if (!x) {
+				rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+				match_free(&c->v[i]);
+				continue;
+			}
+			out->v = x;
+			out->alloc = na;
+		}
+		c->v[i].exact = exact;
+		out->v[out->n++] = c->v[i];
+	}
+	free(c->v);
+	c->v = NULL;
+	c->n = c->alloc = 0;
+	c->oom = false;
+	return rc;
+}
+
+/* Adds the object name to c if it exists (a stat). */
+static enum cc_code collect_stat(struct store *s, const char *name, struct collect_ctx *c,
+				 struct cc_err *err)
+{
+	struct store_object obj = { 0 };
 	bool found;
+	enum cc_code rc = s->ops->stat(s, name, &found, &obj, err);
+
+	if (!rc && found) {
+		obj.name = name;
+		collect(c, &obj);
+	}
+	return rc;
+}
+
+enum cc_code cc_lookup(struct store *s, const char *key, const char *version,
+		       const char *const *restore_keys, size_t nrk, struct cc_match **ret,
+		       size_t *ret_n, struct cc_err *err)
+{
+	struct collect_ctx out = { 0 }, c = { 0 };
+	struct buf name = BUF_INIT;
 	enum cc_code rc;
 
 	*ret = NULL;
 	*ret_n = 0;
+	c.version = version;
 	/* A key too long for this store's object names can have no entry:
 	 * a usage error, as on save, rather than a silent miss. */
 	if ((rc = store_check_key(s, key, "key", err)))
@@ -111,57 +256,99 @@ enum cc_code cc_lookup(struct store *s, const char *key, const char *const *rest
 	for (size_t k = 0; k < nrk; k++)
 		if ((rc = store_check_key(s, restore_keys[k], "restore key", err)))
 			goto cleanup;
-	if ((rc = store_key_name(&name, key, err)) ||
-	    (rc = s->ops->stat(s, name.data, &found, &obj, err)))
+	if ((rc = store_key_name(&name, key, err)))
 		goto cleanup;
-	if (found && collect(&out, &obj) == 0)
-		out.v[0].exact = true;
-	for (size_t k = 0; k < nrk && !out.oom; k++) {
-		struct collect_ctx c = { .name = BUF_INIT };
-		size_t first = out.n;
+	if (!(s->ops->caps & STORE_CAP_LIST_NEWEST)) {
+		/* One listing of the key as a prefix gives both the entries
+		 * of the key (the exact step) and the primary-key-as-prefix
+		 * step. */
+		struct collect_ctx pre = { .version = version };
 
-		if ((rc = store_key_name(&name, restore_keys[k], err)) ||
-		    (rc = s->ops->list(s, name.data, collect, &c, err))) {
+		if ((rc = s->ops->list(s, name.data, collect, &c, err))) {
 			cc_matches_free(c.v, c.n);
-			buf_release(&c.name);
 			goto cleanup;
 		}
-		buf_release(&c.name);
-		if (c.n > 1)
-			qsort(c.v, c.n, sizeof(*c.v), newest_first);
 		for (size_t i = 0; i < c.n; i++) {
-			bool dup = false;
+			struct collect_ctx *to = !strcmp(c.v[i].key, key) ? &out : &pre;
 
-			for (size_t j = 0; j < first && !dup; j++)
-				dup = !strcmp(out.v[j].key, c.v[i].key);
-			if (dup) {
-				free(c.v[i].key);
+			if (to == &out)
 				continue;
-			}
-			if (out.n == out.alloc) {
-				size_t na = out.alloc ? out.alloc * 2 : 16;
-				struct cc_match *x = realloc(out.v, na * sizeof(*x));
+			if (pre.n == pre.alloc) {
+				size_t na = pre.alloc ? pre.alloc * 2 : 16;
+				struct cc_match *x = realloc(pre.v, na * sizeof(*x));
 
 				if (!x) {
-					out.oom = true;
-					for (size_t j = i; j < c.n; j++)
-						free(c.v[j].key);
+					pre.oom = true;
 					break;
 				}
-				out.v = x;
-				out.alloc = na;
+				pre.v = x;
+				pre.alloc = na;
 			}
-			out.v[out.n++] = c.v[i];
+			pre.v[pre.n++] = c.v[i];
+			c.v[i].key = c.v[i].name = NULL;
 		}
-		free(c.v);
-		if (c.oom)
-			out.oom = true;
+		/* c keeps the entries of key (moved-out slots are empty) */
+		{
+			size_t k = 0;
+
+			for (size_t i = 0; i < c.n; i++)
+				if (c.v[i].key)
+					c.v[k++] = c.v[i];
+				else if (c.v[i].name)
+					free(c.v[i].name);
+			c.n = k;
+		}
+		if (pre.oom)
+			c.oom = true;
+		rc = add_step(s, &out, &c, true, err);
+		if (!rc)
+			rc = add_step(s, &out, &pre, false, err);
+		else
+			cc_matches_free(pre.v, pre.n);
+		if (rc)
+			goto cleanup;
+	} else {
+		/* The store answers one entry per prefix: ask for the entry
+		 * of this identity (or, without one, the newest of any) and
+		 * for the legacy entry by name, then for the key as a
+		 * prefix, which finds only the newest entry under it. */
+		size_t base = name.len;
+
+		c.only_key = key;
+		if (version) {
+			rc = store_entry_name(&name, key, version, err);
+			if (!rc)
+				rc = collect_stat(s, name.data, &c, err);
+		} else if (!(rc = buf_addstr(&name, STORE_VERSION_SEP, err))) {
+			rc = s->ops->list(s, name.data, collect, &c, err);
+		}
+		buf_setlen(&name, base);
+		if (!rc)
+			rc = collect_stat(s, name.data, &c, err);
+		if (rc || (rc = add_step(s, &out, &c, true, err))) {
+			cc_matches_free(c.v, c.n);
+			goto cleanup;
+		}
+		c.only_key = NULL;
+		c.not_key = key;
+		if ((rc = s->ops->list(s, name.data, collect, &c, err)) ||
+		    (rc = add_step(s, &out, &c, false, err))) {
+			cc_matches_free(c.v, c.n);
+			goto cleanup;
+		}
+		c.not_key = NULL;
 	}
-	if (out.oom)
-		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	for (size_t k = 0; k < nrk; k++) {
+		if ((rc = store_key_name(&name, restore_keys[k], err)) ||
+		    (rc = s->ops->list(s, name.data, collect, &c, err)) ||
+		    (rc = add_step(s, &out, &c, false, err))) {
+			cc_matches_free(c.v, c.n);
+			goto cleanup;
+		}
+	}
 cleanup:
 	buf_release(&name);
-	buf_release(&out.name);
+	buf_release(&c.kb);
 	if (rc) {
 		cc_matches_free(out.v, out.n);
 		return rc;
@@ -498,11 +685,10 @@ enum cc_code cc_entry_check_packs(struct cc_entry *e, struct cc_err *err)
 	return rc;
 }
 
-enum cc_code cc_entry_open(struct store *s, const char *key, struct cc_entry **ret,
-			   struct cc_err *err)
+enum cc_code cc_entry_open(struct store *s, const char *name, const char *key,
+			   struct cc_entry **ret, struct cc_err *err)
 {
 	struct cc_entry *e = calloc(1, sizeof(*e));
-	struct buf name = BUF_INIT;
 	const char *tmpdir = getenv("TMPDIR");
 	bool found;
 	enum cc_code rc;
@@ -521,8 +707,7 @@ enum cc_code cc_entry_open(struct store *s, const char *key, struct cc_entry **r
 		rc = cc_err_set(err, CC_EDEST, errno, "cannot create a temporary file in '%s'", tmpdir);
 		goto fail;
 	}
-	if ((rc = store_key_name(&name, key, err)) ||
-	    (rc = s->ops->get_file(s, name.data, e->fd, MF_MAX_SIZE, &found, err)))
+	if ((rc = s->ops->get_file(s, name, e->fd, MF_MAX_SIZE, &found, err)))
 		goto fail;
 	if (!found) {
 		rc = cc_err_set(err, CC_ECORRUPT, 0, "entry '%s' disappeared from the store", key);
@@ -546,11 +731,9 @@ enum cc_code cc_entry_open(struct store *s, const char *key, struct cc_entry **r
 	}
 	if ((rc = walk(e, NULL, true, NULL, err)) || (rc = mf_rewind(&e->mr, err)))
 		goto fail;
-	buf_release(&name);
 	*ret = e;
 	return CC_OK;
 fail:
-	buf_release(&name);
 	cc_entry_close(e);
 	return rc;
 }
@@ -1016,19 +1199,22 @@ static enum cc_code finish_root(struct walker *w, struct cc_err *err)
 	return failed(w, err);
 }
 
-static bool spec_selected(const struct restore_opts *o, const char *spec)
+static bool spec_in(const char *const *list, size_t n, const char *spec)
 {
-	for (size_t i = 0; i < o->nonly; i++)
-		if (!strcmp(o->only[i], spec))
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(list[i], spec))
 			return true;
 	return false;
 }
 
 /* The one rule for which roots are written: those named in opts->only,
- * or (with no --path) those landing under home or cwd. */
+ * or (with no --only) those landing under home or cwd and those named
+ * with --path (opts->allow). */
 static bool root_wanted(const struct restore_opts *o, const char *spec, bool contained)
 {
-	return o->only ? spec_selected(o, spec) : contained;
+	if (o->only)
+		return spec_in(o->only, o->nonly, spec);
+	return contained || spec_in(o->allow, o->nallow, spec);
 }
 
 /* A "~" spec while HOME is unset or not absolute has no place: such a
@@ -1076,7 +1262,7 @@ static enum cc_code start_root(struct walker *w, const char *spec, struct cc_err
 	w->selected = root_wanted(w->o, spec, contained);
 	if (!w->selected && !w->o->only)
 		cc_warn("not restoring '%s': it lies outside the home and current directories; "
-			"name it with --path to restore it", spec);
+			"name it with --path or --only to restore it", spec);
 	if (!w->selected) {
 		w->st->skipped_roots++;
 		return CC_OK;

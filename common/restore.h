@@ -9,26 +9,35 @@
 #include "store.h"
 
 struct cc_match {
-	char *key;
-	bool exact;
-	int64_t mtime_ns;
+	char *key;		/* the entry's key */
+	char *name;		/* its object name: what cc_entry_open() reads */
+	char version[17];	/* its path-list identity; "" for a legacy entry */
+	bool exact;		/* an entry of the primary key itself */
+	int64_t mtime_ns;	/* as listed */
+	int64_t created_ns;	/* read only to break a tie (docs/format.md) */
 };
 
-/* Lists the candidates in the order they should be tried: the exact key,
- * then for each restore key in turn the entries it prefixes, newest first.
- * An empty list is a miss, not an error.  Free with cc_matches_free(). */
-enum cc_code cc_lookup(struct store *s, const char *key, const char *const *restore_keys,
-		       size_t nrestore_keys, struct cc_match **ret, size_t *ret_n,
-		       struct cc_err *err);
+/* Lists the candidates in the order they should be tried (docs/format.md,
+ * "Lookup order"): the entries of key, then the entries of keys that key
+ * prefixes, then for each restore key in turn the entries it prefixes;
+ * newest first within each step, each entry once.  With version (the
+ * identity of the --path list, identity.h), only entries of that version
+ * and legacy entries (saved without one) are candidates; without, every
+ * entry is.  An empty list is a miss, not an error.  Free with
+ * cc_matches_free(). */
+enum cc_code cc_lookup(struct store *s, const char *key, const char *version,
+		       const char *const *restore_keys, size_t nrestore_keys,
+		       struct cc_match **ret, size_t *ret_n, struct cc_err *err);
 void cc_matches_free(struct cc_match *m, size_t n);
 
 struct cc_entry;
 
-/* Fetches and verifies the manifest of key and checks every record of it.
+/* Fetches and verifies the manifest stored as object name (a match's
+ * name), which must be key's, and checks every record of it.
  * CC_ECORRUPT means this candidate is unusable (try the next one); *ret is
- * NULL then.  A key that vanished in between is CC_ECORRUPT too. */
-enum cc_code cc_entry_open(struct store *s, const char *key, struct cc_entry **ret,
-			   struct cc_err *err);
+ * NULL then.  An entry that vanished in between is CC_ECORRUPT too. */
+enum cc_code cc_entry_open(struct store *s, const char *name, const char *key,
+			   struct cc_entry **ret, struct cc_err *err);
 void cc_entry_close(struct cc_entry *e);
 /* Before anything is written: every pack the entry's chunk records use
  * must be in the store and, where the store reports sizes, hold the end
@@ -44,6 +53,10 @@ struct restore_opts {
 	const char *cwd, *home;
 	const char *const *only;	/* recorded specs to restore; NULL: all */
 	size_t nonly;
+	const char *const *allow;	/* without only: recorded specs named by the
+					 * user (--path), written even outside cwd
+					 * and home */
+	size_t nallow;
 	bool same_owner;		/* restore uid/gid (root only) */
 	bool keep_dir_symlink;		/* follow a symlink at a root's place (dest.h) */
 	int jobs;			/* writer threads; 0 = online CPUs */

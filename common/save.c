@@ -1221,31 +1221,30 @@ cleanup:
 /* what the store already holds */
 
 struct cand {
-	char *key;
+	char *key;		/* decoded */
+	char *name;		/* object name */
+	char version[17];	/* "" for a legacy entry */
 	int64_t mtime;
 };
 
 struct cands {
 	struct cand *v;
 	size_t n, alloc;
+	struct buf kb;
 	bool oom;
-	bool dedupe;	/* several listings: skip keys already collected */
-	struct buf name;	/* the decoded key */
+	bool dedupe;	/* several listings: skip names already collected */
 };
 
 static int collect(void *ctx, const struct store_object *o)
 {
 	struct cands *c = ctx;
+	char version[17];
 
-	/* Names that are no canonical encoding of a valid key are not
-	 * entries of ours. */
-	if (strncmp(o->name, STORE_KEYS_PREFIX, strlen(STORE_KEYS_PREFIX)) ||
-	    !cc_key_decode(o->name + strlen(STORE_KEYS_PREFIX),
-			   strlen(o->name) - strlen(STORE_KEYS_PREFIX), &c->name))
-		return 0;
 	for (size_t i = 0; c->dedupe && i < c->n; i++)
-		if (!strcmp(c->v[i].key, c->name.data))
+		if (!strcmp(c->v[i].name, o->name))
 			return 0;
+	if (!store_entry_parse(o->name, &c->kb, version))
+		return 0;	/* no entry of a valid key */
 	if (c->n == c->alloc) {
 		size_t na = c->alloc ? c->alloc * 2 : 64;
 		struct cand *x = realloc(c->v, na * sizeof(*x));
@@ -1257,14 +1256,33 @@ static int collect(void *ctx, const struct store_object *o)
 		c->v = x;
 		c->alloc = na;
 	}
-	c->v[c->n].key = strdup(c->name.data);
+	c->v[c->n].key = strdup(c->kb.data);
+	c->v[c->n].name = strdup(o->name);
+	memcpy(c->v[c->n].version, version, sizeof(version));
 	c->v[c->n].mtime = o->mtime_ns;
-	if (!c->v[c->n].key) {
+	c->n++;
+	if (!c->v[c->n - 1].key || !c->v[c->n - 1].name) {
 		c->oom = true;
 		return 1;
 	}
-	c->n++;
 	return 0;
+}
+
+/* Entries saved with the same paths share the most: they come first. */
+static bool same_version(const struct saver *sv, const struct cand *c)
+{
+	return sv->o->version && !strcmp(c->version, sv->o->version);
+}
+
+/* @return true if a is a better base than b (NULL) at equal rank: same
+ * version first, then newest. */
+static bool better(const struct saver *sv, const struct cand *a, const struct cand *b)
+{
+	if (!b)
+		return true;
+	if (same_version(sv, a) != same_version(sv, b))
+		return same_version(sv, a);
+	return a->mtime > b->mtime;
 }
 
 static size_t common_prefix(const char *a, const char *b)
@@ -1384,9 +1402,9 @@ static enum cc_code damage_check(struct saver *sv, struct damage *d, const struc
 /* Adds the chunks of one stored entry to the chunk set: only those whose
  * pack is there, not noted damaged, and (where the store knows sizes)
  * long enough to hold their frame. */
-static enum cc_code load_base(struct saver *sv, const char *key, struct damage *dmg)
+static enum cc_code load_base(struct saver *sv, const char *name, const char *key,
+			     struct damage *dmg)
 {
-	struct buf name = BUF_INIT;
 	struct mf_reader r;
 	struct cc_err e2;
 	uint32_t *packmap = NULL;
@@ -1399,8 +1417,6 @@ static enum cc_code load_base(struct saver *sv, const char *key, struct damage *
 	int fd = -1;
 
 	cc_err_clear(&e2);
-	if ((rc = store_key_name(&name, key, sv->err)))
-		goto cleanup;
 	/* Nameless: a killed save leaves no copy behind. */
 	fd = tmpfile_unnamed(sv->store->tmpdir);
 	if (fd < 0) {
@@ -1408,7 +1424,7 @@ static enum cc_code load_base(struct saver *sv, const char *key, struct damage *
 				sv->store->tmpdir);
 		goto cleanup;
 	}
-	if ((rc = sv->store->ops->get_file(sv->store, name.data, fd, MF_MAX_SIZE, &found, &e2)))
+	if ((rc = sv->store->ops->get_file(sv->store, name, fd, MF_MAX_SIZE, &found, &e2)))
 		goto soft;
 	if (!found)
 		goto cleanup;
@@ -1492,32 +1508,33 @@ cleanup:
 	free(psize);
 	if (fd >= 0)
 		close(fd);
-	buf_release(&name);
 	return rc;
 }
 
 static enum cc_code load_bases(struct saver *sv)
 {
 	struct damage dmg = { 0 };
-	struct cands c = { .name = BUF_INIT };
+	struct cands c = { .kb = BUF_INIT };
 	const char *key = sv->o->key;
-	char *chosen[MAX_BASES + 16];
+	struct cand *chosen[MAX_BASES + 16];
 	size_t nchosen = 0;
 	enum cc_code rc;
 
 	if ((rc = sv->store->ops->list(sv->store, STORE_KEYS_PREFIX, collect, &c, sv->err)))
 		goto cleanup;
 	/* A store that lists only the newest match of a prefix is asked for
-	 * this key and each restore key by name. */
+	 * this entry by name, this key and each restore key. */
 	if (sv->store->ops->caps & STORE_CAP_LIST_NEWEST) {
 		struct buf pfx = BUF_INIT;
 
 		c.dedupe = true;
-		for (size_t k = 0; k <= sv->o->nrestore_keys && !rc && !c.oom; k++) {
+		if (sv->o->version &&
+		    !(rc = store_entry_name(&pfx, key, sv->o->version, sv->err)))
+			rc = sv->store->ops->list(sv->store, pfx.data, collect, &c, sv->err);
+		for (size_t k = 0; k <= sv->o->nrestore_keys && !rc && !c.oom; k++)
 			if (!(rc = store_key_name(&pfx, k ? sv->o->restore_keys[k - 1] : key,
 						  sv->err)))
 				rc = sv->store->ops->list(sv->store, pfx.data, collect, &c, sv->err);
-		}
 		buf_release(&pfx);
 		if (rc)
 			goto cleanup;
@@ -1526,22 +1543,30 @@ static enum cc_code load_bases(struct saver *sv)
 		rc = cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
 		goto cleanup;
 	}
-	/* The previous value of this key, then the newest match of each
-	 * restore key, then the entries whose keys share the longest prefix
-	 * with this one (newest first): in CI those are the entries the job
-	 * most likely restored from. */
-	for (size_t i = 0; i < c.n; i++)
-		if (!strcmp(c.v[i].key, key))
-			chosen[nchosen++] = c.v[i].key;
+	/* The previous value of this entry (or, failing that, the newest
+	 * entry of this key saved with other paths), then the newest match
+	 * of each restore key, then the entries whose keys share the longest
+	 * prefix with this one: in CI those are the entries the job most
+	 * likely restored from.  At each rank an entry saved with the same
+	 * paths is preferred. */
+	{
+		struct cand *best = NULL;
+
+		for (size_t i = 0; i < c.n; i++)
+			if (!strcmp(c.v[i].key, key) && better(sv, &c.v[i], best))
+				best = &c.v[i];
+		if (best)
+			chosen[nchosen++] = best;
+	}
 	for (size_t k = 0; k < sv->o->nrestore_keys && nchosen < MAX_BASES + 8; k++) {
 		const char *p = sv->o->restore_keys[k];
 		struct cand *best = NULL;
 
 		for (size_t i = 0; i < c.n; i++)
-			if (!strncmp(c.v[i].key, p, strlen(p)) && (!best || c.v[i].mtime > best->mtime))
+			if (!strncmp(c.v[i].key, p, strlen(p)) && better(sv, &c.v[i], best))
 				best = &c.v[i];
 		if (best)
-			chosen[nchosen++] = best->key;
+			chosen[nchosen++] = best;
 	}
 	while (nchosen < MAX_BASES) {
 		struct cand *best = NULL;
@@ -1552,17 +1577,18 @@ static enum cc_code load_bases(struct saver *sv)
 			bool dup = false;
 
 			for (size_t j = 0; j < nchosen; j++)
-				dup |= chosen[j] == c.v[i].key;
+				dup |= chosen[j] == &c.v[i];
 			if (dup)
 				continue;
-			if (!best || cp > best_common || (cp == best_common && c.v[i].mtime > best->mtime)) {
+			if (!best || cp > best_common ||
+			    (cp == best_common && better(sv, &c.v[i], best))) {
 				best = &c.v[i];
 				best_common = cp;
 			}
 		}
 		if (!best)
 			break;
-		chosen[nchosen++] = best->key;
+		chosen[nchosen++] = best;
 	}
 	if (nchosen && (rc = damage_load(sv, &dmg)) && rc != CC_ENOMEM) {
 		/* Without the notes a base might hand us damaged frames:
@@ -1580,13 +1606,15 @@ static enum cc_code load_bases(struct saver *sv)
 		for (size_t i = 0; i < j; i++)
 			dup |= chosen[i] == chosen[j];
 		if (!dup)
-			rc = load_base(sv, chosen[j], &dmg);
+			rc = load_base(sv, chosen[j]->name, chosen[j]->key, &dmg);
 	}
 cleanup:
-	for (size_t i = 0; i < c.n; i++)
+	for (size_t i = 0; i < c.n; i++) {
 		free(c.v[i].key);
+		free(c.v[i].name);
+	}
 	free(c.v);
-	buf_release(&c.name);
+	buf_release(&c.kb);
 	free(dmg.v);
 	return rc;
 }
@@ -1620,7 +1648,7 @@ static enum cc_code publish(struct saver *sv)
 		rc = cc_err_set(sv->err, CC_ESTORE, errno, "cannot write '%s'", tmp.data);
 	if (rc)
 		goto cleanup;
-	if ((rc = store_key_name(&name, sv->o->key, sv->err)))
+	if ((rc = store_entry_name(&name, sv->o->key, sv->o->version, sv->err)))
 		goto cleanup;
 	/* The last chance to stop. Once the manifest is on its way the put
 	 * is not interrupted (a remote store might keep an object whose
@@ -1695,7 +1723,7 @@ enum cc_code cc_save(struct store *s, const struct save_opts *o,
 		struct buf name = BUF_INIT;
 		bool found = false;
 
-		rc = store_key_name(&name, o->key, err);
+		rc = store_entry_name(&name, o->key, o->version, err);
 		if (!rc)
 			rc = s->ops->stat(s, name.data, &found, NULL, err);
 		buf_release(&name);

@@ -26,6 +26,8 @@ struct save_opts {
 	int level;		/* zstd level, 0 = default (3) */
 	int jobs;		/* compression threads, 0 = online CPUs */
 	bool immutable;		/* keep an existing entry (first writer wins) */
+	const char *version;	/* path-list identity (identity.h): the entry is
+				 * "keys/E(key),@version"; NULL: legacy name */
 };
 
 struct save_stats {
@@ -39,7 +41,8 @@ struct save_stats {
 	bool kept_existing;	/* immutable: the key existed, nothing saved */
 };
 
-/* Saves opts->roots under opts->key.  The manifest is published last; on
+/* Saves opts->roots under opts->key and opts->version (immutable,
+ * rolling and dedup all work per (key, version)).  The manifest is published last; on
  * any failure nothing becomes visible under the key. */
 enum cc_code cc_save(struct store *s, const struct save_opts *opts,
 		     struct save_stats *ret_stats, struct cc_err *err);

@@ -535,7 +535,7 @@ static int local_dir(struct store *s, struct stat *ret)
 
 const struct store_ops store_local = {
 	.name = "local",
-	.caps = STORE_CAP_LOCAL_TMP | STORE_CAP_LOCAL_DIR,
+	.caps = STORE_CAP_LOCAL_TMP | STORE_CAP_LOCAL_DIR | STORE_CAP_MTIME_NS,
 	.open = local_open,
 	.close = local_close,
 	.prepare_write = local_prepare_write,

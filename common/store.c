@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "identity.h"
 #include "key.h"
 #include "url.h"
 #include "util.h"
@@ -98,6 +99,38 @@ enum cc_code store_check_key(struct store *s, const char *key, const char *what,
 				s->ops->name_max_why);
 	buf_release(&e);
 	return rc;
+}
+
+enum cc_code store_entry_name(struct buf *ret, const char *key, const char *version,
+			      struct cc_err *err)
+{
+	enum cc_code rc = store_key_name(ret, key, err);
+
+	if (!rc && version)
+		rc = buf_addf(ret, err, "%s%s", STORE_VERSION_SEP, version);
+	return rc;
+}
+
+bool store_entry_parse(const char *name, struct buf *ret_key, char ret_version[17])
+{
+	size_t plen = strlen(STORE_KEYS_PREFIX), len, slen = strlen(STORE_VERSION_SEP);
+
+	ret_version[0] = '\0';
+	if (strncmp(name, STORE_KEYS_PREFIX, plen))
+		return false;
+	name += plen;
+	len = strlen(name);
+	if (len > slen + CC_IDENTITY_LEN &&
+	    !memcmp(name + len - CC_IDENTITY_LEN - slen, STORE_VERSION_SEP, slen) &&
+	    cc_identity_valid(name + len - CC_IDENTITY_LEN, CC_IDENTITY_LEN)) {
+		memcpy(ret_version, name + len - CC_IDENTITY_LEN, CC_IDENTITY_LEN + 1);
+		len -= CC_IDENTITY_LEN + slen;
+	}
+	if (!cc_key_decode(name, len, ret_key)) {
+		ret_version[0] = '\0';
+		return false;
+	}
+	return true;
 }
 
 int store_tmpfile(struct store *s, struct buf *ret_path, struct cc_err *err)

@@ -24,6 +24,7 @@
 #define STORE_CAP_LIST_NEWEST 2u	/* list() yields only the newest match of a prefix */
 #define STORE_CAP_LOCAL_DIR 4u	/* a directory of this machine holds it: see local_dir */
 #define STORE_CAP_NO_SIZE 8u	/* stat() and list() do not know sizes (size is 0) */
+#define STORE_CAP_MTIME_NS 16u	/* mtime_ns is exact to the ns (else: to the second) */
 
 struct store_object {
 	const char *name;	/* full object name */
@@ -126,6 +127,16 @@ enum cc_code store_key_name(struct buf *ret, const char *key, struct cc_err *err
  * what is "key" or "restore key". */
 enum cc_code store_check_key(struct store *s, const char *key, const char *what,
 			     struct cc_err *err);
+/* "keys/" + E(key) + ",@" + version: the entry of key saved with the
+ * path list whose identity (identity.h) is version; version NULL gives
+ * the legacy name (store_key_name). */
+enum cc_code store_entry_name(struct buf *ret, const char *key, const char *version,
+			      struct cc_err *err);
+/* Decodes an entry name (the full object name).  @return true with the
+ * key in ret_key and the version in ret_version ("" for a legacy entry),
+ * false for a name that is no entry of a valid key (ignore it). */
+bool store_entry_parse(const char *name, struct buf *ret_key, char ret_version[17]);
+#define STORE_VERSION_SEP ",@"
 #define STORE_KEYS_PREFIX "keys/"
 #define STORE_PACKS_PREFIX "packs/"
 /* "damaged/HEX.pack": a restore found that pack damaged (docs/format.md). */

@@ -189,3 +189,7 @@ keys_in_bucket() {
 	aws --endpoint-url "$EP" s3api list-objects-v2 --bucket $B --query "Contents[].Key" \
 		--output text | tr "\t" "\n" | grep "/keys/" || true
 }
+
+# entry_files DIR KEY: the entry files of KEY in the local store DIR, of
+# any path list (keys/KEY,@V) and legacy (keys/KEY); nothing if none.
+entry_files() { ls -d "$1/keys/$2" "$1/keys/$2",@* 2>/dev/null || true; }

@@ -38,7 +38,7 @@ for prog in cache-save cache-restore; do
 		mkdir -p d &&
 		expect_code 2 '$prog' --key k --path d stray --store "$S" >out 2>err &&
 		expect_grep "stray" err &&
-		test ! -e "$S/keys/k"
+		test -z "$(entry_files "$S" k)"
 	'
 	test_expect_success "$prog: no key is a usage error naming the key" '
 		expect_code 2 '$prog' --path d --store "$S" >out 2>err &&
@@ -65,7 +65,7 @@ test_expect_success 'cache-save --help documents --immutable, --level, --jobs' '
 test_expect_success 'cache-save without a path is a usage error' '
 	expect_code 2 cache-save --key k --store "$S" >out 2>err &&
 	expect_grep "path" err &&
-	test ! -e "$S/keys/k"
+	test -z "$(entry_files "$S" k)"
 '
 
 test_expect_success 'cache-save with an empty path is a usage error' '
@@ -77,7 +77,7 @@ test_expect_success 'the same path given twice is saved once (paths are patterns
 	mkdir -p d &&
 	cache-save --key twice --path d --path ./d/ --store "$S" >out &&
 	expect_grep "^cache-saved=true$" out &&
-	"$TEST_TOOL" manifest-dump "$(find "$S/keys" -type f -name "twice*")" >dump &&
+	"$TEST_TOOL" manifest-dump "$(entry_files "$S" twice)" >dump &&
 	expect_eq "$(grep -c "^root " dump)" 1
 '
 
@@ -90,7 +90,7 @@ test_expect_success 'bad --level and --jobs values are usage errors' '
 		expect_code 2 cache-save --key k --path d --jobs "$v" --store "$S" 2>err || exit 1
 		expect_grep "jobs" err || exit 1
 	done &&
-	test ! -e "$S/keys/k"
+	test -z "$(entry_files "$S" k)"
 '
 
 test_expect_success 'good --level and --jobs values work' '

@@ -40,14 +40,26 @@ test_expect_success 'CACHE_KEY was not saved when --key was given' '
 	expect_code 1 cache-restore --key ignored --fail-on-miss >out 2>&1
 '
 
-test_expect_success 'CACHE_PATH restricts a restore; --path wins over it' '
+test_expect_success 'CACHE_ONLY restricts a restore; --only wins over it' '
 	CACHE_KEY=envkey cache-restore >/dev/null &&
 	rm -rf a b &&
-	CACHE_PATH=b cache-restore --key envkey >/dev/null &&
+	CACHE_ONLY=b cache-restore --key envkey >/dev/null &&
 	test ! -e a && expect_eq "$(cat b/f)" b &&
 	rm -rf a b &&
-	CACHE_PATH=b cache-restore --key envkey --path a >/dev/null &&
+	CACHE_ONLY=b cache-restore --key envkey --only a >/dev/null &&
 	test ! -e b && expect_eq "$(cat a/f)" a
+'
+
+test_expect_success 'CACHE_PATH on a restore is the saved --path list; --path wins over it' '
+	rm -rf a b &&
+	CACHE_PATH=b cache-restore --key envkey >out &&
+	expect_grep "^cache-hit=false$" out && test ! -e a && test ! -e b &&
+	CACHE_PATH=b cache-restore --key envkey --path a --path b >out &&
+	expect_grep "^cache-hit=true$" out && expect_eq "$(cat a/f)" a && expect_eq "$(cat b/f)" b &&
+	rm -rf a b &&
+	CACHE_PATH="a
+b" cache-restore --key envkey >out &&
+	expect_grep "^cache-hit=true$" out && expect_eq "$(cat a/f)" a
 '
 
 test_expect_success 'CACHE_RESTORE_KEYS; --restore-key wins over it' '
@@ -141,7 +153,7 @@ test_expect_success 'a bad CACHE_LEVEL or CACHE_JOBS is a usage error naming it'
 	expect_grep CACHE_LEVEL err &&
 	CACHE_JOBS=zero expect_code 2 cache-save --key x --path c 2>err &&
 	expect_grep CACHE_JOBS err &&
-	test ! -e "$S/keys/x"
+	test -z "$(entry_files "$S" x)"
 '
 
 test_expect_success 'CACHE_JOBS=1 and CACHE_JOBS=4 both save correctly' '

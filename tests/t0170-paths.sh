@@ -53,44 +53,67 @@ test_expect_success 'paths outside HOME and cwd are not restored unless named, w
 	test ! -e sib
 '
 
-test_expect_success 'an outside absolute path is restored when named with --path' '
-	(cd Y && HOME=$TRASH/B cache-restore --key paths --path "$TRASH/outside/abs" >../out 2>../err) &&
+test_expect_success 'an outside absolute path is restored when named with --only' '
+	(cd Y && HOME=$TRASH/B cache-restore --key paths --only "$TRASH/outside/abs" >../out 2>../err) &&
 	cat err &&
 	expect_eq "$(cat outside/abs/a)" abs &&
 	test ! -e sib
 '
 
-test_expect_success 'a climbing relative path is restored when named with --path' '
-	(cd Y && HOME=$TRASH/B cache-restore --key paths --path ../sib >/dev/null) &&
+test_expect_success 'a climbing relative path is restored when named with --only' '
+	(cd Y && HOME=$TRASH/B cache-restore --key paths --only ../sib >/dev/null) &&
 	expect_eq "$(cat sib/s)" sib
 '
 
-test_expect_success '--path restricts a restore to the paths named' '
+test_expect_success '--only restricts a restore to the paths named' '
 	rm -rf B Y && mkdir B Y &&
-	(cd Y && HOME=$TRASH/B cache-restore --key paths --path node_modules >../out 2>../err) &&
+	(cd Y && HOME=$TRASH/B cache-restore --key paths --only node_modules >../out 2>../err) &&
 	expect_eq "$(cat Y/node_modules/m/index.js)" mod &&
 	test ! -e Y/build && test ! -e B/.cache && test ! -e B/.npm &&
-	(cd Y && HOME=$TRASH/B cache-restore --key paths --path "~/.npm" --path build >/dev/null) &&
+	(cd Y && HOME=$TRASH/B cache-restore --key paths --only "~/.npm" --only build >/dev/null) &&
 	expect_eq "$(cat B/.npm/n)" npm && expect_eq "$(cat Y/build/o)" out &&
 	test ! -e B/.cache
 '
 
-test_expect_success '--path matches recorded paths however they are spelled' '
+test_expect_success '--only matches recorded paths however they are spelled' '
 	rm -rf B Y && mkdir B Y &&
-	(cd Y && HOME=$TRASH/B cache-restore --key paths --path ./build/ \
-		--path "$TRASH/B/.cache/tool" --path node_modules//m/.. >/dev/null) &&
+	(cd Y && HOME=$TRASH/B cache-restore --key paths --only ./build/ \
+		--only "$TRASH/B/.cache/tool" --only node_modules//m/.. >/dev/null) &&
 	expect_eq "$(cat Y/build/o)" out &&
 	expect_eq "$(cat B/.cache/tool/t)" tool &&
 	expect_eq "$(cat Y/node_modules/m/index.js)" mod
 '
 
-test_expect_success '--path naming something the entry lacks warns; nothing matching is a miss' '
+test_expect_success '--only naming something the entry lacks warns; nothing matching is a miss' '
 	rm -rf B Y && mkdir B Y &&
-	(cd Y && HOME=$TRASH/B cache-restore --key paths --path build --path nothere >../out 2>../err) &&
+	(cd Y && HOME=$TRASH/B cache-restore --key paths --only build --only nothere >../out 2>../err) &&
 	expect_grep "nothere" err &&
 	expect_eq "$(cat Y/build/o)" out &&
 	rm -rf Y/build &&
-	(cd Y && HOME=$TRASH/B cache-restore --key paths --path nothere >../out 2>../err) &&
+	(cd Y && HOME=$TRASH/B cache-restore --key paths --only nothere >../out 2>../err) &&
+	expect_grep "^cache-hit=false$" out &&
+	test -z "$(ls -A Y)" && test -z "$(ls -A B)"
+'
+
+test_expect_success 'with the --path list it was saved with, a restore writes the outside paths it names' '
+	rm -rf B Y outside/abs sib && mkdir B Y &&
+	(cd Y && HOME=$TRASH/B cache-restore --key paths \
+		--path "~/.cache/tool" \
+		--path "$TRASH/A/.npm" \
+		--path node_modules \
+		--path ./build/ \
+		--path "$TRASH/outside/abs" \
+		--path ../sib >../out 2>../err) &&
+	expect_grep "^cache-hit=true$" out &&
+	expect_eq "$(cat outside/abs/a)" abs &&
+	expect_eq "$(cat sib/s)" sib &&
+	expect_eq "$(cat Y/build/o)" out &&
+	expect_eq "$(cat B/.cache/tool/t)" tool
+'
+
+test_expect_success 'another --path list finds nothing under the key (it is not a subset)' '
+	rm -rf B Y && mkdir B Y &&
+	(cd Y && HOME=$TRASH/B cache-restore --key paths --path node_modules >../out 2>../err) &&
 	expect_grep "^cache-hit=false$" out &&
 	test -z "$(ls -A Y)" && test -z "$(ls -A B)"
 '
@@ -118,7 +141,7 @@ test_expect_success 'HOME itself as a path goes to the other HOME' '
 '
 
 test_expect_success 'missing parents of a restored path are created' '
-	(cd Y && HOME=$TRASH/B/not/yet cache-restore -q --key paths --path "~/.cache/tool" >/dev/null) &&
+	(cd Y && HOME=$TRASH/B/not/yet cache-restore -q --key paths --only "~/.cache/tool" >/dev/null) &&
 	expect_eq "$(cat B/not/yet/.cache/tool/t)" tool
 '
 

@@ -376,7 +376,6 @@ cache-hit=true"
 # Bit flips in a real entry.
 
 real=$TRASH/real
-manifest=$real/store/keys/real
 
 test_expect_success 'setup: save a small real tree' '
 	mkdir -p "$real/src/dir/deeper" "$real/src/empty-dir" &&
@@ -388,9 +387,10 @@ test_expect_success 'setup: save a small real tree' '
 	ln -s dir/deeper/small "$real/src/link" &&
 	ln "$real/src/dir/deeper/small" "$real/src/hard" &&
 	(cd "$real" && cache-save --store "$real/store" --key real --path src) &&
-	test -f "$manifest" &&
+	test -f "$(entry_files "$real/store" real)" &&
 	expect_eq "$(ls "$real"/store/packs/*.pack | wc -l)" 1
 '
+manifest=$(entry_files "$real/store" real)
 pack=$(ls "$real"/store/packs/*.pack)
 
 # Restores into a fresh directory; passes if the restore failed cleanly

@@ -51,9 +51,9 @@ for h in unset "" relative/home; do
 	'
 done
 
-test_expect_success 'HOME unset: a root not selected with --path is no obstacle' '
+test_expect_success 'HOME unset: a root not selected with --only is no obstacle' '
 	rm -rf d4 && mkdir d4 &&
-	(cd d4 && unset HOME && cache-restore --key both --path build --store "$S") >out 2>err &&
+	(cd d4 && unset HOME && cache-restore --key both --only build --store "$S") >out 2>err &&
 	expect_grep "^cache-hit=true" out &&
 	expect_eq "$(cat d4/build/b)" b
 '

@@ -30,8 +30,8 @@ ms() { echo $(($(date +%s%N) / 1000000)); }
 test_expect_success 'setup: a dense and a sparse 1 TiB file from test-tool' '
 	"$TEST_TOOL" hostile "$S" dense-bomb dense >/dev/null &&
 	"$TEST_TOOL" hostile "$S" sparse-bomb sparse >/dev/null &&
-	note "dense-bomb manifest: $(stat -c %s "$S/keys/dense") bytes" &&
-	test "$(stat -c %s "$S/keys/dense")" -lt 4096
+	note "dense-bomb manifest: $(stat -c %s "$(entry_files "$S" dense)") bytes" &&
+	test "$(stat -c %s "$(entry_files "$S" dense)")" -lt 4096
 '
 
 test_expect_success 'a 1 TiB dense file is refused at once: exit 6, both numbers, nothing created' '

@@ -10,7 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 
 S=$TRASH/store
-dump() { "$TEST_TOOL" manifest-dump "$S/keys/$1"; }
+dump() { "$TEST_TOOL" manifest-dump "$(entry_files "$S" "$1")"; }
 
 test_expect_success 'setup: entries A and B share the frames of one pack' '
 	mkdir -p a b &&
@@ -118,8 +118,8 @@ test_expect_success 'setup: dep-1, and a newer dep-2 with other data' '
 	head -c 3000000 /dev/urandom >d/random &&
 	cache-save -q --store "$S2" --key dep-2 --restore-key dep-1 --path d >/dev/null &&
 	cp -a d d.2 && rm -rf d &&
-	"$TEST_TOOL" manifest-dump "$S2/keys/dep-2" | sed -n "s/^pack [0-9]* //p" >packs.2 &&
-	"$TEST_TOOL" manifest-dump "$S2/keys/dep-1" | sed -n "s/^pack [0-9]* //p" >packs.1 &&
+	"$TEST_TOOL" manifest-dump "$(entry_files "$S2" dep-2)" | sed -n "s/^pack [0-9]* //p" >packs.2 &&
+	"$TEST_TOOL" manifest-dump "$(entry_files "$S2" dep-1)" | sed -n "s/^pack [0-9]* //p" >packs.1 &&
 	Q=$(grep -v -x -f packs.1 packs.2) && test -n "$Q" && echo "$Q" >Q
 '
 Q=$(cat Q 2>/dev/null).pack

@@ -117,7 +117,8 @@ test_expect_success 'an invalid key fails before anything is created' '
 	expect_grep "commas" err &&
 	test ! -e fresh-store &&
 	expect_code 2 cache-save --key "$(printf "a\tb")" --path data --store "$S" >out 2>err &&
-	expect_eq "$(entries)" 1
+	expect_eq "$(entries)" 1 &&
+	test -z "$(entry_files "$S" a)"
 '
 
 test_done

@@ -41,7 +41,7 @@ if setpriv --reuid=65534 --regid=65534 --clear-groups true 2>/dev/null; then
 		grep "error" err | grep -q "$S" || die "no error naming the store" &&
 		expect_grep "Permission denied" err &&
 		expect_eq "$(entries "$S")" 1 &&
-		test ! -e "$S/keys/nobody"
+		test -z "$(entry_files "$S" nobody)"
 	'
 
 	test_expect_success 'an unwritable directory where the store would be created: exit 4' '

@@ -21,7 +21,9 @@ S=s3://$B/ci
 osize() { awsx s3api head-object --bucket $B --key "$1" --query ContentLength --output text 2>/dev/null; }
 # pack ids a stored manifest references
 packs_of() { # PREFIX KEY
-	awsx s3 cp --no-progress "s3://$B/$1/keys/$2" "mf.$2" >/dev/null &&
+	o=$(awsx s3api list-objects-v2 --bucket $B --prefix "$1/keys/$2,@" \
+		--query "Contents[0].Key" --output text) &&
+	awsx s3 cp --no-progress "s3://$B/$o" "mf.$2" >/dev/null &&
 	"$TEST_TOOL" manifest-dump "mf.$2" | sed -n "s/^pack [0-9]* //p"
 }
 # flip one bit of an object at rest: download, flip, upload over it

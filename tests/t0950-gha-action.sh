@@ -314,11 +314,16 @@ test_expect_success 'restore/: outputs, no state; without a key only the program
 	expect_no_grep "^cache-restore " r2.log
 '
 
-test_expect_success 'restore/ with a path restores only that path' '
+test_expect_success 'restore/ path is the saved path list, as in actions/cache/restore' '
 	mkdir -p ws-r3/a ws-r3/b && echo a >ws-r3/a/f && echo b >ws-r3/b/f &&
 	(cd ws-r3 && cache-save --store "$S" --key two-paths --path a --path b -q >/dev/null) &&
 	CICACHE_BIN=$BIN step restore main r4 store="$S" key=two-paths path=b &&
-	test -e ws-r4/b/f && test ! -e ws-r4/a
+	expect_grep "^cache-hit=false" job-r4/outputs-main.txt &&
+	test ! -e ws-r4/b && test ! -e ws-r4/a &&
+	CICACHE_BIN=$BIN step restore main r4 store="$S" key=two-paths "path=a
+b" &&
+	expect_grep "^cache-hit=true" job-r4/outputs-main.txt &&
+	test -e ws-r4/b/f && test -e ws-r4/a/f
 '
 
 test_expect_success 'save/: saves, then keeps the entry (immutable by default)' '

@@ -1,6 +1,7 @@
 /* cache-restore: find the best entry for a key and put it back. */
 #include "cli.h"
 #include "../common/gha-legacy.h"
+#include "../common/identity.h"
 #include "../common/log.h"
 #include "../common/pathspec.h"
 #include "../common/restore.h"
@@ -17,17 +18,23 @@
 
 static const char usage[] =
 "usage: cache-restore --key KEY [--restore-key PREFIX]... [--path PATH]...\n"
-"                     [--store STORE] [--lookup-only] [--fail-on-miss]\n"
-"                     [--keep-directory-symlink] [--timeout DURATION]\n"
+"                     [--only PATH]... [--store STORE] [--lookup-only]\n"
+"                     [--fail-on-miss] [--keep-directory-symlink]\n"
+"                     [--timeout DURATION]\n"
 "\n"
-"Restore the entry saved under KEY or, failing that, the newest entry whose\n"
-"key starts with the first --restore-key that matches anything.\n"
+"Restore the newest entry saved under KEY or, failing that, the newest entry\n"
+"whose key starts with KEY, then with each --restore-key in order.  With\n"
+"--path, only entries saved with the same --path list (as given, in order)\n"
+"count, and entries saved before cicache recorded that list.\n"
 "\n"
 "  -k, --key KEY            primary key (env CACHE_KEY)\n"
 "  -r, --restore-key PREFIX fallback key prefix, tried in order\n"
 "                           (env CACHE_RESTORE_KEYS, one per line)\n"
-"  -p, --path PATH          restore only this recorded path; repeatable\n"
-"                           (env CACHE_PATH, one per line)\n"
+"  -p, --path PATH          the --path list the entry was saved with;\n"
+"                           repeatable (env CACHE_PATH, one per line)\n"
+"  -o, --only PATH          restore only this recorded path; repeatable\n"
+"                           (env CACHE_ONLY, one per line; formerly what\n"
+"                           cache-restore --path did)\n"
 "  -s, --store STORE        a directory, file://DIR, s3://BUCKET[/PREFIX] or gha\n"
 "                           (env CACHE_STORE; default\n"
 "                           $XDG_CACHE_HOME/cicache/store)\n"
@@ -81,6 +88,7 @@ static const struct option longopts[] = {
 	{ "key", required_argument, NULL, 'k' },
 	{ "lookup-only", no_argument, NULL, 'L' },
 	{ "max-restore-size", required_argument, NULL, 'M' },
+	{ "only", required_argument, NULL, 'o' },
 	{ "path", required_argument, NULL, 'p' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "restore-key", required_argument, NULL, 'r' },
@@ -94,8 +102,8 @@ static const struct option longopts[] = {
 
 struct args {
 	const char *key, *store, *timeout;
-	const char **paths, **restore_keys;
-	size_t npaths, nrestore_keys;
+	const char **paths, **restore_keys, **only;
+	size_t npaths, nrestore_keys, nonly;
 	bool lookup_only, fail_on_miss, same_owner, keep_dir_symlink;
 	int jobs;
 	uint64_t max_size;
@@ -113,7 +121,7 @@ static void parse(int argc, char **argv, struct args *a)
 		cli_verbosity = -1;
 	if (cli_env_bool("CACHE_VERBOSE"))
 		cli_verbosity = 1;
-	while ((c = getopt_long(argc, argv, "hj:k:p:qr:s:vV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hj:k:o:p:qr:s:vV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'F': a->fail_on_miss = true; break;
 		case 'h': fputs(usage, stdout); exit(EXIT_OK);
@@ -122,6 +130,7 @@ static void parse(int argc, char **argv, struct args *a)
 		case 'k': a->key = optarg; break;
 		case 'L': a->lookup_only = true; break;
 		case 'M': a->max_size = cli_size("--max-restore-size", optarg); break;
+		case 'o': cli_list_add(&a->only, &a->nonly, optarg); break;
 		case 'O': a->same_owner = true; break;
 		case 'p': cli_list_add(&a->paths, &a->npaths, optarg); break;
 		case 'q': cli_verbosity = -1; break;
@@ -141,6 +150,8 @@ static void parse(int argc, char **argv, struct args *a)
 	}
 	if (!a->max_size && (env = getenv("CACHE_MAX_RESTORE_SIZE")) && *env)
 		a->max_size = cli_size("CACHE_MAX_RESTORE_SIZE", env);
+	if (!a->nonly)
+		cli_env_list("CACHE_ONLY", &a->only, &a->nonly);
 	cli_shared_twins(&a->key, &a->paths, &a->npaths, &a->restore_keys, &a->nrestore_keys,
 			 &a->jobs, &a->store);
 	if (a->same_owner && geteuid() != 0) {
@@ -287,9 +298,10 @@ int main(int argc, char **argv)
 	struct restore_stats st;
 	struct restore_opts ro = { 0 };
 	struct buf *specs = NULL, abs = BUF_INIT;
-	const char **only = NULL;
+	const char **only = NULL, **allow = NULL;
 	const char *home = getenv("HOME");
-	char cwd[PATH_MAX], b1[32], rate[32];
+	char cwd[PATH_MAX], b1[32], rate[32], version[CC_IDENTITY_LEN + 1];
+	size_t nspecs = 0;
 	size_t nm = 0, chosen = 0;
 	enum cc_code rc;
 	int code = EXIT_OK;
@@ -306,25 +318,42 @@ int main(int argc, char **argv)
 		code = EXIT_DEST;
 		goto out;
 	}
-	specs = calloc(a.npaths + 1, sizeof(*specs));
-	only = calloc(a.npaths + 1, sizeof(*only));
-	if (!specs || !only) {
+	/* Recorded spellings: --only selects roots; --path names the roots
+	 * a restore may write outside cwd and home. */
+	specs = calloc(a.npaths + a.nonly + 1, sizeof(*specs));
+	only = calloc(a.nonly + 1, sizeof(*only));
+	allow = calloc(a.npaths + 1, sizeof(*allow));
+	if (!specs || !only || !allow) {
 		cli_error("out of memory");
 		code = EXIT_INTERNAL;
 		goto out;
 	}
-	for (size_t i = 0; i < a.npaths; i++) {
+	for (size_t i = 0; i < a.npaths + a.nonly; i++) {
+		const char *p = i < a.npaths ? a.paths[i] : a.only[i - a.npaths];
+
 		buf_init(&specs[i], 0);
-		if ((rc = cc_path_record(a.paths[i], cwd, home, &specs[i], &abs, &err))) {
+		nspecs = i + 1;
+		if ((rc = cc_path_record(p, cwd, home, &specs[i], &abs, &err))) {
 			cli_error("%s", err.msg);
 			code = cli_exit_code(rc);
 			goto out;
 		}
-		only[i] = specs[i].data;
+		if (i < a.npaths)
+			allow[i] = specs[i].data;
+		else
+			only[i - a.npaths] = specs[i].data;
+	}
+	/* The --path list as given is the identity of the entries sought
+	 * (docs/format.md, section 1). */
+	if (a.npaths && (rc = cc_identity(a.paths, a.npaths, version, &err))) {
+		cli_error("%s", err.msg);
+		code = cli_exit_code(rc);
+		goto out;
 	}
 	if (!(rc = store_open(&store, a.store, &err)) && a.jobs)
 		store->jobs = a.jobs;
-	if (rc || (rc = cc_lookup(store, a.key, a.restore_keys, a.nrestore_keys, &m, &nm, &err))) {
+	if (rc || (rc = cc_lookup(store, a.key, a.npaths ? version : NULL, a.restore_keys,
+				  a.nrestore_keys, &m, &nm, &err))) {
 		if (given_up(&a, &err, false, &code))
 			goto out;
 		cli_error("%s", err.msg);
@@ -332,7 +361,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	for (chosen = 0; chosen < nm; chosen++) {
-		rc = cc_entry_open(store, m[chosen].key, &entry, &err);
+		rc = cc_entry_open(store, m[chosen].name, m[chosen].key, &entry, &err);
 		if (rc == CC_ECORRUPT) {
 			cli_warn("skipping entry '%s': %s", m[chosen].key, err.msg);
 			continue;
@@ -348,7 +377,7 @@ int main(int argc, char **argv)
 			code = cli_exit_code(rc);
 			goto out;
 		}
-		if (a.npaths && !entry_has_paths(entry, m[chosen].key, only, a.npaths)) {
+		if (a.nonly && !entry_has_paths(entry, m[chosen].key, only, a.nonly)) {
 			cc_entry_close(entry);
 			entry = NULL;
 			continue;
@@ -383,8 +412,10 @@ int main(int argc, char **argv)
 	}
 	ro.cwd = cwd;
 	ro.home = home;
-	ro.only = a.npaths ? only : NULL;
-	ro.nonly = a.npaths;
+	ro.only = a.nonly ? only : NULL;
+	ro.nonly = a.nonly;
+	ro.allow = allow;
+	ro.nallow = a.npaths;
 	ro.same_owner = a.same_owner;
 	ro.jobs = a.jobs;
 	ro.keep_dir_symlink = a.keep_dir_symlink;
@@ -407,7 +438,7 @@ int main(int argc, char **argv)
 		settle(m[chosen].key, "restored");
 		if (!st.roots) {
 			/* Every path was outside home and cwd and not named with
-			 * --path: nothing is in place, so it is no hit. */
+			 * --path or --only: nothing is in place, so it is no hit. */
 			cli_warn("entry '%s' restored nothing", m[chosen].key);
 			output_no_hit(a.key);
 			code = a.fail_on_miss ? EXIT_MISS : EXIT_OK;
@@ -443,12 +474,14 @@ out:
 	cc_entry_close(entry);
 	cc_matches_free(m, nm);
 	store_close(store);
-	for (size_t i = 0; specs && i < a.npaths; i++)
+	for (size_t i = 0; specs && i < nspecs; i++)
 		buf_release(&specs[i]);
 	buf_release(&abs);
 	free(specs);
 	free(only);
+	free(allow);
 	free(a.paths);
+	free(a.only);
 	free(a.restore_keys);
 	cli_reraise();
 	return code;

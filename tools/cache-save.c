@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "../common/glob.h"
 #include "../common/log.h"
+#include "../common/identity.h"
 #include "../common/pathspec.h"
 #include "../common/save.h"
 #include "../common/store.h"
@@ -154,6 +155,7 @@ int main(int argc, char **argv)
 	struct store *store = NULL;
 	char cwd[PATH_MAX], b1[32], b2[32], rate[32], why[160];
 	const char *home = getenv("HOME");
+	char version[CC_IDENTITY_LEN + 1];
 	enum cc_code rc;
 	int code, sig;
 	double secs;
@@ -232,6 +234,16 @@ int main(int argc, char **argv)
 	so.level = a.level;
 	so.jobs = a.jobs;
 	so.immutable = a.immutable;
+	/* The --path list exactly as given is part of the entry's identity
+	 * (docs/format.md, section 1), as actions/cache's version is. */
+	if ((rc = cc_identity(a.paths, a.npaths, version, &err))) {
+		cli_error("%s", err.msg);
+		code = cli_exit_code(rc);
+		goto out;
+	}
+	so.version = version;
+	if (cli_verbosity > 0)
+		cli_info("path-list identity %s", version);
 
 	cli_trap_signals();
 	if ((rc = store_open(&store, a.store, &err))) {

@@ -224,7 +224,8 @@ static void entry_check(const struct buf *m, const char *mkey)
 	if (write_all(fd, m->data, m->len))
 		abort();
 	close(fd);
-	if (!cc_entry_open(store, key, &ent, &err)) {
+	snprintf(path, sizeof(path), "keys/%s", key);
+	if (!cc_entry_open(store, path, key, &ent, &err)) {
 		const char *const *roots;
 
 		cc_entry_roots(ent, &roots);

@@ -130,8 +130,8 @@ static enum cc_code read_created(struct store *s, const char *name, int64_t *ret
 	*ret = INT64_MIN;
 	cc_err_clear(&e2);
 	rc = s->ops->get_range(s, name, 0, sizeof(h), h, &e2);
-	if (rc == CC_ECORRUPT || (!rc && (memcmp(h, "CCMANIF\n", 8) || h[8] != 1 || h[9] ||
-					  h[10] || h[11])))
+	if (rc == CC_ECORRUPT || (!rc && (memcmp(h, "CCMANIF\n", 8) || h[8] < MF_VERSION_MIN ||
+					  h[8] > MF_VERSION || h[9] || h[10] || h[11])))
 		return CC_OK;
 	if (rc) {
 		*err = e2;

@@ -121,6 +121,8 @@ start_moto() {
 	require_moto
 	PORT=$(free_port)
 	EP=http://127.0.0.1:$PORT
+	# helper/moto-sigfix: moto checks signatures on the raw path, as S3.
+	PYTHONPATH="$TEST_DIR/helper/moto-sigfix${PYTHONPATH:+:$PYTHONPATH}" \
 	INITIAL_NO_AUTH_ACTION_COUNT=$1 moto_server -H 127.0.0.1 -p "$PORT" >"$TRASH/moto.log" 2>&1 &
 	MOTO_PID=$!
 	test_cleanup 'kill $MOTO_PID; wait $MOTO_PID 2>/dev/null'
@@ -193,3 +195,30 @@ keys_in_bucket() {
 # entry_files DIR KEY: the entry files of KEY in the local store DIR, of
 # any path list (keys/KEY,@V) and legacy (keys/KEY); nothing if none.
 entry_files() { ls -d "$1/keys/$2" "$1/keys/$2",@* 2>/dev/null || true; }
+
+# old_store DIR: a copy of tests/data/store-v1 (a local store written
+# before key encoding and path-list identities; see its README) in DIR,
+# the entries' times one second apart in the order they were saved.
+old_store() {
+	local n=0 name file
+	cp -R "$TEST_DIR/data/store-v1" "$1" || return 1
+	while IFS='	' read -r name file; do
+		n=$((n + 1))
+		touch -d "@$((1700000000 + n))" "$1/$file" || return 1
+	done <"$TEST_DIR/data/store-v1.order"
+}
+# old_store_to STORE KEY...: puts the packs of tests/data/store-v1 and the
+# entries of the keys named, as they are, into STORE (any backend).
+old_store_to() {
+	local store=$1 name file k p
+	shift
+	for p in "$TEST_DIR"/data/store-v1/packs/*.pack; do
+		"$TEST_TOOL" store-put "$store" "packs/${p##*/}" "$p" || return 1
+	done
+	for k in "$@"; do
+		while IFS='	' read -r name file; do
+			[ "$name" = "keys/$k" ] || continue
+			"$TEST_TOOL" store-put "$store" "$name" "$TEST_DIR/data/store-v1/$file" || return 1
+		done <"$TEST_DIR/data/store-v1.order"
+	done
+}

@@ -2153,6 +2153,34 @@ static int cmd_fuzz_seed(int argc, char **argv)
 	return 0;
 }
 
+/* Publishes FILE as object NAME in STORE, as it is: how a test puts the
+ * objects of an old store (tests/data/store-v1) into S3 or the gha
+ * service, where no old build can write them. */
+static int cmd_store_put(int argc, char **argv)
+{
+	struct store *s = NULL;
+	struct cc_err err;
+	struct buf data = BUF_INIT, tmp = BUF_INIT;
+	int fd;
+
+	if (argc != 4)
+		die("usage: test-tool store-put STORE NAME FILE");
+	read_file(argv[3], &data);
+	check(store_open(&s, argv[1], &err), &err);
+	check(s->ops->prepare_write(s, &err), &err);
+	/* A staged copy: a store may move what it publishes. */
+	if ((fd = store_tmpfile(s, &tmp, &err)) < 0)
+		check(err.code, &err);
+	close(fd);
+	write_file(tmp.data, data.data, data.len);
+	check(s->ops->put(s, argv[2], tmp.data, STORE_PUT_MOVE, NULL, &err), &err);
+	unlink(tmp.data);
+	buf_release(&data);
+	buf_release(&tmp);
+	store_close(s);
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 
 static const struct {
@@ -2166,6 +2194,7 @@ static const struct {
 	{ "id", cmd_id },
 	{ "manifest-dump", cmd_manifest_dump },
 	{ "mf-flip", cmd_mf_flip },
+	{ "store-put", cmd_store_put },
 };
 
 int main(int argc, char **argv)

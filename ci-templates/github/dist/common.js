@@ -409,12 +409,13 @@ function locatePrograms() {
 
 // Variables the inputs replace: a job-level CACHE_KEY must not reach a
 // program the inputs configure.  GITHUB_OUTPUT is written here, not by the
-// programs.  The other CACHE_* twins (CACHE_JOBS, CACHE_LEVEL,
+// programs; CACHE_ONLY would restore part of an entry the step asked for
+// whole.  The other CACHE_* twins (CACHE_JOBS, CACHE_LEVEL, CACHE_STRICT_PATHS,
 // CACHE_VERBOSE, CACHE_QUIET, CACHE_DOTENV, CACHE_TIMEOUT) pass through, and
 // so does actions/cache's SEGMENT_DOWNLOAD_TIMEOUT_MINS, which the programs
 // read themselves.
 const REPLACED_ENV = ['GITHUB_OUTPUT', 'CACHE_KEY', 'CACHE_PATH', 'CACHE_RESTORE_KEYS', 'CACHE_STORE',
-	'CACHE_IMMUTABLE', 'CACHE_LOOKUP_ONLY', 'CACHE_FAIL_ON_MISS', 'CACHE_PART_SIZE'];
+	'CACHE_IMMUTABLE', 'CACHE_LOOKUP_ONLY', 'CACHE_FAIL_ON_MISS', 'CACHE_PART_SIZE', 'CACHE_ONLY'];
 
 // Runs one program in the workspace with standard error streamed to the
 // log.  @return { code, out } with out the name=value lines of stdout.
@@ -584,7 +585,7 @@ function saveWith(o) {
 		if (res.out['cache-saved'] === 'true')
 			info(`Cache saved with key: ${o.key}`);
 		else
-			info(`An entry under key ${o.key} exists and immutable is set: kept it, saved nothing`);
+			info(`Saved nothing under key ${o.key}: an entry exists and immutable is set, no path matched anything, or a deadline passed (see cache-save's message above)`);
 	} else if (res.code === EXIT.USAGE) {
 		fail(`${describeExit('cache-save', res)}: see its message above`);
 	} else {

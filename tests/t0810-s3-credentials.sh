@@ -23,6 +23,7 @@ FIXTURE="$TEST_DIR/helper/aws-meta-fixture.py"
 # The six IAM calls of test 1 are the only unsigned requests, apart from
 # each AssumeRoleWithWebIdentity (unsigned in AWS too: the token is the
 # proof), which sts_allow_one lets through just before it.
+PYTHONPATH="$TEST_DIR/helper/moto-sigfix${PYTHONPATH:+:$PYTHONPATH}" \
 INITIAL_NO_AUTH_ACTION_COUNT=6 moto_server -H 127.0.0.1 -p "$PORT" >"$TRASH/moto.log" 2>&1 &
 MOTO_PID=$!
 test_cleanup 'kill $MOTO_PID; wait $MOTO_PID 2>/dev/null'
@@ -285,6 +286,7 @@ test_expect_success 'container credentials come before the instance metadata' '
 '
 
 test_expect_success 'nothing anywhere: a quick, clear "no AWS credentials" (exit 4)' '
+	mkdir -p data && echo x >data/f &&
 	start=$(date +%s%N) &&
 	expect_code 4 env -u AWS_EC2_METADATA_DISABLED \
 		AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:$CLOSED \

@@ -219,10 +219,10 @@ test_expect_success 'fail-on-cache-miss is satisfied by a restore-key match' '
 
 test_expect_success 'a usage error fails the step and post saves nothing' '
 	mkdir -p ws-j8/data && echo x >ws-j8/data/f &&
-	expect_code 1 main j8 key="bad key" &&
+	expect_code 1 main j8 key="bad,key" &&
 	expect_grep "^::error::cache-restore exited 2 (usage error)" j8.log &&
 	expect_grep "cache-restore: error: " j8.log &&
-	JOB_STATUS=failure post j8 key="bad key" save-always=true &&
+	JOB_STATUS=failure post j8 key="bad,key" save-always=true &&
 	expect_grep "Not saving: the restore step had a usage error" j8.log
 '
 

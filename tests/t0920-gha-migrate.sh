@@ -134,8 +134,13 @@ test_expect_success 'other paths, other order or no paths: a miss' '
 	test ! -e "$WS/data" && test ! -e "$HOME/.npmish"
 '
 
-test_expect_success 'a cicache entry of the key is preferred' '
-	make_tree mine && (cd "$WS" && cache-save --store gha --key deps-linux-aaa --path data) >out &&
+test_expect_success 'a cicache entry of the key and the same path list is preferred' '
+	make_tree other && (cd "$WS" && cache-save --store gha --key deps-linux-aaa --path data) >out &&
+	expect_grep "^cache-saved=true$" out &&
+	rm -rf "$WS/data" &&
+	restore --key deps-linux-aaa "${PATHS[@]}" >out 2>err &&
+	expect_grep "actions/cache entry" err &&
+	make_tree mine && (cd "$WS" && cache-save --store gha --key deps-linux-aaa "${PATHS[@]}") >out &&
 	expect_grep "^cache-saved=true$" out &&
 	rm -rf "$WS/data" &&
 	restore --key deps-linux-aaa "${PATHS[@]}" >out 2>err &&

@@ -208,7 +208,7 @@ cleanup:
  * store spells plainly) and checks the tree the way a restore does. */
 static void entry_check(const struct buf *m, const char *mkey)
 {
-	char path[600];
+	char path[600], name[600];
 	const char *key = mkey;
 	struct cc_entry *ent = NULL;
 	struct cc_err err;
@@ -224,8 +224,8 @@ static void entry_check(const struct buf *m, const char *mkey)
 	if (write_all(fd, m->data, m->len))
 		abort();
 	close(fd);
-	snprintf(path, sizeof(path), "keys/%s", key);
-	if (!cc_entry_open(store, path, key, &ent, &err)) {
+	snprintf(name, sizeof(name), "keys/%s", key);
+	if (!cc_entry_open(store, name, key, &ent, &err)) {
 		const char *const *roots;
 
 		cc_entry_roots(ent, &roots);

@@ -7,10 +7,12 @@
 //   1. the runner protocol: INPUT_* variables, the GITHUB_OUTPUT,
 //      GITHUB_STATE and GITHUB_PATH files, ::error:: and ::warning::;
 //   2. finding the cicache programs: the cicache-bin input (or CICACHE_BIN),
-//      a build kept in the runner's tool cache, programs on PATH whose
-//      --version matches this source tree, else a build from the source two
-//      levels above the action (installing the Debian/Ubuntu build packages
-//      with apt-get when they are missing);
+//      a build or release kept in the runner's tool cache, programs on PATH
+//      whose --version matches this source tree, the release tarball of this
+//      version (checked against the SHA-256 sums committed beside this file,
+//      dist/SHA256SUMS), else a build from the source two levels above the
+//      action (installing the Debian/Ubuntu build packages with apt-get when
+//      they are missing);
 //   3. the two steps: restore (cache-restore) and save (cache-save).
 // The cache logic itself (keys, restore keys, what to write) is entirely in
 // the programs; this file only maps inputs to flags and exit codes to the
@@ -44,6 +46,12 @@ const BUILD_PACKAGES = ['gcc', 'make', 'pkg-config', 'libzstd-dev', 'libxxhash-d
 // What the build reads: its hash names the tool-cache directory.
 const SOURCE_ENTRIES = ['GNUmakefile', 'common', 'tools', 'builder'];
 const PROGRAMS = ['cache-save', 'cache-restore'];
+// The release tarballs' architecture names, by RUNNER_ARCH.
+const RELEASE_ARCHES = { X64: 'x86_64', ARM64: 'aarch64' };
+// The sums of this version's release tarballs, in sha256sum's format,
+// written into the tagged commit by .github/workflows/release.yml.  Without
+// a line for a tarball there is no release of this version for it.
+const RELEASE_SUMS = path.join(__dirname, 'SHA256SUMS');
 
 class UsageError extends Error {}
 
@@ -65,6 +73,10 @@ function debug(msg) {
 
 function warning(msg) {
 	process.stdout.write(`::warning::${escapeData(msg)}${os.EOL}`);
+}
+
+function notice(msg) {
+	process.stdout.write(`::notice::${escapeData(msg)}${os.EOL}`);
 }
 
 function error(msg) {
@@ -301,6 +313,12 @@ function buildInto(dest) {
 
 	try {
 		installBuildDeps();
+		const missing = ['make', 'cc'].filter((p) => !which(p));
+
+		if (missing.length)
+			throw new Error(`building cicache from source needs make and a C compiler (cc), and ` +
+				`${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not on PATH: ` +
+				'use a release of the action (build-from-source: false) or set cicache-bin');
 		for (const e of SOURCE_ENTRIES)
 			if (fs.existsSync(path.join(ROOT, e)))
 				fs.cpSync(path.join(ROOT, e), path.join(scratch, e), { recursive: true });
@@ -350,9 +368,170 @@ function buildInto(dest) {
 	info(`cicache: built in ${((Date.now() - t0) / 1000).toFixed(1)} s, kept in ${dest}`);
 }
 
+// --- the release tarball ---
+
+function releaseArch() {
+	const a = process.env.RUNNER_ARCH || { x64: 'X64', arm64: 'ARM64' }[process.arch] || process.arch;
+
+	return { runner: a, name: RELEASE_ARCHES[a] || '' };
+}
+
+// The repository the action was used from: GITHUB_ACTION_REPOSITORY when
+// the action's own files lie under the runner's _actions/OWNER/NAME/ (the
+// runner does not clear that variable after an earlier step, so it is only
+// believed when the path agrees), else the workflow's repository (an action
+// used as ./ci-templates/github from a checkout).
+function actionRepository() {
+	const dir = __dirname.split(path.sep).join('/');
+	const given = (process.env.GITHUB_ACTION_REPOSITORY || '').trim();
+	const m = /\/_actions\/([^/]+)\/([^/]+)\/[^/]+\/ci-templates\/github\/dist$/.exec(dir);
+
+	if (m)
+		return given.toLowerCase() === `${m[1]}/${m[2]}`.toLowerCase() ? given : `${m[1]}/${m[2]}`;
+	return (process.env.GITHUB_REPOSITORY || '').trim();
+}
+
+// $CICACHE_RELEASE_URL, else the release v<version> of the action's
+// repository on this GitHub server; '' when neither is known.
+function releaseUrl(version) {
+	const given = (process.env.CICACHE_RELEASE_URL || '').trim();
+	const repo = actionRepository();
+	const server = (process.env.GITHUB_SERVER_URL || 'https://github.com').trim().replace(/\/+$/, '');
+
+	if (given)
+		return given.replace(/\/+$/, '');
+	return repo ? `${server}/${repo}/releases/download/v${version}` : '';
+}
+
+// { file, sums: { name: hex } } from CICACHE_RELEASE_SHA256SUMS or the
+// committed dist/SHA256SUMS; '#' lines and blank lines are skipped.
+function releaseSums() {
+	const given = (process.env.CICACHE_RELEASE_SHA256SUMS || '').trim();
+	const file = given ? path.resolve(given) : RELEASE_SUMS;
+	const sums = {};
+	let text;
+
+	try {
+		text = fs.readFileSync(file, 'utf8');
+	} catch (e) {
+		if (given)
+			throw new UsageError(`CICACHE_RELEASE_SHA256SUMS: cannot read ${file}: ${e.message}`);
+		return { file, sums };
+	}
+	for (const line of text.split('\n')) {
+		const m = /^([0-9a-fA-F]{64}) [ *](\S.*)$/.exec(line.trim());
+
+		if (m)
+			sums[m[2]] = m[1].toLowerCase();
+		else if (line.trim() && !line.trim().startsWith('#'))
+			throw new Error(`${file}: not a sha256sum line: '${line}'`);
+	}
+	return { file, sums };
+}
+
+// The tool-cache directory dir, or one under RUNNER_TEMP for this job when
+// the tool cache cannot be written.
+function writableDest(dir, verb) {
+	try {
+		fs.mkdirSync(path.dirname(dir), { recursive: true });
+		return dir;
+	} catch (e) {
+		const tmp = path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'cicache-tools',
+			path.relative(path.dirname(path.dirname(path.dirname(dir))), dir));
+
+		warning(`cannot write the tool cache (${e.message}); ${verb} into ${tmp}`);
+		fs.mkdirSync(path.dirname(tmp), { recursive: true });
+		return tmp;
+	}
+}
+
+// Downloads the release tarball of this version and runner, checks it
+// against the embedded sums and unpacks its bin/ into the tool-cache
+// directory released (or one for this job).  @return that directory,
+// or '' when there is no release to use (with a notice or, when the
+// download fails, a warning).  A tarball whose sum differs throws: it was
+// altered or damaged, and a silent build would hide that.
+async function fetchRelease(version, released) {
+	const arch = releaseArch();
+
+	if (process.platform !== 'linux' || !arch.name) {
+		notice(`cicache: no release binaries for ${process.platform} runners of architecture ` +
+			`${arch.runner} (there are Linux X64 and ARM64 ones)`);
+		return '';
+	}
+	const name = `cicache-${version}-linux-${arch.name}.tar.gz`;
+	const { file, sums } = releaseSums();
+	const want = sums[name];
+
+	if (!want) {
+		notice(`cicache: ${file} lists no ${name}: this copy of the action is not a release of ` +
+			`cicache ${version} (used from a branch or a commit?)`);
+		return '';
+	}
+	const base = releaseUrl(version);
+
+	if (!base) {
+		notice('cicache: no release URL (CICACHE_RELEASE_URL, GITHUB_ACTION_REPOSITORY and ' +
+			'GITHUB_REPOSITORY are unset)');
+		return '';
+	}
+	const dest = writableDest(released, 'unpacking');
+
+	if (hasPrograms(dest))
+		return dest;
+	const url = `${base}/${name}`;
+	const t0 = Date.now();
+	let data;
+
+	info(`cicache: downloading ${url}`);
+	try {
+		const res = await fetch(url, { redirect: 'follow', signal: AbortSignal.timeout(300000) });
+
+		if (!res.ok)
+			throw new Error(`HTTP ${res.status} ${res.statusText}`);
+		data = Buffer.from(await res.arrayBuffer());
+	} catch (e) {
+		warning(`cicache: cannot download ${url}: ${e.cause ? e.cause.message || e.cause : e.message}`);
+		return '';
+	}
+	const got = crypto.createHash('sha256').update(data).digest('hex');
+
+	if (got !== want)
+		throw new Error(`${url}: SHA-256 ${got} is not the ${want} that ${file} lists for ${name}: ` +
+			'the tarball was altered or damaged, and is not used (set cicache-bin, or ' +
+			'build-from-source: true, to go without it)');
+	const scratch = fs.mkdtempSync(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'cicache-release-'));
+	const tarball = path.join(scratch, name);
+	const top = path.join(scratch, 'x', name.replace(/\.tar\.gz$/, ''));
+
+	try {
+		fs.writeFileSync(tarball, data);
+		fs.mkdirSync(path.join(scratch, 'x'));
+		const rc = run('tar', ['-xzf', tarball, '-C', path.join(scratch, 'x'), '--no-same-owner']);
+
+		if (rc !== 0)
+			throw new Error(`tar could not unpack ${name} (exit ${rc})`);
+		if (!hasPrograms(path.join(top, 'bin')))
+			throw new Error(`${name} holds no ${name.replace(/\.tar\.gz$/, '')}/bin/ with ${PROGRAMS.join(' and ')}`);
+		try {
+			fs.renameSync(path.join(top, 'bin'), dest);
+		} catch (e) {
+			// Another job unpacked it first: use theirs.
+			if (!hasPrograms(dest))
+				throw e;
+		}
+	} finally {
+		fs.rmSync(scratch, { recursive: true, force: true });
+	}
+	info(`cicache: release ${version} (${arch.name}, ${data.length} bytes, SHA-256 checked) ` +
+		`in ${((Date.now() - t0) / 1000).toFixed(1)} s, kept in ${dest}`);
+	return dest;
+}
+
 // @return the directory holding cache-save and cache-restore.
-function locatePrograms() {
+async function locatePrograms() {
 	const given = getInput('cicache-bin', false) || (process.env.CICACHE_BIN || '').trim();
+	const fromSource = getBool('build-from-source', false);
 
 	if (given) {
 		const dir = path.resolve(given);
@@ -375,34 +554,38 @@ function locatePrograms() {
 		throw new UsageError(`no cicache source under ${ROOT} and no cicache on PATH: set cicache-bin`);
 	}
 	const cached = toolCacheDir(version, sourceHash());
+	const released = toolCacheDir(version, 'release');
 
 	if (hasPrograms(cached)) {
 		info(`cicache: using the build in ${cached}`);
 		return cached;
 	}
-	const found = onPath(version);
+	if (!fromSource) {
+		if (hasPrograms(released)) {
+			info(`cicache: using release ${version} in ${released}`);
+			return released;
+		}
+		const found = onPath(version);
 
-	if (found) {
-		info(`cicache: using cicache ${version} from ${found}`);
-		return found;
+		if (found) {
+			info(`cicache: using cicache ${version} from ${found}`);
+			return found;
+		}
 	}
 	if (process.platform === 'win32')
 		throw new UsageError('cicache builds on Linux only: on Windows runners, set cicache-bin');
-	try {
-		fs.mkdirSync(path.dirname(cached), { recursive: true });
-	} catch (e) {
-		// A tool cache this user cannot write: build for this job only.
-		const tmp = path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'cicache-tools',
-			path.relative(path.dirname(path.dirname(path.dirname(cached))), cached));
+	if (!fromSource) {
+		const dest = await fetchRelease(version, released);
 
-		warning(`cannot write the tool cache (${e.message}); building into ${tmp}`);
-		fs.mkdirSync(path.dirname(tmp), { recursive: true });
-		if (!hasPrograms(tmp))
-			buildInto(tmp);
-		return tmp;
+		if (dest)
+			return dest;
+		notice(`cicache: no release binaries to use: building cicache ${version} from the action's source`);
 	}
-	buildInto(cached);
-	return cached;
+	const dest = writableDest(cached, 'building');
+
+	if (!hasPrograms(dest))
+		buildInto(dest);
+	return dest;
 }
 
 // --- 3. the steps ---------------------------------------------------------
@@ -508,7 +691,7 @@ function crossOsInput() {
 
 // The restore step of the main action and of restore/.  With recordState,
 // leaves in GITHUB_STATE what the post step needs.
-function restoreStep(recordState) {
+async function restoreStep(recordState) {
 	const keyOptional = !recordState;
 	const key = getInput('key', !keyOptional);
 	const paths = getList('path', recordState);
@@ -523,7 +706,7 @@ function restoreStep(recordState) {
 		getBool('immutable', true);
 	}
 	const store = storeInput();
-	const dir = locatePrograms();
+	const dir = await locatePrograms();
 
 	addPath(dir);
 	setOutput('cicache-bin', dir);
@@ -595,7 +778,7 @@ function saveWith(o) {
 }
 
 // save/: a save whenever the step runs.
-function saveStep() {
+async function saveStep() {
 	const key = getInput('key', true);
 	const paths = getList('path', true);
 	const restoreKeys = getList('restore-keys', false);
@@ -603,7 +786,7 @@ function saveStep() {
 	const store = storeInput();
 
 	crossOsInput();
-	const dir = locatePrograms();
+	const dir = await locatePrograms();
 
 	setOutput('cicache-bin', dir);
 	const res = saveWith({ dir, store, key, paths, restoreKeys, immutable });
@@ -614,15 +797,13 @@ function saveStep() {
 // Runs an entry point: a usage problem or an unexpected exception fails
 // the step with an ::error::.
 function main(fn) {
-	try {
-		fn();
-	} catch (e) {
+	Promise.resolve().then(fn).catch((e) => {
 		fail(e instanceof UsageError ? e.message : `cicache: ${e.message}`);
-	}
+	});
 }
 
 module.exports = {
 	ROOT, EXIT, BUILD_PACKAGES, UsageError,
-	info, debug, warning, error, fail, getInput, getBool, getList, setOutput, saveState, getState,
+	info, debug, notice, warning, error, fail, getInput, getBool, getList, setOutput, saveState, getState,
 	locatePrograms, restoreStep, saveStep, saveWith, main, sourceHash, sourceVersion,
 };

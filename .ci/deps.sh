@@ -27,6 +27,17 @@ fi
 # client, from the npm registry (cached in $CICACHE_NPM_DIR).
 bash "$(dirname "$0")/../tests/gha/setup.sh"
 
+# Node 24, the GitHub action's runtime (t0955), from the npm registry into
+# $CICACHE_NPM_DIR/node24 (the system node, which npm above runs on, may be
+# older).  Only when it is not there yet.
+node24=${CICACHE_NPM_DIR:-/var/cache/cicache-npm}/node24
+if ! "$node24/node_modules/.bin/node" -e 'process.exit(process.versions.node.split(".")[0] === "24" ? 0 : 1)' 2>/dev/null; then
+	echo "deps: installing node@24 into $node24"
+	mkdir -p "$node24"
+	npm install --prefix "$node24" --no-audit --no-fund --loglevel=error \
+		--cache "${CICACHE_NPM_DIR:-/var/cache/cicache-npm}/.npm-cache" node@24
+fi
+
 # `docker buildx` for the buildx driver's tests: Debian 12 has no buildx
 # package, Debian 13 (trixie) has docker-buildx, a Go binary that needs
 # only libc6.  It is fetched from trixie through apt itself (signed

@@ -6,8 +6,10 @@
 # and a few of the project's own save/restore tests with CICACHE_BIN at
 # the unpacked binaries (for another architecture, through wrappers that
 # run them under qemu-ARCH-static); natively also cachebuild's Docker test
-# (its copy builds then run the static cachebuild, no helper image) and
-# the GitLab template's install.  A smoke test, not another full pass.
+# (its copy builds then run the static cachebuild, no helper image), the
+# GitLab template's install and the GitHub action's download of the
+# tarball (node 24, no compiler on PATH: a miss, a save and a hit).
+# A smoke test, not another full pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 arch=${1:-$(uname -m)}
@@ -32,8 +34,10 @@ fail=0
 smoke=(tests/t1100-dist.sh tests/t0010-regular-files.sh tests/t0020-directories.sh
        tests/t0030-symlinks.sh tests/t0120-outputs.sh)
 # Natively: cachebuild's copy builds with the static binary itself and no
-# helper image, and the GitLab template installing this tarball.
-[ "$arch" != "$(uname -m)" ] || smoke+=(tests/t1010-cachebuild-docker.sh tests/t0960-gitlab-install.sh)
+# helper image, the GitLab template installing this tarball, and the
+# GitHub action downloading it.
+[ "$arch" != "$(uname -m)" ] || smoke+=(tests/t1010-cachebuild-docker.sh tests/t0960-gitlab-install.sh
+	tests/t0955-action-release.sh)
 for s in "${smoke[@]}"; do
 	echo "== $s"
 	CICACHE_DIST_ARCH=$arch CICACHE_BIN=$bin bash "$s" || fail=1

@@ -96,8 +96,13 @@ test_expect_success 'set up a test CA and an HTTPS server on 127.0.0.1' '
 	    def answer(self):
 	        with open("requests.log", "a") as f:
 	            f.write(self.command + " " + self.path + "\n")
-	        body = b"<Error><Code>NoSuchKey</Code></Error>"
-	        self.send_response(404)
+	        # A bucket that holds nothing: an empty listing, else 404.
+	        if self.command == "GET" and "list-type=2" in self.path:
+	            body = b"<ListBucketResult><KeyCount>0</KeyCount><IsTruncated>false</IsTruncated></ListBucketResult>"
+	            self.send_response(200)
+	        else:
+	            body = b"<Error><Code>NoSuchKey</Code></Error>"
+	            self.send_response(404)
 	        self.send_header("Content-Type", "application/xml")
 	        self.send_header("Content-Length", str(len(body)))
 	        self.end_headers()

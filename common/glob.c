@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "buf.h"
+#include "util.h"
 
 #define GLOB_MAX_SEGS 1024	/* components of one absolute pattern */
 
@@ -554,50 +555,24 @@ static enum cc_code add_root(struct search *s)
 	return rc;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Visits the path in s->abs whose states are st; descends if dir. */
 static enum cc_code visit(struct search *s, const unsigned char *st, bool is_dir);
 
 static enum cc_code search_dir(struct search *s, const unsigned char *st)
 {
 	DIR *d = opendir(s->abs.data);
-	struct dirent *de;
 	char **names = NULL;
-	size_t n = 0, alloc = 0, abs_len = s->abs.len, rel_len = s->rel.len;
+	size_t n = 0, abs_len = s->abs.len, rel_len = s->rel.len;
 	unsigned char *next = NULL;
 	enum cc_code rc = CC_OK;
 
 	if (!d)
 		return cc_err_set(s->err, CC_ESOURCE, errno, "cannot read directory '%s'", s->abs.data);
-	while ((errno = 0, de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (n == alloc) {
-			size_t na = alloc ? alloc * 2 : 32;
-			char **x = realloc(names, na * sizeof(*x));
-
-			if (!x) {
-				rc = cc_err_set(s->err, CC_ENOMEM, ENOMEM, "cannot allocate");
-				goto cleanup;
-			}
-			names = x, alloc = na;
-		}
-		if (!(names[n] = strdup(de->d_name))) {
-			rc = cc_err_set(s->err, CC_ENOMEM, ENOMEM, "cannot allocate");
-			goto cleanup;
-		}
-		n++;
-	}
-	if (errno) {
-		rc = cc_err_set(s->err, CC_ESOURCE, errno, "cannot read directory '%s'", s->abs.data);
+	if (dir_names_sorted(d, &names, &n)) {
+		rc = cc_err_set(s->err, errno == ENOMEM ? CC_ENOMEM : CC_ESOURCE, errno,
+				"cannot read directory '%s'", s->abs.data);
 		goto cleanup;
 	}
-	if (n > 1)
-		qsort(names, n, sizeof(*names), cmp_str);
 	if (!(next = malloc(s->p->nsegs + 1))) {
 		rc = cc_err_set(s->err, CC_ENOMEM, ENOMEM, "cannot allocate");
 		goto cleanup;
@@ -623,9 +598,7 @@ static enum cc_code search_dir(struct search *s, const unsigned char *st)
 	buf_setlen(&s->abs, abs_len);
 	buf_setlen(&s->rel, rel_len);
 cleanup:
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	free_names(names, n);
 	free(next);
 	closedir(d);
 	return rc;

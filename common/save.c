@@ -945,11 +945,6 @@ cleanup:
 	return rc;
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static enum cc_code save_entry(struct saver *sv, int dfd, const char *name,
 			       const char *root_abs);
 
@@ -964,9 +959,8 @@ static bool is_store(const struct saver *sv, const struct stat *st)
 static enum cc_code save_dir_contents(struct saver *sv, int dfd, const char *root_abs)
 {
 	DIR *d = fdopendir(dfd);
-	struct dirent *de;
 	char **names = NULL;
-	size_t n = 0, alloc = 0, base = sv->path.len;
+	size_t n = 0, base = sv->path.len;
 	enum cc_code rc = CC_OK;
 
 	if (!d) {
@@ -974,35 +968,13 @@ static enum cc_code save_dir_contents(struct saver *sv, int dfd, const char *roo
 		return cc_err_set(sv->err, CC_ESOURCE, errno, "cannot read directory '%s/%s'",
 				  root_abs, sv->path.data);
 	}
-	while ((errno = 0, de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (n == alloc) {
-			size_t na = alloc ? alloc * 2 : 64;
-			char **x = realloc(names, na * sizeof(*x));
-
-			if (!x) {
-				rc = cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
-				goto cleanup;
-			}
-			names = x;
-			alloc = na;
-		}
-		if (!(names[n] = strdup(de->d_name))) {
-			rc = cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
-			goto cleanup;
-		}
-		n++;
-	}
-	if (errno) {
-		rc = cc_err_set(sv->err, CC_ESOURCE, errno, "cannot read directory '%s/%s'",
-				root_abs, sv->path.data);
+	/* Sorted: a fixed order makes the data stream, and so the chunks,
+	 * independent of the file system's directory order. */
+	if (dir_names_sorted(d, &names, &n)) {
+		rc = cc_err_set(sv->err, errno == ENOMEM ? CC_ENOMEM : CC_ESOURCE, errno,
+				"cannot read directory '%s/%s'", root_abs, sv->path.data);
 		goto cleanup;
 	}
-	/* A fixed order makes the data stream, and so the chunks,
-	 * independent of the file system's directory order. */
-	if (n > 1)
-		qsort(names, n, sizeof(*names), cmp_names);
 	for (size_t i = 0; i < n && !rc; i++) {
 		buf_setlen(&sv->path, base);
 		if ((base && (rc = buf_add(&sv->path, "/", 1, sv->err))) ||
@@ -1012,9 +984,7 @@ static enum cc_code save_dir_contents(struct saver *sv, int dfd, const char *roo
 	}
 	buf_setlen(&sv->path, base);
 cleanup:
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	free_names(names, n);
 	closedir(d);
 	return rc;
 }

@@ -1,9 +1,11 @@
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,4 +61,53 @@ int tmpfile_unnamed(const char *dir)
 	free(path);
 	errno = e;
 	return fd;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void free_names(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+int dir_names_sorted(DIR *d, char ***ret_names, size_t *ret_n)
+{
+	char **names = NULL;
+	size_t n = 0, alloc = 0;
+	struct dirent *de;
+	int e;
+
+	while ((errno = 0, de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (n == alloc) {
+			size_t na = alloc ? alloc * 2 : 64;
+			char **x = realloc(names, na * sizeof(*x));
+
+			if (!x)
+				goto fail;
+			names = x;
+			alloc = na;
+		}
+		if (!(names[n] = strdup(de->d_name)))
+			goto fail;
+		n++;
+	}
+	if (errno)
+		goto fail;
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_names);
+	*ret_names = names;
+	*ret_n = n;
+	return 0;
+fail:
+	e = errno ? errno : ENOMEM;
+	free_names(names, n);
+	errno = e;
+	return -1;
 }

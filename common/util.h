@@ -3,6 +3,7 @@
 #ifndef CC_UTIL_H
 #define CC_UTIL_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -87,5 +88,12 @@ const char *fmt_bytes(char *out, size_t outsz, uint64_t n);
  * it vanishes with its last fd, even when the program is killed with
  * SIGKILL.  @return the fd (O_CLOEXEC), or -1 with errno set. */
 int tmpfile_unnamed(const char *dir);
+
+/* The names in the open directory d, but "." and "..", sorted bytewise
+ * (a fixed order, whatever the file system's).  On success *ret_names
+ * holds *ret_n strings, freed with free_names.  @return 0, or -1 with
+ * errno set (ENOMEM, or readdir's error) and nothing to free. */
+int dir_names_sorted(DIR *d, char ***ret_names, size_t *ret_n);
+void free_names(char **names, size_t n);
 
 #endif

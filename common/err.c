@@ -105,22 +105,26 @@ const char *cc_strerror(enum cc_code code)
 	return "unknown error";
 }
 
+/* Set from a signal handler, the deadline thread or a transfer thread
+ * and read from any thread: lock-free atomics, which are also
+ * async-signal-safe. */
 static volatile sig_atomic_t cancel_flag;
 static volatile sig_atomic_t cancel_held;
 
 void cc_cancel(void)
 {
-	cancel_flag = 1;
+	__atomic_store_n(&cancel_flag, 1, __ATOMIC_SEQ_CST);
 }
 
 bool cc_cancelled(void)
 {
-	return cancel_flag && !cancel_held;
+	return __atomic_load_n(&cancel_flag, __ATOMIC_SEQ_CST) &&
+	       !__atomic_load_n(&cancel_held, __ATOMIC_SEQ_CST);
 }
 
 void cc_cancel_hold(bool on)
 {
-	cancel_held = on;
+	__atomic_store_n(&cancel_held, on, __ATOMIC_SEQ_CST);
 }
 
 static int giveup_reason;
@@ -132,7 +136,7 @@ void cc_give_up(enum cc_giveup why)
 	/* From a timer thread or a transfer thread; the first reason stays. */
 	__atomic_compare_exchange_n(&giveup_reason, &none, (int)why, false, __ATOMIC_SEQ_CST,
 				    __ATOMIC_SEQ_CST);
-	cancel_flag = 1;
+	__atomic_store_n(&cancel_flag, 1, __ATOMIC_SEQ_CST);
 }
 
 enum cc_giveup cc_gave_up(void)

@@ -7,6 +7,11 @@
 # T=t0010 limits the shell tests to names matching a glob fragment;
 # CICACHE_TESTS_SKIP="t0300 t1010" leaves those out (each counted as
 # skipped), for a pass that need not repeat them (.ci/run).
+# CICACHE_TEST_JOBS=N runs up to N shell tests at a time (default 1).
+# A script that holds the line "# run-tests: alone" (it measures time,
+# races signals against work, or drives a daemon of its own) runs with
+# no other test beside it; each test has its own trash directory, HOME
+# and ports, so the others may share the machine.
 set -u
 shopt -s nullglob
 cd "$(dirname "$0")/.."
@@ -45,8 +50,11 @@ count() { # $1 = name, $2 = output file, $3 = exit status
 	fi
 }
 
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+jobs=${CICACHE_TEST_JOBS:-1}
+case "$jobs" in '' | *[!0-9]* | 0) echo "CICACHE_TEST_JOBS must be a number >= 1" >&2; exit 2 ;; esac
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+out=$work/unit
 # The status is saved first: a $(...) among count's arguments would
 # reset $? before it is read.
 for bin in "$@"; do
@@ -56,6 +64,35 @@ for bin in "$@"; do
 	secs=$((SECONDS - start))
 	count "$(basename "$bin")" "$out" "$rc"
 done
+
+# Shell tests: each one writes NAME.out, then NAME.rc and NAME.secs when
+# it ends; reap counts the ended ones in the order they ended.
+running=()
+run_one() { # $1 = script, $2 = name
+	local start=$SECONDS rc
+	bash "$1" >"$work/$2.out" 2>&1
+	rc=$?
+	echo $((SECONDS - start)) >"$work/$2.secs"
+	echo "$rc" >"$work/$2.rc"
+}
+reap() {
+	local n still=()
+	for n in "${running[@]}"; do
+		if [ -e "$work/$n.rc" ]; then
+			secs=$(cat "$work/$n.secs")
+			count "$n" "$work/$n.out" "$(cat "$work/$n.rc")"
+		else
+			still+=("$n")
+		fi
+	done
+	running=("${still[@]}")
+}
+wait_below() { # $1 = how many may still run
+	while [ "${#running[@]}" -gt "$1" ]; do
+		wait -n 2>/dev/null || sleep 0.2
+		reap
+	done
+}
 for t in tests/t[0-9]*.sh; do
 	case "$t" in *"${T:-}"*) ;; *) continue ;; esac
 	name=$(basename "$t" .sh)
@@ -65,12 +102,18 @@ for t in tests/t[0-9]*.sh; do
 		echo "SKIP $name: not run in this pass (CICACHE_TESTS_SKIP)"
 		continue ;;
 	esac
-	start=$SECONDS
-	bash "$t" >"$out" 2>&1
-	rc=$?
-	secs=$((SECONDS - start))
-	count "$(basename "$t" .sh)" "$out" "$rc"
+	if [ "$jobs" = 1 ] || grep -q '^# run-tests: alone' "$t"; then
+		wait_below 0
+		running+=("$name")
+		run_one "$t" "$name"
+		reap
+	else
+		wait_below $((jobs - 1))
+		running+=("$name")
+		run_one "$t" "$name" &
+	fi
 done
+wait_below 0
 if [ ${#failures[@]} -gt 0 ]; then
 	echo "failed: ${failures[*]}"
 fi

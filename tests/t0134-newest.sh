@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run-tests: alone (orders entries by their publication times)
 # t0134: "newest wins" follows the order in which saves were made, even
 # when the store's listing cannot tell them apart: entries whose listed
 # times tie (the local store on a file system with coarse timestamps,

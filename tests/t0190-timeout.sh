@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run-tests: alone (measures timeouts)
 # t0190: deadlines.  cache-restore --timeout (CACHE_TIMEOUT) and the segment
 # timeout (SEGMENT_DOWNLOAD_TIMEOUT_MINS, read as actions/cache reads it,
 # fractions of a minute allowed): a restore from moto stalled by the fault

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run-tests: alone (runs two fuzzers at a time itself)
 # t0310-fuzz: a bounded libFuzzer run of every target in tests/fuzz/ (the
 # readers of untrusted input: manifests, the credential providers' and the
 # stores' answers, the builder's delta, Dockerfiles) over a copy of its

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run-tests: alone (kills restores at moments in their work)
 # t0330: replace, never destroy.  An existing file, symlink or hard link
 # is replaced by a temporary sibling renamed over it, never unlinked
 # first: a restore killed at any moment over a complete tree leaves every

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run-tests: alone (gives a refusal a time budget)
 # t0340: size bombs.  Before writing anything, cache-restore compares what
 # the entry will really allocate (file data without the holes of sparse
 # files, plus metadata) with the free space of each destination file

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run-tests: alone (races signals against a restore)
 # t0355: cache-restore and signals, and the temporaries of both programs.
 # A restore stalled in a pack download (the fault proxy in front of moto
 # holds the answer) is stopped by SIGTERM, SIGINT or SIGHUP: it exits

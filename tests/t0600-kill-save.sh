@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run-tests: alone (kills saves at moments in their work)
 # t0600: a save killed with SIGKILL at any moment publishes nothing: the
 # key stays invisible (or, if the kill came after the entry was
 # published, the entry is complete), and the next save of the same key

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run-tests: alone (kills saves at moments in their work)
 # t0605: killing a save that replaces an existing key leaves the old
 # entry whole (or the new one, if it was already published); a killed
 # restore can simply be run again; SIGTERM and SIGINT publish nothing

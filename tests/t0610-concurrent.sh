@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run-tests: alone (runs saves and restores concurrently itself)
 # t0610: saves running at the same time into one store.  Different keys:
 # both succeed and both restore exactly.  The same key: one of them wins,
 # the entry is exactly one of the two trees, and the store stays usable.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run-tests: alone (measures time and memory on a big tree)
 # t0690: memory stays bounded on a large tree.  The requirement is a
 # 5 GB, 500k-file tree: peak RSS (GNU time's %M) of a save, of a save
 # that deduplicates against it and of a restore stays under 256 MiB.

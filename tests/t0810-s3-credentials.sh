@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run-tests: alone (credential refresh depends on timing)
 # t0810: the AWS credential chain of the S3 store (common/aws-creds.c),
 # against moto's S3, IAM and STS with signature checking on: a named
 # profile of the shared files; web identity through moto's STS

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run-tests: alone (injects faults with timings)
 # t0820: the S3 store behind a fault-injecting proxy (tests/helper/
 # faultproxy.py) in front of moto, with signature checking on.  Bursts of
 # 503, 500, 429 with Retry-After, 400 RequestTimeout, connection resets

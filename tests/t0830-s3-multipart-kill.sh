@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run-tests: alone (kills uploads at moments in their work)
 # t0830: a save big enough to be a multipart upload (a pack over 16 MiB),
 # stopped while a part is on its way: the proxy (tests/helper/
 # faultproxy.py) stops reading the body of part 2, then cache-save gets

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run-tests: alone (starts a Docker engine of its own)
 # t1010: cachebuild against a real Docker engine (dockerd 20.10 with its
 # embedded BuildKit) started by this test on its own socket, without a
 # bridge network: cache content survives `docker builder prune -af` (a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run-tests: alone (starts a chroot and servers of its own)
 # t1100: the release tarball of this machine's architecture, as `make dist`
 # leaves it in build/dist: the layout, the SHA256SUMS line, binaries that
 # are static (they run in an empty chroot), --version --verbose, a save and

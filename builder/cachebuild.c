@@ -612,41 +612,74 @@ static char *make_tmp(void)
 	return p;
 }
 
-int main(int argc, char **argv)
-{
-	struct args a = { 0 };
-	struct dockerfile df = { 0 };
-	struct mounts ms = { 0 };
+/* --- the run: plan, restore, inject, build, extract, save --- */
+
+/* What one cachebuild run knows, phase after phase. */
+struct run {
+	struct args a;
+	char *file;		/* the Dockerfile */
+	struct dockerfile df;
+	struct mounts ms;
+	size_t ncarried;	/* mounts carried to and from the host */
+	struct cb_sync sync;
+	const char *extra[2];	/* --builder NAME for buildx's commands */
+	char *tmp;		/* the helper builds' files */
+	struct cb_argv cmd;	/* the build command */
+	size_t ninjected, nextracted;
+	uint64_t bytes_in, bytes_out;
+	double t_in, t_out, t_build, t_restore, t_save;
 	struct cc_err err;
-	struct cb_sync sync = { 0 };
-	struct cb_argv cmd = CB_ARGV_INIT;
-	const char *extra[2];
-	char *file = NULL, *tmp = NULL, b1[32], b2[32];
-	long last_stage = -1;
-	enum df_mount_vars vars;
-	int code = EXIT_OK, st;
-	enum cc_code rc;
-	size_t ninjected = 0, nextracted = 0, ncarried = 0;
-	uint64_t bytes_in = 0, bytes_out = 0;
-	double t_in = 0, t_out = 0, t_build = 0, t_restore = 0, t_save = 0, t;
-	char store_times[64] = "";
+};
 
-	/* Inside a helper build (sync.h): no options, no environment. */
-	if (argc == 3 && !strcmp(argv[1], CB_HELPER_FLAG))
-		return cb_helper_main(argv[2]);
-	cli_init("cachebuild");
-	cc_err_clear(&err);
-	parse(argc, argv, &a);
+enum phase { PHASE_PLAN, PHASE_PROBE, PHASE_INJECT, PHASE_EXTRACT };
 
-	if (a.file) {
-		file = strdup(a.file);
-	} else if (asprintf(&file, "%s/Dockerfile", a.context) < 0) {
+/* The exit status for a phase that failed with rc (cachebuild(1)):
+ * memory is internal wherever it runs out; reading a host directory is
+ * a source error and writing one a destination error in the phases that
+ * do so; anything else in the plan is the Dockerfile's fault, and in the
+ * other phases the builder's. */
+static int exit_status(enum phase ph, enum cc_code rc)
+{
+	if (rc == CC_ENOMEM)
+		return EXIT_INTERNAL;
+	switch (ph) {
+	case PHASE_PLAN:
+		return EXIT_SOURCE;
+	case PHASE_INJECT:
+		if (rc == CC_ESOURCE)
+			return EXIT_SOURCE;
+		/* fall through */
+	case PHASE_EXTRACT:
+		if (rc == CC_EDEST)
+			return EXIT_DEST;
+		/* fall through */
+	case PHASE_PROBE:
+		break;
+	}
+	return EXIT_BUILDER;
+}
+
+/* Prints err's message and returns the phase's exit status. */
+static int failed(struct run *r, enum phase ph, enum cc_code rc)
+{
+	cli_error("%s", r->err.msg);
+	return exit_status(ph, rc);
+}
+
+/* The Dockerfile the build reads: -f, else CONTEXT/Dockerfile, else the
+ * lowercase name the docker client falls back to. */
+static char *dockerfile_path(const struct args *a)
+{
+	char *file = NULL, *lower = NULL;
+
+	if (a->file) {
+		file = strdup(a->file);
+	} else if (asprintf(&file, "%s/Dockerfile", a->context) < 0) {
 		file = NULL;
 	} else if (access(file, F_OK)) {
-		/* The docker client falls back to a lowercase name. */
-		char *lower = NULL;
-
-		if (asprintf(&lower, "%s/dockerfile", a.context) >= 0 && !access(lower, F_OK)) {
+		if (asprintf(&lower, "%s/dockerfile", a->context) < 0)
+			oom_exit();
+		if (!access(lower, F_OK)) {
 			free(file);
 			file = lower;
 		} else {
@@ -655,133 +688,178 @@ int main(int argc, char **argv)
 	}
 	if (!file)
 		oom_exit();
-	/* How the frontend reads --mount values depends on the builder, so
-	 * it is picked first; --print-mounts asks the default one quietly. */
-	if (!a.print_mounts) {
-		sync.drv = pick_driver(&a);
-		vars = sync.drv->mount_vars();
-	} else {
-		char why[600];
+	return file;
+}
 
-		const struct cb_driver *d = a.builder && !strcmp(a.builder, "buildx") ?
-					    &cb_driver_buildx : &cb_driver_docker;
+/* How the frontend reads --mount values depends on the builder, so it is
+ * picked first; --print-mounts asks the default one quietly. */
+static enum df_mount_vars pick_mount_vars(struct run *r)
+{
+	const struct args *a = &r->a;
+	const struct cb_driver *d;
+	enum df_mount_vars vars;
+	char why[600];
 
-		vars = cb_mount_vars_override(DF_MOUNT_VARS_EXPAND);
-		if (!getenv("CACHEBUILD_MOUNT_VARS") && (!a.builder || !strcmp(a.builder, d->name)) &&
-		    d->available(d == &cb_driver_buildx ? a.buildx_builder : NULL, why, sizeof(why)))
-			vars = d->mount_vars();
+	if (!a->print_mounts) {
+		r->sync.drv = pick_driver(a);
+		return r->sync.drv->mount_vars();
 	}
-	if (cli_verbosity > 0)
-		cli_info("--mount values are read %s", vars == DF_MOUNT_VARS_EXPAND ?
-			 "with ARG/ENV expanded" : "as written (no ARG/ENV expansion)");
-	rc = dockerfile_load(&df, file, a.build_args, a.nbuild_args, vars, &err);
-	if (rc) {
-		cli_error("%s", err.msg);
-		code = rc == CC_ENOMEM ? EXIT_INTERNAL : EXIT_SOURCE;
-		goto out;
-	}
-	if (df.syntax)
-		cli_warn("'%s' asks for frontend '%s': cachebuild reads it as Docker's built-in "
-			 "frontend would (and the builder may need a registry to fetch it)",
-			 file, df.syntax);
-	if (a.target) {
-		last_stage = dockerfile_stage_index(&df, a.target);
-		if (last_stage < 0) {
-			cli_error("--target '%s': '%s' has no such stage", a.target, file);
-			code = EXIT_USAGE;
-			goto out;
-		}
-	}
-	collect_mounts(&a, &df, last_stage, &ms);
-	if (a.print_mounts) {
-		print_mounts(&a, &df, &ms);
-		goto out;
-	}
-	for (size_t i = 0; i < ms.n; i++) {
-		if (ms.m[i].carried)
-			ncarried++;
-		else if (!cb_mount_reproducible(ms.m[i].df))
+	d = a->builder && !strcmp(a->builder, "buildx") ? &cb_driver_buildx : &cb_driver_docker;
+	vars = cb_mount_vars_override(DF_MOUNT_VARS_EXPAND);
+	if (!getenv("CACHEBUILD_MOUNT_VARS") && (!a->builder || !strcmp(a->builder, d->name)) &&
+	    d->available(d == &cb_driver_buildx ? a->buildx_builder : NULL, why, sizeof(why)))
+		vars = d->mount_vars();
+	return vars;
+}
+
+/* Says why each mount that is not carried is not, and leaves a
+ * --no-cache build's fresh mounts alone. */
+static void note_uncarried(struct run *r)
+{
+	struct mounts *ms = &r->ms;
+
+	for (size_t i = 0; i < ms->n; i++) {
+		if (ms->m[i].carried)
+			r->ncarried++;
+		else if (!cb_mount_reproducible(ms->m[i].df))
 			cli_warn("cache '%s' (%s:%u) is not carried: its id, from or source is "
-				 "empty or holds blanks or commas", ms.m[i].df->id, file,
-				 ms.m[i].df->line);
+				 "empty or holds blanks or commas", ms->m[i].df->id, r->file,
+				 ms->m[i].df->line);
 		else
 			cli_warn("cache '%s' (%s:%u) is not carried: from='%s' names a stage of "
 				 "this build, which the helper build cannot reproduce",
-				 ms.m[i].df->id, file, ms.m[i].df->line, ms.m[i].df->from);
+				 ms->m[i].df->id, r->file, ms->m[i].df->line, ms->m[i].df->from);
 	}
 	/* Docker 20.10 gives a --no-cache build a fresh, empty cache mount
 	 * for a mount that writes none of uid, gid, mode (checked on the real
 	 * engine); one that writes any of them keeps its content. */
-	for (size_t i = 0; i < ms.n && a.no_cache; i++) {
-		struct cb_mount *m = &ms.m[i];
+	for (size_t i = 0; i < ms->n && r->a.no_cache; i++) {
+		struct cb_mount *m = &ms->m[i];
 
 		if (!m->carried || m->df->uid_set || m->df->gid_set || m->df->mode_set)
 			continue;
 		m->skip = true;
-		ncarried--;
+		r->ncarried--;
 		cli_warn("--no-cache: cache '%s' (%s:%u) is neither injected nor extracted: "
 			 "Docker's BuildKit gives a --no-cache build a fresh, empty mount for a "
 			 "cache mount without uid, gid or mode; write mode=0755 in it to keep it, "
 			 "or run 'docker builder prune -f --filter type=regular' instead of "
-			 "passing --no-cache", m->df->id, file, m->df->line);
+			 "passing --no-cache", m->df->id, r->file, m->df->line);
 	}
+}
 
-	if (a.key) {
-		cli_info("restoring the host directories for key '%s'", a.key);
-		t = now_monotonic();
-		st = run_store_tool(&a, "cache-restore", &ms, false);
-		t_restore = now_monotonic() - t;
-		if (st)
-			cli_warn("cache-restore exited %d: building without the stored caches", st);
+/* Plan: the Dockerfile, its cache mounts and their host directories.
+ * *ret_done is set when there is nothing more to do (--print-mounts). */
+static int plan(struct run *r, bool *ret_done)
+{
+	long last_stage = -1;
+	enum df_mount_vars vars;
+	enum cc_code rc;
+
+	r->file = dockerfile_path(&r->a);
+	vars = pick_mount_vars(r);
+	if (cli_verbosity > 0)
+		cli_info("--mount values are read %s", vars == DF_MOUNT_VARS_EXPAND ?
+			 "with ARG/ENV expanded" : "as written (no ARG/ENV expansion)");
+	rc = dockerfile_load(&r->df, r->file, r->a.build_args, r->a.nbuild_args, vars, &r->err);
+	if (rc)
+		return failed(r, PHASE_PLAN, rc);
+	if (r->df.syntax)
+		cli_warn("'%s' asks for frontend '%s': cachebuild reads it as Docker's built-in "
+			 "frontend would (and the builder may need a registry to fetch it)",
+			 r->file, r->df.syntax);
+	if (r->a.target) {
+		last_stage = dockerfile_stage_index(&r->df, r->a.target);
+		if (last_stage < 0) {
+			cli_error("--target '%s': '%s' has no such stage", r->a.target, r->file);
+			return EXIT_USAGE;
+		}
 	}
-
-	pick_helper(&a, &sync);
-	sync.vars = vars;
-	sync.ns = a.ns;
-	if (a.buildx_builder && sync.drv == &cb_driver_buildx) {
-		extra[0] = "--builder";
-		extra[1] = a.buildx_builder;
-		sync.extra = extra;
-		sync.nextra = 2;
+	collect_mounts(&r->a, &r->df, last_stage, &r->ms);
+	if (r->a.print_mounts) {
+		print_mounts(&r->a, &r->df, &r->ms);
+		*ret_done = true;
+		return EXIT_OK;
 	}
-	tmp = make_tmp();
-	sync.tmp = tmp;
+	note_uncarried(r);
+	r->sync.vars = vars;
+	return EXIT_OK;
+}
 
-	for (size_t i = 0; i < ms.n; i++) {
+/* Restore: the host directories from the store, with --key.  A failed
+ * restore only costs the stored caches. */
+static void restore(struct run *r)
+{
+	double t = now_monotonic();
+	int st;
+
+	if (!r->a.key)
+		return;
+	cli_info("restoring the host directories for key '%s'", r->a.key);
+	st = run_store_tool(&r->a, "cache-restore", &r->ms, false);
+	r->t_restore = now_monotonic() - t;
+	if (st)
+		cli_warn("cache-restore exited %d: building without the stored caches", st);
+}
+
+/* Sets up the copy builds and reads what the host directories and the
+ * builder hold, so that inject and extract copy only what changed. */
+static int probe(struct run *r)
+{
+	struct mounts *ms = &r->ms;
+	enum cc_code rc;
+	double t;
+
+	pick_helper(&r->a, &r->sync);
+	r->sync.ns = r->a.ns;
+	if (r->a.buildx_builder && r->sync.drv == &cb_driver_buildx) {
+		r->extra[0] = "--builder";
+		r->extra[1] = r->a.buildx_builder;
+		r->sync.extra = r->extra;
+		r->sync.nextra = 2;
+	}
+	r->tmp = make_tmp();
+	r->sync.tmp = r->tmp;
+	for (size_t i = 0; i < ms->n; i++) {
 		uint64_t bytes = 0;
 
-		rc = hostdir_sig(ms.m[i].hostdir, ms.m[i].host_sig, &ms.m[i].host_exists, &bytes,
-				 &err);
-		if (rc) {
-			cli_error("%s", err.msg);
-			code = EXIT_SOURCE;
-			goto out;
-		}
-		cb_sync_read_state(&ms.m[i]);
+		rc = hostdir_sig(ms->m[i].hostdir, ms->m[i].host_sig, &ms->m[i].host_exists,
+				 &bytes, &r->err);
+		if (rc)
+			return failed(r, PHASE_PLAN, rc);
+		cb_sync_read_state(&ms->m[i]);
 	}
+	if (!r->ncarried || r->a.no_inject)
+		return EXIT_OK;
 	/* A fresh builder (no cache mount at all) has nothing to probe. */
-	if (ncarried && !a.no_inject && !sync.drv->cache_mounts(a.buildx_builder)) {
+	if (!r->sync.drv->cache_mounts(r->a.buildx_builder)) {
 		if (cli_verbosity > 0)
 			cli_info("the builder holds no cache mounts: nothing to probe");
-	} else if (ncarried && !a.no_inject) {
-		t = now_monotonic();
-		rc = cb_sync_probe(&sync, ms.m, ms.n, &err);
-		if (rc) {
-			cli_error("%s", err.msg);
-			code = rc == CC_ENOMEM ? EXIT_INTERNAL : EXIT_BUILDER;
-			goto out;
-		}
-		if (cli_verbosity > 0)
-			cli_info("probed the builder in %.2f s", now_monotonic() - t);
+		return EXIT_OK;
 	}
-	/* One inject build for every cache the builder lacks. */
-	struct cb_mount **wanted = calloc(ms.n + 1, sizeof(*wanted));
+	t = now_monotonic();
+	rc = cb_sync_probe(&r->sync, ms->m, ms->n, &r->err);
+	if (rc)
+		return failed(r, PHASE_PROBE, rc);
+	if (cli_verbosity > 0)
+		cli_info("probed the builder in %.2f s", now_monotonic() - t);
+	return EXIT_OK;
+}
+
+/* Inject: one copy build for every cache the builder lacks. */
+static int inject(struct run *r)
+{
+	struct mounts *ms = &r->ms;
+	struct cb_mount **wanted = calloc(ms->n + 1, sizeof(*wanted));
 	size_t nwanted = 0;
+	enum cc_code rc;
+	char b1[32];
+	double t;
 
 	if (!wanted)
 		oom_exit();
-	for (size_t i = 0; i < ms.n && !a.no_inject; i++) {
-		struct cb_mount *m = &ms.m[i];
+	for (size_t i = 0; i < ms->n && !r->a.no_inject; i++) {
+		struct cb_mount *m = &ms->m[i];
 
 		if (!m->carried || m->skip)
 			continue;
@@ -799,140 +877,206 @@ int main(int argc, char **argv)
 		wanted[nwanted++] = m;
 	}
 	t = now_monotonic();
-	sync.helper_secs = 0;
-	rc = cb_sync_inject(&sync, wanted, nwanted, &err);
+	r->sync.helper_secs = 0;
+	rc = cb_sync_inject(&r->sync, wanted, nwanted, &r->err);
 	if (!rc && nwanted && cli_verbosity > 0)
 		cli_info("inject: %.2f s, of which %.2f s in the helper build",
-			 now_monotonic() - t, sync.helper_secs);
+			 now_monotonic() - t, r->sync.helper_secs);
 	free(wanted);
-	if (rc) {
-		cli_error("%s", err.msg);
-		code = rc == CC_ESOURCE ? EXIT_SOURCE : rc == CC_EDEST ? EXIT_DEST :
-		       rc == CC_ENOMEM ? EXIT_INTERNAL : EXIT_BUILDER;
-		goto out;
-	}
-	for (size_t i = 0; i < ms.n; i++) {
-		struct cb_mount *m = &ms.m[i];
+	if (rc)
+		return failed(r, PHASE_INJECT, rc);
+	for (size_t i = 0; i < ms->n; i++) {
+		struct cb_mount *m = &ms->m[i];
 
 		if (!m->injected)
 			continue;
 		cli_info("cache '%s': injected %s", m->df->id,
 			 fmt_bytes(b1, sizeof(b1), m->bytes_in));
-		ninjected++;
-		bytes_in += m->bytes_in;
+		r->ninjected++;
+		r->bytes_in += m->bytes_in;
 	}
 	if (nwanted)
-		t_in = now_monotonic() - t;
+		r->t_in = now_monotonic() - t;
+	return EXIT_OK;
+}
 
-	/* The build itself, with the user's arguments as given. */
-	if (sync.drv->build_cmd(&cmd, &err))
+/* Build: the user's build, with the user's arguments as given. */
+static int build(struct run *r)
+{
+	double t;
+	int st;
+
+	if (r->sync.drv->build_cmd(&r->cmd, &r->err))
 		oom_exit();
-	for (size_t i = 0; i < a.nbuild; i++)
-		if (cb_argv_add(&cmd, a.build[i], &err))
+	for (size_t i = 0; i < r->a.nbuild; i++)
+		if (cb_argv_add(&r->cmd, r->a.build[i], &r->err))
 			oom_exit();
 	t = now_monotonic();
-	st = cb_run(cmd.v, sync.drv->env, 0, -1, -1, &err);
-	t_build = now_monotonic() - t;
+	st = cb_run(r->cmd.v, r->sync.drv->env, 0, -1, -1, &r->err);
+	r->t_build = now_monotonic() - t;
 	if (st < 0) {
-		cli_error("%s", err.msg);
-		code = EXIT_BUILDER;
-		goto out;
+		cli_error("%s", r->err.msg);
+		return EXIT_BUILDER;
 	}
 	if (st) {
-		cli_error("the build failed (%s exited %d)%s", cmd.v[0], st,
-			  a.no_extract ? "" : "; extracting the cache mounts all the same");
-		code = EXIT_BUILD;
+		cli_error("the build failed (%s exited %d)%s", r->cmd.v[0], st,
+			  r->a.no_extract ? "" : "; extracting the cache mounts all the same");
+		return EXIT_BUILD;
 	}
+	return EXIT_OK;
+}
 
-	if (ncarried && !a.no_extract) {
-		t = now_monotonic();
-		sync.helper_secs = 0;
-		rc = cb_sync_extract(&sync, ms.m, ms.n, &err);
-		if (!rc && cli_verbosity > 0)
-			cli_info("extract: %.2f s, of which %.2f s in the helper build",
-				 now_monotonic() - t, sync.helper_secs);
-		if (rc) {
-			cli_error("%s", err.msg);
-			if (!code)
-				code = rc == CC_EDEST ? EXIT_DEST :
-				       rc == CC_ENOMEM ? EXIT_INTERNAL : EXIT_BUILDER;
-			goto out;
-		}
-		for (size_t i = 0; i < ms.n; i++) {
-			struct cb_mount *m = &ms.m[i];
+/* Extract: the cache mounts back into their host directories (also
+ * after a failed build: what it downloaded is worth keeping). */
+static int extract(struct run *r)
+{
+	struct mounts *ms = &r->ms;
+	enum cc_code rc;
+	char b1[32];
+	double t;
 
-			if (!m->carried || m->skip)
-				continue;
-			if (*m->note)
-				cli_warn("cache '%s': the changes-only extract did not apply (%s); "
-					 "extracted it whole", m->df->id, m->note);
-			if (!m->extracted) {
-				cli_info("cache '%s': unchanged, extract skipped", m->df->id);
-				continue;
-			}
-			if (m->delta)
-				cli_info("cache '%s': extracted %s into '%s' (changes only: %lu "
-					 "entr%s sent, %lu removed)", m->df->id,
-					 fmt_bytes(b1, sizeof(b1), m->bytes_out), m->hostdir, m->nship,
-					 m->nship == 1 ? "y" : "ies", m->ngone);
-			else
-				cli_info("cache '%s': extracted %s into '%s'", m->df->id,
-					 fmt_bytes(b1, sizeof(b1), m->bytes_out), m->hostdir);
-			nextracted++;
-			bytes_out += m->bytes_out;
+	if (!r->ncarried || r->a.no_extract)
+		return EXIT_OK;
+	t = now_monotonic();
+	r->sync.helper_secs = 0;
+	rc = cb_sync_extract(&r->sync, ms->m, ms->n, &r->err);
+	if (rc)
+		return failed(r, PHASE_EXTRACT, rc);
+	if (cli_verbosity > 0)
+		cli_info("extract: %.2f s, of which %.2f s in the helper build",
+			 now_monotonic() - t, r->sync.helper_secs);
+	for (size_t i = 0; i < ms->n; i++) {
+		struct cb_mount *m = &ms->m[i];
+
+		if (!m->carried || m->skip)
+			continue;
+		if (*m->note)
+			cli_warn("cache '%s': the changes-only extract did not apply (%s); "
+				 "extracted it whole", m->df->id, m->note);
+		if (!m->extracted) {
+			cli_info("cache '%s': unchanged, extract skipped", m->df->id);
+			continue;
 		}
-		t_out = now_monotonic() - t;
+		if (m->delta)
+			cli_info("cache '%s': extracted %s into '%s' (changes only: %lu "
+				 "entr%s sent, %lu removed)", m->df->id,
+				 fmt_bytes(b1, sizeof(b1), m->bytes_out), m->hostdir, m->nship,
+				 m->nship == 1 ? "y" : "ies", m->ngone);
+		else
+			cli_info("cache '%s': extracted %s into '%s'", m->df->id,
+				 fmt_bytes(b1, sizeof(b1), m->bytes_out), m->hostdir);
+		r->nextracted++;
+		r->bytes_out += m->bytes_out;
 	}
+	r->t_out = now_monotonic() - t;
+	return EXIT_OK;
+}
 
+/* Save: the host directories that exist, under --key. */
+static int save(struct run *r)
+{
 	size_t nsave = 0;
+	double t;
+	int st;
 
-	for (size_t i = 0; i < ms.n; i++) {
+	if (!r->a.key)
+		return EXIT_OK;
+	for (size_t i = 0; i < r->ms.n; i++) {
 		struct stat st_;
 
-		nsave += ms.m[i].carried && !stat(ms.m[i].hostdir, &st_);
+		nsave += r->ms.m[i].carried && !stat(r->ms.m[i].hostdir, &st_);
 	}
-	if (a.key && !code && !nsave)
-		cli_info("no host directory exists: nothing to save under key '%s'", a.key);
-	if (a.key && !code && nsave) {
-		cli_info("saving %zu host director%s under key '%s'", nsave,
-			 nsave == 1 ? "y" : "ies", a.key);
-		t = now_monotonic();
-		st = run_store_tool(&a, "cache-save", &ms, true);
-		t_save = now_monotonic() - t;
-		if (st) {
-			cli_error("cache-save exited %d", st);
-			code = st == EXIT_USAGE ? EXIT_USAGE : EXIT_STORE;
-		}
+	if (!nsave) {
+		cli_info("no host directory exists: nothing to save under key '%s'", r->a.key);
+		return EXIT_OK;
 	}
-	if (a.key)
+	cli_info("saving %zu host director%s under key '%s'", nsave, nsave == 1 ? "y" : "ies",
+		 r->a.key);
+	t = now_monotonic();
+	st = run_store_tool(&r->a, "cache-save", &r->ms, true);
+	r->t_save = now_monotonic() - t;
+	if (!st)
+		return EXIT_OK;
+	cli_error("cache-save exited %d", st);
+	return st == EXIT_USAGE ? EXIT_USAGE : EXIT_STORE;
+}
+
+/* The summary line of a run that got past the build. */
+static void summary(const struct run *r)
+{
+	char b1[32], b2[32], store_times[64] = "";
+
+	if (r->a.key)
 		snprintf(store_times, sizeof(store_times), ", restore %.2f s, save %.2f s",
-			 t_restore, t_save);
+			 r->t_restore, r->t_save);
 	cli_info("%zu cache mount%s: injected %zu (%s, %.2f s), extracted %zu (%s, %.2f s), "
-		 "build %.2f s%s", ms.n, ms.n == 1 ? "" : "s", ninjected,
-		 fmt_bytes(b1, sizeof(b1), bytes_in), t_in, nextracted,
-		 fmt_bytes(b2, sizeof(b2), bytes_out), t_out, t_build, store_times);
-out:
+		 "build %.2f s%s", r->ms.n, r->ms.n == 1 ? "" : "s", r->ninjected,
+		 fmt_bytes(b1, sizeof(b1), r->bytes_in), r->t_in, r->nextracted,
+		 fmt_bytes(b2, sizeof(b2), r->bytes_out), r->t_out, r->t_build, store_times);
+}
+
+static void release(struct run *r, int code)
+{
 	/* A failed helper build names its log: keep it. */
-	if (tmp && (code == EXIT_BUILDER || cli_env_bool("CACHEBUILD_KEEP_TMP"))) {
-		cli_info("kept the helper builds' files in '%s'", tmp);
-	} else if (tmp) {
+	if (r->tmp && (code == EXIT_BUILDER || cli_env_bool("CACHEBUILD_KEEP_TMP"))) {
+		cli_info("kept the helper builds' files in '%s'", r->tmp);
+	} else if (r->tmp) {
 		struct cc_err ignored;
 
-		cb_rmtree(tmp, &ignored);
+		cb_rmtree(r->tmp, &ignored);
 	}
-	free(tmp);
-	cb_argv_release(&cmd);
-	for (size_t i = 0; i < ms.n; i++) {
-		free(ms.m[i].hostdir);
-		free(ms.lines[i]);
+	free(r->tmp);
+	cb_argv_release(&r->cmd);
+	for (size_t i = 0; i < r->ms.n; i++) {
+		free(r->ms.m[i].hostdir);
+		free(r->ms.lines[i]);
 	}
-	free(ms.m);
-	free(ms.lines);
-	free(ms.nlines);
-	dockerfile_release(&df);
-	free(file);
-	free(a.maps);
-	free(a.restore_keys);
-	free(a.build_args);
+	free(r->ms.m);
+	free(r->ms.lines);
+	free(r->ms.nlines);
+	dockerfile_release(&r->df);
+	free(r->file);
+	free(r->a.maps);
+	free(r->a.restore_keys);
+	free(r->a.build_args);
+}
+
+int main(int argc, char **argv)
+{
+	struct run r = { .cmd = CB_ARGV_INIT };
+	bool done = false;
+	int code;
+
+	/* Inside a helper build (sync.h): no options, no environment. */
+	if (argc == 3 && !strcmp(argv[1], CB_HELPER_FLAG))
+		return cb_helper_main(argv[2]);
+	cli_init("cachebuild");
+	cc_err_clear(&r.err);
+	parse(argc, argv, &r.a);
+
+	code = plan(&r, &done);
+	if (code || done)
+		goto out;
+	restore(&r);
+	if ((code = probe(&r)) || (code = inject(&r)))
+		goto out;
+	/* A failed build still extracts; its status is the run's. */
+	code = build(&r);
+	if (code == EXIT_BUILDER)
+		goto out;
+	{
+		int x = extract(&r);
+
+		if (x) {
+			if (!code)
+				code = x;
+			goto out;
+		}
+	}
+	if (!code)
+		code = save(&r);
+	summary(&r);
+out:
+	release(&r, code);
 	return code;
 }

@@ -155,6 +155,7 @@ test_expect_success 'a lookup and a miss record nothing' '
 as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"; }
 if [ "$(id -u)" = 0 ] && setpriv --reuid=65534 --regid=65534 --clear-groups true 2>/dev/null; then
 	test_expect_success 'a store the restore cannot write still restores; -v says why no record' '
+		chmod 755 "$TRASH" &&
 		mkdir -p "$S/used" && : >"$U" && touch -d "2 hours ago" "$U" &&
 		before=$(stat -c "%i %Y" "$U") &&
 		mkdir -m 777 nb && cd nb &&

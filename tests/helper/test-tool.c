@@ -2181,6 +2181,41 @@ static int cmd_store_put(int argc, char **argv)
 	return 0;
 }
 
+static int print_object(void *ctx, const struct store_object *o)
+{
+	printf("%s %" PRIu64 " %" PRId64 "\n", o->name, o->size, o->mtime_ns);
+	return 0;
+}
+
+/* Prints "NAME SIZE MTIME_NS" for every object whose name starts with
+ * PREFIX (store_list_all: what lifecycle work sees). */
+static int cmd_store_list(int argc, char **argv)
+{
+	struct store *s = NULL;
+	struct cc_err err;
+
+	if (argc != 3)
+		die("usage: test-tool store-list STORE PREFIX");
+	check(store_open(&s, argv[1], &err), &err);
+	check(store_list_all(s, argv[2], print_object, NULL, &err), &err);
+	store_close(s);
+	return 0;
+}
+
+/* Removes object NAME from STORE. */
+static int cmd_store_del(int argc, char **argv)
+{
+	struct store *s = NULL;
+	struct cc_err err;
+
+	if (argc != 3)
+		die("usage: test-tool store-del STORE NAME");
+	check(store_open(&s, argv[1], &err), &err);
+	check(s->ops->del(s, argv[2], &err), &err);
+	store_close(s);
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 
 static const struct {
@@ -2194,6 +2229,8 @@ static const struct {
 	{ "id", cmd_id },
 	{ "manifest-dump", cmd_manifest_dump },
 	{ "mf-flip", cmd_mf_flip },
+	{ "store-del", cmd_store_del },
+	{ "store-list", cmd_store_list },
 	{ "store-put", cmd_store_put },
 };
 

@@ -1526,10 +1526,16 @@ static enum cc_code rest_list_entries(struct gha *g, const char *prefix, const c
 		if (page == 1 && json_get(&out, "total_count", NULL, &v))
 			total = strtoull(v.data, NULL, 10);
 		seen += fresh;
-		/* The last page is short; a page of nothing new means a
-		 * server that repeats itself. */
-		if (items < REST_PER_PAGE || !fresh || (total && seen >= total))
+		/* The last page is short (or empty); a full page of nothing
+		 * new is a server that repeats itself (or a listing that
+		 * lost 100 entries under us): the listing cannot be trusted. */
+		if (items < REST_PER_PAGE || (total && seen >= total))
 			break;
+		if (!fresh) {
+			rc = cc_err_set(err, CC_ESTORE, 0, "GitHub REST API: cannot %s: page %d "
+					"repeats entries of earlier pages", what, page);
+			goto cleanup;
+		}
 	}
 cleanup:
 	http_resp_release(&r);

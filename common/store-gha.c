@@ -31,14 +31,17 @@
  * which the runtime token cannot call: GET and DELETE
  * {GITHUB_API_URL}/repos/{GITHUB_REPOSITORY}/actions/caches[/{id}] with
  * GITHUB_TOKEN (permission actions: write; reading needs actions: read).
- * It sees the entries of every branch of the repository, not only the
- * ones this job's scope restores.  list_all pages through the entries
- * whose key starts with "P" prefix (oldest first, so entries created
- * meanwhile come last) and reports each object once: the newest entry of
- * its name, created_at as mtime, size_in_bytes as size.  del removes
- * every entry of the name (an older save of a rolling key would
- * otherwise come back).  Without a token the service is left to evict on
- * its own (entries unused for 7 days; least recently used beyond 10 GB).
+ * It sees the entries of every branch of the repository; with GITHUB_REF
+ * set (as on every runner) list_all and del keep to that branch's
+ * entries, which this job can read back (a prune must not count entries
+ * it cannot read).  list_all pages through the entries whose key starts
+ * with "P" prefix (oldest first, so entries created meanwhile come last)
+ * and reports each object once: the newest entry of its name, created_at
+ * as mtime, size_in_bytes as size.  del removes every entry of the name
+ * (an older save of a rolling key would otherwise come back) that a
+ * fresh list_all saw, else that the service lists.  Without a token the
+ * service is left to evict on its own (entries unused for 7 days; least
+ * recently used beyond 10 GB).
  *
  * Blob bodies: Put Blob up to SINGLE_MAX bytes, else Put Block of
  * s->part_size (else BLOCK_SIZE) bytes in parallel (s->jobs) and Put Block List.  Reads are ranged
@@ -95,6 +98,7 @@
 /* 500,000 service entries: far beyond what 10 GB per repository holds;
  * a server that keeps sending pages is cut off there. */
 #define REST_PAGES_MAX 5000
+#define KNOWN_TTL_MS (10 * 60 * 1000)	/* how long del trusts a listing */
 #define REST_NO_TOKEN_HINT \
 	"the GitHub cache service evicts entries by itself (unused for 7 days, " \
 	"least recently used beyond 10 GB per repository); to list or delete them, " \
@@ -116,10 +120,56 @@ struct gha {
 	char *api;		/* GITHUB_API_URL, without a trailing '/' */
 	char *api_token;	/* GITHUB_TOKEN, or NULL */
 	char *repo;		/* GITHUB_REPOSITORY "OWNER/REPO", or NULL */
+	char *ref;		/* GITHUB_REF: the branch whose entries to list, or NULL */
+	/* What list_all saw (every entry, by name): del removes those ids
+	 * without listing again while it is fresh.  Guarded by mu. */
+	struct rest_known *known;
 	struct http *http;
 	pthread_mutex_t mu;	/* guards urls */
 	struct url_slot urls[URL_CACHE];
 };
+
+/* One service entry of ours, from the REST listing. */
+struct rest_entry {
+	char *name;		/* object name */
+	uint64_t id;
+	uint64_t size;
+	int64_t created_ns;
+};
+
+struct rest_list {
+	struct rest_entry *v;
+	size_t n, alloc;
+};
+
+static void rest_list_release(struct rest_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].name);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+/* The entries one list_all saw, sorted by name: complete for every name
+ * that starts with prefix, as of at_ms. */
+struct rest_known {
+	struct rest_known *next;
+	char *prefix;
+	uint64_t at_ms;
+	struct rest_list l;
+};
+
+static void known_free(struct rest_known *k)
+{
+	while (k) {
+		struct rest_known *next = k->next;
+
+		free(k->prefix);
+		rest_list_release(&k->l);
+		free(k);
+		k = next;
+	}
+}
 
 static uint64_t now_ms(void)
 {
@@ -153,9 +203,11 @@ static void gha_close(struct store *s)
 	pthread_mutex_destroy(&g->mu);
 	free(g->base);
 	secret_free(g->token);
+	known_free(g->known);
 	secret_free(g->api_token);
 	free(g->api);
 	free(g->repo);
+	free(g->ref);
 	free(g->prefix);
 	http_free(g->http);
 	free(g);
@@ -452,7 +504,8 @@ static enum cc_code gha_open(struct store *s, const char *location, struct cc_er
 			n--;
 		if (!(g->api = strndup(api, n)) ||
 		    (env("GITHUB_TOKEN") && !(g->api_token = strdup(env("GITHUB_TOKEN")))) ||
-		    (env("GITHUB_REPOSITORY") && !(g->repo = strdup(env("GITHUB_REPOSITORY")))))
+		    (env("GITHUB_REPOSITORY") && !(g->repo = strdup(env("GITHUB_REPOSITORY")))) ||
+		    (env("GITHUB_REF") && !(g->ref = strdup(env("GITHUB_REF")))))
 			return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 	}
 	if (!EVP_Digest(GHA_VERSION_TEXT, strlen(GHA_VERSION_TEXT), md, &mdlen, EVP_sha256(),
@@ -1372,27 +1425,6 @@ static enum cc_code rest_fail(struct gha *g, const char *what, const struct http
 	return code;
 }
 
-/* One service entry of ours, from the REST listing. */
-struct rest_entry {
-	char *name;		/* object name */
-	uint64_t id;
-	uint64_t size;
-	int64_t created_ns;
-};
-
-struct rest_list {
-	struct rest_entry *v;
-	size_t n, alloc;
-};
-
-static void rest_list_release(struct rest_list *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i].name);
-	free(l->v);
-	memset(l, 0, sizeof(*l));
-}
-
 static bool rest_list_has(const struct rest_list *l, uint64_t id)
 {
 	for (size_t i = l->n; i-- > 0;)
@@ -1507,6 +1539,9 @@ static enum cc_code rest_list_entries(struct gha *g, const char *prefix, const c
 		    (rc = buf_addf(&url, err, "&per_page=%d&page=%d&sort=created_at&direction=asc",
 				   REST_PER_PAGE, page)))
 			goto cleanup;
+		if (g->ref && ((rc = buf_addstr(&url, "&ref=", err)) ||
+			       (rc = sigv4_uri_encode(&url, g->ref, strlen(g->ref), false, err))))
+			goto cleanup;
 		http_req_init(&q);
 		q.method = "GET";
 		q.url = url.data;
@@ -1563,30 +1598,90 @@ static enum cc_code gha_list_all(struct store *s, const char *prefix, store_list
 				 void *ctx, struct cc_err *err)
 {
 	struct gha *g = s->priv;
-	struct rest_list l = { 0 };
-	enum cc_code rc = rest_list_entries(g, prefix, "list the cache entries", &l, err);
+	struct rest_known *k = calloc(1, sizeof(*k));
+	enum cc_code rc;
 
-	if (rc)
-		goto cleanup;
-	if (l.n)
-		qsort(l.v, l.n, sizeof(*l.v), rest_entry_cmp);
-	for (size_t i = 0; i < l.n; i++) {
+	if (!k || !(k->prefix = strdup(prefix))) {
+		free(k);
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	}
+	if ((rc = rest_list_entries(g, prefix, "list the cache entries", &k->l, err))) {
+		known_free(k);
+		return rc;
+	}
+	k->at_ms = now_ms();
+	if (k->l.n)
+		qsort(k->l.v, k->l.n, sizeof(*k->l.v), rest_entry_cmp);
+	for (size_t i = 0; i < k->l.n; i++) {
 		struct store_object o = { 0 };
 
-		if (i && !strcmp(l.v[i].name, l.v[i - 1].name))
+		if (i && !strcmp(k->l.v[i].name, k->l.v[i - 1].name))
 			continue;	/* an older save of the same object */
-		o.name = l.v[i].name;
-		o.size = l.v[i].size;
-		o.mtime_ns = l.v[i].created_ns;
+		o.name = k->l.v[i].name;
+		o.size = k->l.v[i].size;
+		o.mtime_ns = k->l.v[i].created_ns;
 		if (fn(ctx, &o))
 			break;
 	}
-cleanup:
-	rest_list_release(&l);
-	return rc;
+	pthread_mutex_lock(&g->mu);
+	k->next = g->known;
+	g->known = k;
+	pthread_mutex_unlock(&g->mu);
+	return CC_OK;
 }
 
-/* Removes every entry of object name, on every branch.  Nothing to
+/* The ids of name's entries as a fresh list_all saw them (into l).
+ * @return false when no fresh listing covers name. */
+static bool known_ids(struct gha *g, const char *name, struct rest_list *l)
+{
+	bool covered = false;
+
+	pthread_mutex_lock(&g->mu);
+	for (struct rest_known *k = g->known; k && !covered; k = k->next) {
+		size_t lo = 0, hi = k->l.n;
+
+		if (now_ms() - k->at_ms > KNOWN_TTL_MS ||
+		    strncmp(name, k->prefix, strlen(k->prefix)))
+			continue;
+		covered = true;
+		while (lo < hi) {	/* the first entry of name */
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (strcmp(k->l.v[mid].name, name) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; lo < k->l.n && !strcmp(k->l.v[lo].name, name); lo++) {
+			struct rest_entry e = k->l.v[lo];
+
+			if (l->n == l->alloc) {
+				size_t na = l->alloc ? 2 * l->alloc : 8;
+				struct rest_entry *nv = realloc(l->v, na * sizeof(*nv));
+
+				if (!nv) {
+					covered = false;	/* list again */
+					break;
+				}
+				l->v = nv;
+				l->alloc = na;
+			}
+			if (!(e.name = strdup(name))) {
+				covered = false;
+				break;
+			}
+			l->v[l->n++] = e;
+		}
+	}
+	pthread_mutex_unlock(&g->mu);
+	if (!covered)
+		rest_list_release(l);
+	return covered;
+}
+
+/* Removes every entry of object name (of GITHUB_REF's branch) that a fresh
+ * list_all of this store saw (an entry a save made since then is kept:
+ * that save wins), else every entry the service lists now.  Nothing to
  * remove is success, as with the other stores. */
 static enum cc_code gha_del(struct store *s, const char *name, struct cc_err *err)
 {
@@ -1598,7 +1693,8 @@ static enum cc_code gha_del(struct store *s, const char *name, struct cc_err *er
 
 	http_resp_init(&r);
 	buf_addf(&what, NULL, "remove '%s'", name);
-	if ((rc = rest_list_entries(g, name, what.data, &l, err)))
+	if ((rc = rest_ready(g, what.data, err)) ||
+	    (!known_ids(g, name, &l) && (rc = rest_list_entries(g, name, what.data, &l, err))))
 		goto cleanup;
 	for (size_t i = 0; i < l.n; i++) {
 		struct http_req q;

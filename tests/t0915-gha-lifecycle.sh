@@ -3,7 +3,8 @@
 # (store_list_all and del in common/store-gha.c) against the fixture's
 # REST endpoints: every object once, with its size; pagination past 100
 # entries and a server whose pages never end; delete removes every entry
-# of a name; no token, a token without `actions: write`, a refused token.
+# of a name (once listed, without listing again); GITHUB_REF keeps both to
+# one branch; no token, a token without `actions: write`, a refused token.
 # Then GitHub's own eviction: a restore whose pack was evicted falls back
 # to the next candidate before writing anything, and the next save
 # uploads those chunks again instead of referencing the evicted pack.
@@ -115,15 +116,44 @@ test_expect_success 'del removes every entry of a name; a missing name is no err
 	cache-restore --store gha --key life-a >out && expect_grep "^cache-hit=true$" out
 '
 
+test_expect_success 'a listing then deletes: one DELETE per entry, no second listing' '
+	m=$(mark) &&
+	"$TEST_TOOL" store-list gha junk/1 --delete >list &&
+	n=$(wc -l <list) && echo "$n objects" && test "$n" = 62 &&
+	expect_eq "$(logjs $m "l.filter(r => r.kind === \"rest\" && r.method === \"GET\").length")" 1 &&
+	expect_eq "$(logjs $m "l.filter(r => r.kind === \"rest\" && r.method === \"DELETE\" && r.status === 204).length")" "$n" &&
+	expect_eq "$(entries cicache/junk/1 | wc -l)" 0 &&
+	expect_eq "$("$TEST_TOOL" store-list gha junk/ | wc -l)" $((149 - n))
+'
+
+test_expect_success 'with GITHUB_REF, list and delete keep to that branch' '
+	curl -sf -X POST --data "{\"ref\":\"refs/heads/feature\"}" "$(gha_url)/_fixture/ref" &&
+	"$TEST_TOOL" store-put gha junk/feat j &&
+	curl -sf -X POST --data "{\"ref\":\"refs/heads/main\"}" "$(gha_url)/_fixture/ref" &&
+	"$TEST_TOOL" store-put gha junk/feat j &&
+	GITHUB_REF=refs/heads/main "$TEST_TOOL" store-list gha junk/ >main &&
+	GITHUB_REF=refs/heads/feature "$TEST_TOOL" store-list gha junk/ >feature &&
+	"$TEST_TOOL" store-list gha junk/ >all &&
+	expect_eq "$(wc -l <feature)" 1 && expect_grep "^junk/feat " feature &&
+	expect_eq "$(wc -l <main)" "$(wc -l <all)" && expect_grep "^junk/feat " main &&
+	GITHUB_REF=refs/heads/feature "$TEST_TOOL" store-del gha junk/feat &&
+	expect_eq "$(entries cicache/junk/feat/ | wc -l)" 1 &&
+	GITHUB_REF=refs/heads/feature "$TEST_TOOL" store-list gha junk/ >feature &&
+	expect_eq "$(wc -l <feature)" 0 &&
+	m=$(mark) &&
+	GITHUB_REF=refs/heads/main "$TEST_TOOL" store-list gha junk/feat >/dev/null &&
+	expect_grep "ref=refs%2Fheads%2Fmain" <(logjs $m "l.filter(r => r.kind === \"rest\")[0].query")
+'
+
 test_expect_success 'a token without actions: write: list works, delete says what is missing' '
 	curl -sf -X POST --data "{\"ro-tok\":\"read\",\"no-tok\":\"none\"}" "$(gha_url)/_fixture/tokens" &&
-	GITHUB_TOKEN=ro-tok "$TEST_TOOL" store-list gha junk/1 >list &&
+	GITHUB_TOKEN=ro-tok "$TEST_TOOL" store-list gha junk/2 >list &&
 	test "$(wc -l <list)" -ge 1 &&
-	GITHUB_TOKEN=ro-tok expect_code 100 "$TEST_TOOL" store-del gha junk/1 2>err && cat err &&
+	GITHUB_TOKEN=ro-tok expect_code 100 "$TEST_TOOL" store-del gha junk/2 2>err && cat err &&
 	expect_grep "HTTP 403" err && expect_grep "Resource not accessible by integration" err &&
 	expect_grep "lacks the permission" err && expect_grep "actions: write" err &&
 	expect_grep "evicts entries by itself" err &&
-	expect_eq "$(entries cicache/junk/1/ | wc -l)" 1 &&
+	expect_eq "$(entries cicache/junk/2/ | wc -l)" 1 &&
 	GITHUB_TOKEN=no-tok expect_code 100 "$TEST_TOOL" store-list gha junk/ 2>err &&
 	expect_grep "HTTP 403" err && expect_grep "actions: write" err &&
 	GITHUB_TOKEN=wrong-tok expect_code 100 "$TEST_TOOL" store-list gha junk/ 2>err && cat err &&

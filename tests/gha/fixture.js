@@ -42,6 +42,8 @@
 // POST /_fixture/evict {"key": K} or {"prefix": P}: GitHub evicting: the
 // entries with key K (every version and ref), or whose key starts with
 // P, vanish with their blobs; answers the evicted keys.
+// POST /_fixture/ref {"ref": R}: entries created from now on carry ref R
+// (a job on another branch; reads are not scoped by ref here).
 // POST /_fixture/tokens {"T": "write" | "read" | "none"}: what a REST
 // token may do (its `actions` permission); --api-token T is "write".
 //
@@ -510,6 +512,10 @@ async function control(req, res) {
 		await removeEntries(hit);
 		log({ kind: 'evict', keys: hit.map(e => e.key) });
 		return sendJson(res, 200, { evicted: hit.map(e => e.key) });
+	}
+	if (u.pathname === '/_fixture/ref' && req.method === 'POST') {
+		opt.ref = JSON.parse(body.toString('utf8')).ref;
+		return sendJson(res, 200, { ref: opt.ref });
 	}
 	if (u.pathname === '/_fixture/tokens' && req.method === 'POST') {
 		const f = JSON.parse(body.toString('utf8'));

@@ -2183,21 +2183,31 @@ static int cmd_store_put(int argc, char **argv)
 
 static int print_object(void *ctx, const struct store_object *o)
 {
+	struct buf *names = ctx;
+
 	printf("%s %" PRIu64 " %" PRId64 "\n", o->name, o->size, o->mtime_ns);
+	if (names)
+		xadd(names, o->name, strlen(o->name) + 1);
 	return 0;
 }
 
 /* Prints "NAME SIZE MTIME_NS" for every object whose name starts with
- * PREFIX (store_list_all: what lifecycle work sees). */
+ * PREFIX (store_list_all: what lifecycle work sees); with --delete, then
+ * removes each of them, as a lifecycle run does after its listing. */
 static int cmd_store_list(int argc, char **argv)
 {
 	struct store *s = NULL;
 	struct cc_err err;
+	struct buf names = BUF_INIT;
+	bool del = argc == 4 && !strcmp(argv[3], "--delete");
 
-	if (argc != 3)
-		die("usage: test-tool store-list STORE PREFIX");
+	if (argc != 3 && !del)
+		die("usage: test-tool store-list STORE PREFIX [--delete]");
 	check(store_open(&s, argv[1], &err), &err);
-	check(store_list_all(s, argv[2], print_object, NULL, &err), &err);
+	check(store_list_all(s, argv[2], print_object, del ? &names : NULL, &err), &err);
+	for (size_t at = 0; at < names.len; at += strlen(names.data + at) + 1)
+		check(s->ops->del(s, names.data + at, &err), &err);
+	buf_release(&names);
 	store_close(s);
 	return 0;
 }

@@ -1380,20 +1380,27 @@ static enum cc_code rest_ready(struct gha *g, const char *what, struct cc_err *e
 	const char *slash = g->repo ? strchr(g->repo, '/') : NULL;
 
 	if (!g->api_token)
-		return cc_err_set(err, CC_EUSAGE, 0, "gha store: cannot %s: GITHUB_TOKEN is not set; "
+		return cc_err_set(err, CC_ESTORE, 0, "gha store: cannot %s: GITHUB_TOKEN is not set; "
 				  REST_NO_TOKEN_HINT, what);
 	if (!g->repo)
-		return cc_err_set(err, CC_EUSAGE, 0, "gha store: cannot %s: GITHUB_REPOSITORY "
+		return cc_err_set(err, CC_ESTORE, 0, "gha store: cannot %s: GITHUB_REPOSITORY "
 				  "(OWNER/REPO) is not set", what);
 	if (!slash || slash == g->repo || !slash[1] || strchr(slash + 1, '/') ||
 	    strspn(g->repo, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_./") !=
 	    strlen(g->repo))
-		return cc_err_set(err, CC_EUSAGE, 0, "gha store: GITHUB_REPOSITORY '%s' is not "
+		return cc_err_set(err, CC_ESTORE, 0, "gha store: GITHUB_REPOSITORY '%s' is not "
 				  "OWNER/REPO", g->repo);
 	if (strncmp(g->api, "https://", 8) && strncmp(g->api, "http://", 7))
-		return cc_err_set(err, CC_EUSAGE, 0, "gha store: GITHUB_API_URL must start with "
+		return cc_err_set(err, CC_ESTORE, 0, "gha store: GITHUB_API_URL must start with "
 				  "http:// or https://");
 	return CC_OK;
+}
+
+/* GitHub answers its rate limits with 403 (or 429) and a message that
+ * says so: transient, unlike a 403 for a missing permission. */
+static bool rest_retryable(long status, const struct buf *body)
+{
+	return status == 403 && strstr(body->data, "rate limit");
 }
 
 /* Words a failed REST call: "GitHub REST API: cannot WHAT: HTTP n: message". */
@@ -1402,7 +1409,6 @@ static enum cc_code rest_fail(struct gha *g, const char *what, const struct http
 {
 	struct buf msg = BUF_INIT;
 	const char *hint = "";
-	enum cc_code code = CC_ESTORE;
 
 	buf_init(&msg, 1024);
 	json_get(&r->err_body, "message", NULL, &msg);
@@ -1415,14 +1421,13 @@ static enum cc_code rest_fail(struct gha *g, const char *what, const struct http
 		hint = " (rate limited: try again later)";
 	} else if (r->status == 403) {
 		hint = "; GITHUB_TOKEN lacks the permission: " REST_NO_TOKEN_HINT;
-		code = CC_EUSAGE;
 	} else if (r->status == 404) {
 		hint = " (no such repository, or GITHUB_TOKEN may not see it)";
 	}
-	cc_err_set(err, code, 0, "GitHub REST API: cannot %s in %s: HTTP %ld%s%s%s", what,
+	cc_err_set(err, CC_ESTORE, 0, "GitHub REST API: cannot %s in %s: HTTP %ld%s%s%s", what,
 		   g->repo, r->status, msg.len ? ": " : "", msg.data, hint);
 	buf_release(&msg);
-	return code;
+	return CC_ESTORE;
 }
 
 static bool rest_list_has(const struct rest_list *l, uint64_t id)
@@ -1547,6 +1552,7 @@ static enum cc_code rest_list_entries(struct gha *g, const char *prefix, const c
 		q.url = url.data;
 		q.sign = sign_rest;
 		q.sign_ctx = g;
+		q.retryable = rest_retryable;
 		q.out = &out;
 		if ((rc = http_do(g->http, &q, &r, err))) {
 			cc_err_prefix(err, "GitHub REST API");
@@ -1712,6 +1718,7 @@ static enum cc_code gha_del(struct store *s, const char *name, struct cc_err *er
 		q.url = url.data;
 		q.sign = sign_rest;
 		q.sign_ctx = g;
+		q.retryable = rest_retryable;
 		if ((rc = http_do(g->http, &q, &r, err))) {
 			cc_err_prefix(err, "GitHub REST API");
 			goto cleanup;

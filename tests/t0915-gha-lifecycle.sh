@@ -101,6 +101,14 @@ test_expect_success 'a server that repeats its pages is an error, not a loop' '
 	expect_eq "$(logjs $m "l.filter(r => r.kind === \"rest\").length")" 2
 '
 
+test_expect_success 'a 403 for a rate limit is waited out, not taken for a permission' '
+	gha_faults "{\"rest_rate_limit\":2}" &&
+	m=$(mark) &&
+	"$TEST_TOOL" store-list gha junk/ >list &&
+	expect_eq "$(wc -l <list)" 150 &&
+	expect_eq "$(logjs $m "l.filter(r => r.fault === \"rest_rate_limit\").length")" 2
+'
+
 test_expect_success 'del removes every entry of a name; a missing name is no error' '
 	name=$("$TEST_TOOL" store-list gha keys/life-roll | cut -d" " -f1) &&
 	echo "$name" &&

@@ -37,6 +37,8 @@
 //   only: "Method"  (twirp faults only hit that method)
 //   rest_repeat: N  (next N REST list calls ignore ?page: page 1 again,
 //                    a server whose pagination never ends)
+//   rest_rate_limit: N  (next N REST calls: 403 "secondary rate limit",
+//                        Retry-After: 1, as GitHub answers)
 // POST /_fixture/truncate {"key": K, "bytes": N}: cuts the blob of the
 // newest entry with key K to its first N bytes (a damaged upload).
 // POST /_fixture/evict {"key": K} or {"prefix": P}: GitHub evicting: the
@@ -118,6 +120,7 @@ let lastCreated = 0;
 const faults = {
 	rate_limit: 0, retry_after: 1, server_error: 0, error_status: 503,
 	auth_fail: 0, blob_error: 0, blob_error_status: 500, only: '', rest_repeat: 0,
+	rest_rate_limit: 0,
 };
 const tokens = { [opt.apiToken]: 'write' };	// REST token -> actions permission
 
@@ -381,6 +384,14 @@ async function rest(req, res) {
 	}
 	const perm = tokens[auth[1]];
 	rec.perm = perm;
+	if (faults.rest_rate_limit > 0) {
+		faults.rest_rate_limit--;
+		rec.fault = 'rest_rate_limit';
+		sendJson(res, 403, { message: 'You have exceeded a secondary rate limit. Please wait ' +
+			'a few minutes before you try again.', documentation_url: DOCS },
+			{ 'Retry-After': '1' });
+		return finish(403);
+	}
 	if (!m || `${m[1]}/${m[2]}`.toLowerCase() !== opt.repo.toLowerCase())
 		return finish(restError(res, 404, 'Not Found'));
 	const write = req.method === 'DELETE';

@@ -1430,28 +1430,35 @@ static enum cc_code rest_fail(struct gha *g, const char *what, const struct http
 	return CC_ESTORE;
 }
 
-static bool rest_list_has(const struct rest_list *l, uint64_t id)
+/* The ids of one page of the listing. */
+struct rest_ids {
+	uint64_t v[REST_PER_PAGE];
+	size_t n;
+};
+
+static bool rest_ids_has(const struct rest_ids *p, uint64_t id)
 {
-	for (size_t i = l->n; i-- > 0;)
-		if (l->v[i].id == id)
+	for (size_t i = 0; i < p->n; i++)
+		if (p->v[i] == id)
 			return true;
 	return false;
 }
 
 /* Adds the entries of one page (the "actions_caches" array in body) that
  * are ours (our version, a key that maps back to an object name starting
- * with prefix) to l.  *ret_items counts all items, *ret_new the ones not
- * seen on an earlier page. */
+ * with prefix) and not on the previous page prev (entries deleted
+ * meanwhile shift the pages) to l.  ret_ids gets the page's ids;
+ * *ret_new counts the ones not on prev. */
 static enum cc_code rest_page(struct gha *g, const struct buf *body, const char *prefix,
-			      struct rest_list *l, size_t *ret_items, size_t *ret_new,
-			      struct cc_err *err)
+			      struct rest_list *l, const struct rest_ids *prev,
+			      struct rest_ids *ret_ids, size_t *ret_new, struct cc_err *err)
 {
 	struct buf arr = BUF_INIT, el = BUF_INIT, v = BUF_INIT, name = BUF_INIT;
 	size_t pos = 0;
 	enum cc_code rc = CC_OK;
 	int more;
 
-	*ret_items = *ret_new = 0;
+	ret_ids->n = *ret_new = 0;
 	buf_init(&arr, REST_BODY_MAX);
 	buf_init(&el, REST_BODY_MAX);
 	buf_init(&v, REST_BODY_MAX);
@@ -1462,14 +1469,15 @@ static enum cc_code rest_page(struct gha *g, const struct buf *body, const char 
 		char *endp;
 		int64_t t;
 
-		(*ret_items)++;
-		if (!json_get(&el, "id", NULL, &v) || !isdigit((unsigned char)v.data[0]))
-			goto malformed;
+		if (ret_ids->n == REST_PER_PAGE ||
+		    !json_get(&el, "id", NULL, &v) || !isdigit((unsigned char)v.data[0]))
+			goto malformed;	/* no id, or more than we asked for */
 		errno = 0;
 		e.id = strtoull(v.data, &endp, 10);
 		if (*endp || errno)
 			goto malformed;
-		if (rest_list_has(l, e.id))
+		ret_ids->v[ret_ids->n++] = e.id;
+		if (rest_ids_has(prev, e.id))
 			continue;
 		(*ret_new)++;
 		if (!json_get(&el, "version", NULL, &v) || strcmp(v.data, g->version) ||
@@ -1520,15 +1528,21 @@ static enum cc_code rest_list_entries(struct gha *g, const char *prefix, const c
 	enum cc_code rc;
 	uint64_t total = 0;
 	size_t seen = 0;
+	/* This page's ids and the previous page's, alternating. */
+	struct rest_ids *ids = calloc(2, sizeof(*ids));
 
 	http_resp_init(&r);
 	buf_init(&out, REST_BODY_MAX);
 	buf_init(&v, 64);
+	if (!ids) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		goto cleanup;
+	}
 	if ((rc = rest_ready(g, what, err)) || (rc = entry_name(g, prefix, &ek, err)))
 		goto cleanup;
 	for (int page = 1;; page++) {
 		struct http_req q;
-		size_t items, fresh;
+		size_t fresh;
 
 		if (page > REST_PAGES_MAX) {
 			rc = cc_err_set(err, CC_ESTORE, 0, "GitHub REST API: cannot %s: more than %d "
@@ -1562,15 +1576,17 @@ static enum cc_code rest_list_entries(struct gha *g, const char *prefix, const c
 			rc = rest_fail(g, what, &r, err);
 			goto cleanup;
 		}
-		if ((rc = rest_page(g, &out, prefix, l, &items, &fresh, err)))
+		if ((rc = rest_page(g, &out, prefix, l, &ids[(page - 1) & 1], &ids[page & 1],
+				    &fresh, err)))
 			goto cleanup;
 		if (page == 1 && json_get(&out, "total_count", NULL, &v))
 			total = strtoull(v.data, NULL, 10);
 		seen += fresh;
 		/* The last page is short (or empty); a full page of nothing
 		 * new is a server that repeats itself (or a listing that
-		 * lost 100 entries under us): the listing cannot be trusted. */
-		if (items < REST_PER_PAGE || (total && seen >= total))
+		 * lost 100 entries under us): the listing cannot be trusted.
+		 * One that cycles through pages stops at REST_PAGES_MAX. */
+		if (ids[page & 1].n < REST_PER_PAGE || (total && seen >= total))
 			break;
 		if (!fresh) {
 			rc = cc_err_set(err, CC_ESTORE, 0, "GitHub REST API: cannot %s: page %d "
@@ -1579,6 +1595,7 @@ static enum cc_code rest_list_entries(struct gha *g, const char *prefix, const c
 		}
 	}
 cleanup:
+	free(ids);
 	http_resp_release(&r);
 	buf_release(&ek);
 	buf_release(&url);

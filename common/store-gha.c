@@ -1444,66 +1444,45 @@ static bool rest_ids_has(const struct rest_ids *p, uint64_t id)
 	return false;
 }
 
-/* Adds the entries of one page (the "actions_caches" array in body) that
- * are ours (our version, a key that maps back to an object name starting
- * with prefix) and not on the previous page prev (entries deleted
- * meanwhile shift the pages) to l.  ret_ids gets the page's ids;
- * *ret_new counts the ones not on prev. */
-static enum cc_code rest_page(struct gha *g, const struct buf *body, const char *prefix,
-			      struct rest_list *l, const struct rest_ids *prev,
-			      struct rest_ids *ret_ids, size_t *ret_new, struct cc_err *err)
+enum cc_code gha_rest_caches(const struct buf *body, size_t max, gha_rest_cache_fn fn,
+			     void *ctx, uint64_t *ret_total, struct cc_err *err)
 {
-	struct buf arr = BUF_INIT, el = BUF_INIT, v = BUF_INIT, name = BUF_INIT;
-	size_t pos = 0;
+	struct buf arr = BUF_INIT, el = BUF_INIT, key = BUF_INIT, version = BUF_INIT,
+		   v = BUF_INIT;
+	size_t pos = 0, n = 0;
 	enum cc_code rc = CC_OK;
 	int more;
 
-	ret_ids->n = *ret_new = 0;
+	*ret_total = 0;
 	buf_init(&arr, REST_BODY_MAX);
 	buf_init(&el, REST_BODY_MAX);
-	buf_init(&v, REST_BODY_MAX);
+	buf_init(&key, 4 * ENTRY_KEY_MAX);
+	buf_init(&version, 256);
+	buf_init(&v, 256);
 	if (!json_get(body, "actions_caches", NULL, &arr))
 		goto malformed;
+	if (json_get(body, "total_count", NULL, &v) && isdigit((unsigned char)v.data[0]))
+		*ret_total = strtoull(v.data, NULL, 10);
 	while ((more = json_array_next(&arr, &pos, &el)) > 0) {
-		struct rest_entry e = { 0 };
+		struct gha_rest_cache c = { 0 };
 		char *endp;
-		int64_t t;
 
-		if (ret_ids->n == REST_PER_PAGE ||
-		    !json_get(&el, "id", NULL, &v) || !isdigit((unsigned char)v.data[0]))
-			goto malformed;	/* no id, or more than we asked for */
+		/* No id, or more than we asked for. */
+		if (++n > max || !json_get(&el, "id", NULL, &v) || !isdigit((unsigned char)v.data[0]))
+			goto malformed;
 		errno = 0;
-		e.id = strtoull(v.data, &endp, 10);
+		c.id = strtoull(v.data, &endp, 10);
 		if (*endp || errno)
 			goto malformed;
-		ret_ids->v[ret_ids->n++] = e.id;
-		if (rest_ids_has(prev, e.id))
-			continue;
-		(*ret_new)++;
-		if (!json_get(&el, "version", NULL, &v) || strcmp(v.data, g->version) ||
-		    !json_get(&el, "key", NULL, &v) || !entry_parse(g, v.data, &name, &t) ||
-		    strncmp(name.data, prefix, strlen(prefix)))
-			continue;	/* not ours: actions/cache's, or another namespace's */
+		/* A key or version too long for the service, or absent: "". */
+		c.key = json_get(&el, "key", NULL, &key) ? key.data : "";
+		c.version = json_get(&el, "version", NULL, &version) ? version.data : "";
 		if (json_get(&el, "size_in_bytes", NULL, &v) && isdigit((unsigned char)v.data[0]))
-			e.size = strtoull(v.data, NULL, 10);
+			c.size = strtoull(v.data, NULL, 10);
 		if (json_get(&el, "created_at", NULL, &v))
-			e.created_ns = iso8601_ns(v.data);
-		if (l->n == l->alloc) {
-			size_t na = l->alloc ? 2 * l->alloc : 256;
-			struct rest_entry *nv = realloc(l->v, na * sizeof(*nv));
-
-			if (!nv) {
-				rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-				goto cleanup;
-			}
-			l->v = nv;
-			l->alloc = na;
-		}
-		if (!(e.name = buf_detach(&name, NULL))) {
-			rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+			c.created_ns = iso8601_ns(v.data);
+		if (fn(ctx, &c))
 			goto cleanup;
-		}
-		l->v[l->n++] = e;
 	}
 	if (more < 0)
 		goto malformed;
@@ -1513,9 +1492,60 @@ malformed:
 cleanup:
 	buf_release(&arr);
 	buf_release(&el);
+	buf_release(&key);
+	buf_release(&version);
 	buf_release(&v);
-	buf_release(&name);
 	return rc;
+}
+
+/* What one page adds to a listing. */
+struct rest_page {
+	struct gha *g;
+	const char *prefix;
+	struct rest_list *l;
+	const struct rest_ids *prev;	/* the previous page's ids */
+	struct rest_ids *ids;		/* this page's */
+	size_t fresh;			/* ids not on the previous page */
+	struct buf name;
+	enum cc_code rc;
+};
+
+/* Adds a cache of the page to the listing if it is ours (our version, a
+ * key that maps back to an object name starting with prefix) and not on
+ * the previous page (entries deleted meanwhile shift the pages). */
+static int rest_page_add(void *ctx, const struct gha_rest_cache *c)
+{
+	struct rest_page *pg = ctx;
+	struct rest_list *l = pg->l;
+	struct rest_entry e = { 0 };
+	int64_t t;
+
+	pg->ids->v[pg->ids->n++] = c->id;	/* at most REST_PER_PAGE: gha_rest_caches' max */
+	if (rest_ids_has(pg->prev, c->id))
+		return 0;
+	pg->fresh++;
+	if (strcmp(c->version, pg->g->version) || !entry_parse(pg->g, c->key, &pg->name, &t) ||
+	    strncmp(pg->name.data, pg->prefix, strlen(pg->prefix)))
+		return 0;	/* not ours: actions/cache's, or another namespace's */
+	e.id = c->id;
+	e.size = c->size;
+	e.created_ns = c->created_ns;
+	if (l->n == l->alloc) {
+		size_t na = l->alloc ? 2 * l->alloc : 256;
+		struct rest_entry *nv = realloc(l->v, na * sizeof(*nv));
+
+		if (!nv)
+			goto nomem;
+		l->v = nv;
+		l->alloc = na;
+	}
+	if (!(e.name = buf_detach(&pg->name, NULL)))
+		goto nomem;
+	l->v[l->n++] = e;
+	return 0;
+nomem:
+	pg->rc = CC_ENOMEM;
+	return 1;
 }
 
 /* Lists every entry of ours whose object name starts with prefix (the
@@ -1523,17 +1553,17 @@ cleanup:
 static enum cc_code rest_list_entries(struct gha *g, const char *prefix, const char *what,
 				      struct rest_list *l, struct cc_err *err)
 {
-	struct buf ek = BUF_INIT, url = BUF_INIT, out = BUF_INIT, v = BUF_INIT;
+	struct buf ek = BUF_INIT, url = BUF_INIT, out = BUF_INIT;
 	struct http_resp r;
 	enum cc_code rc;
 	uint64_t total = 0;
 	size_t seen = 0;
 	/* This page's ids and the previous page's, alternating. */
 	struct rest_ids *ids = calloc(2, sizeof(*ids));
+	struct rest_page pg = { .g = g, .prefix = prefix, .l = l, .name = BUF_INIT };
 
 	http_resp_init(&r);
 	buf_init(&out, REST_BODY_MAX);
-	buf_init(&v, 64);
 	if (!ids) {
 		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 		goto cleanup;
@@ -1542,7 +1572,6 @@ static enum cc_code rest_list_entries(struct gha *g, const char *prefix, const c
 		goto cleanup;
 	for (int page = 1;; page++) {
 		struct http_req q;
-		size_t fresh;
 
 		if (page > REST_PAGES_MAX) {
 			rc = cc_err_set(err, CC_ESTORE, 0, "GitHub REST API: cannot %s: more than %d "
@@ -1576,19 +1605,24 @@ static enum cc_code rest_list_entries(struct gha *g, const char *prefix, const c
 			rc = rest_fail(g, what, &r, err);
 			goto cleanup;
 		}
-		if ((rc = rest_page(g, &out, prefix, l, &ids[(page - 1) & 1], &ids[page & 1],
-				    &fresh, err)))
+		pg.prev = &ids[(page - 1) & 1];
+		pg.ids = &ids[page & 1];
+		pg.ids->n = pg.fresh = 0;
+		if ((rc = gha_rest_caches(&out, REST_PER_PAGE, rest_page_add, &pg,
+					  page == 1 ? &total : &(uint64_t){ 0 }, err)))
 			goto cleanup;
-		if (page == 1 && json_get(&out, "total_count", NULL, &v))
-			total = strtoull(v.data, NULL, 10);
-		seen += fresh;
+		if (pg.rc) {
+			rc = cc_err_set(err, pg.rc, ENOMEM, "cannot allocate");
+			goto cleanup;
+		}
+		seen += pg.fresh;
 		/* The last page is short (or empty); a full page of nothing
 		 * new is a server that repeats itself (or a listing that
 		 * lost 100 entries under us): the listing cannot be trusted.
 		 * One that cycles through pages stops at REST_PAGES_MAX. */
-		if (ids[page & 1].n < REST_PER_PAGE || (total && seen >= total))
+		if (pg.ids->n < REST_PER_PAGE || (total && seen >= total))
 			break;
-		if (!fresh) {
+		if (!pg.fresh) {
 			rc = cc_err_set(err, CC_ESTORE, 0, "GitHub REST API: cannot %s: page %d "
 					"repeats entries of earlier pages", what, page);
 			goto cleanup;
@@ -1596,11 +1630,11 @@ static enum cc_code rest_list_entries(struct gha *g, const char *prefix, const c
 	}
 cleanup:
 	free(ids);
+	buf_release(&pg.name);
 	http_resp_release(&r);
 	buf_release(&ek);
 	buf_release(&url);
 	buf_release(&out);
-	buf_release(&v);
 	return rc;
 }
 

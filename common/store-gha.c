@@ -124,6 +124,10 @@ struct gha {
 	/* What list_all saw (every entry, by name): del removes those ids
 	 * without listing again while it is fresh.  Guarded by mu. */
 	struct rest_known *known;
+	/* Names this store put since its first list_all: a listing does
+	 * not know their entries, so del lists them afresh.  Guarded by mu. */
+	char **put_names;
+	size_t n_put_names;
 	struct http *http;
 	pthread_mutex_t mu;	/* guards urls */
 	struct url_slot urls[URL_CACHE];
@@ -171,6 +175,8 @@ static void known_free(struct rest_known *k)
 	}
 }
 
+static void known_put(struct gha *g, const char *name);
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -204,6 +210,9 @@ static void gha_close(struct store *s)
 	free(g->base);
 	secret_free(g->token);
 	known_free(g->known);
+	for (size_t i = 0; i < g->n_put_names; i++)
+		free(g->put_names[i]);
+	free(g->put_names);
 	secret_free(g->api_token);
 	free(g->api);
 	free(g->repo);
@@ -1138,6 +1147,7 @@ static enum cc_code gha_put(struct store *s, const char *name, const char *src, 
 		 (long long)st.st_size);
 done:
 	cache_forget(g, name);
+	known_put(g, name);
 	if (flags & STORE_PUT_MOVE)
 		unlink(src);
 cleanup:
@@ -1687,13 +1697,43 @@ static enum cc_code gha_list_all(struct store *s, const char *prefix, store_list
 	return CC_OK;
 }
 
+/* Notes that name was put after a listing (a prune's mark, put and
+ * removed in one run): the listing does not know its entry. */
+static void known_put(struct gha *g, const char *name)
+{
+	char **nv;
+	char *copy = NULL;
+
+	pthread_mutex_lock(&g->mu);
+	if (!g->known)
+		goto done;
+	nv = realloc(g->put_names, (g->n_put_names + 1) * sizeof(*nv));
+	if (nv)
+		g->put_names = nv;
+	if (!nv || !(copy = strdup(name))) {
+		/* Cannot remember it: trust no listing from now on. */
+		known_free(g->known);
+		g->known = NULL;
+		goto done;
+	}
+	g->put_names[g->n_put_names++] = copy;
+done:
+	pthread_mutex_unlock(&g->mu);
+}
+
 /* The ids of name's entries as a fresh list_all saw them (into l).
- * @return false when no fresh listing covers name. */
+ * @return false when no fresh listing covers name, or name was put
+ * since. */
 static bool known_ids(struct gha *g, const char *name, struct rest_list *l)
 {
 	bool covered = false;
 
 	pthread_mutex_lock(&g->mu);
+	for (size_t i = 0; i < g->n_put_names; i++)
+		if (!strcmp(g->put_names[i], name)) {
+			pthread_mutex_unlock(&g->mu);
+			return false;
+		}
 	for (struct rest_known *k = g->known; k && !covered; k = k->next) {
 		size_t lo = 0, hi = k->l.n;
 

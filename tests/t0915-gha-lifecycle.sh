@@ -134,6 +134,15 @@ test_expect_success 'a listing then deletes: one DELETE per entry, no second lis
 	expect_eq "$("$TEST_TOOL" store-list gha junk/ | wc -l)" $((149 - n))
 '
 
+test_expect_success 'an object put after the listing is deleted all the same' '
+	"$TEST_TOOL" store-list gha condemned/ --put-delete condemned/x.pack j >/dev/null &&
+	expect_eq "$(entries cicache/condemned/ | wc -l)" 0 &&
+	"$TEST_TOOL" store-put gha condemned/y.pack j &&
+	"$TEST_TOOL" store-list gha condemned/ --put-delete condemned/y.pack j >list &&
+	expect_grep "^condemned/y.pack " list &&
+	expect_eq "$(entries cicache/condemned/ | wc -l)" 0
+'
+
 test_expect_success 'with GITHUB_REF, list and delete keep to that branch' '
 	curl -sf -X POST --data "{\"ref\":\"refs/heads/feature\"}" "$(gha_url)/_fixture/ref" &&
 	"$TEST_TOOL" store-put gha junk/feat j &&

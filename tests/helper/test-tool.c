@@ -2192,22 +2192,41 @@ static int print_object(void *ctx, const struct store_object *o)
 }
 
 /* Prints "NAME SIZE MTIME_NS" for every object whose name starts with
- * PREFIX (store_list_all: what lifecycle work sees); with --delete, then
- * removes each of them, as a lifecycle run does after its listing. */
+ * PREFIX (store_list_all: what lifecycle work sees).  Then, as a
+ * lifecycle run does after its listing: --delete removes each of them;
+ * --put-delete NAME FILE puts FILE as NAME (if absent) and removes it
+ * again (prune's mark, with no grace). */
 static int cmd_store_list(int argc, char **argv)
 {
 	struct store *s = NULL;
 	struct cc_err err;
-	struct buf names = BUF_INIT;
+	struct buf names = BUF_INIT, tmp = BUF_INIT, data = BUF_INIT;
 	bool del = argc == 4 && !strcmp(argv[3], "--delete");
+	bool put_del = argc == 6 && !strcmp(argv[3], "--put-delete");
 
-	if (argc != 3 && !del)
-		die("usage: test-tool store-list STORE PREFIX [--delete]");
+	if (argc != 3 && !del && !put_del)
+		die("usage: test-tool store-list STORE PREFIX [--delete | --put-delete NAME FILE]");
 	check(store_open(&s, argv[1], &err), &err);
 	check(store_list_all(s, argv[2], print_object, del ? &names : NULL, &err), &err);
 	for (size_t at = 0; at < names.len; at += strlen(names.data + at) + 1)
 		check(s->ops->del(s, names.data + at, &err), &err);
+	if (put_del) {
+		int fd;
+
+		read_file(argv[5], &data);
+		check(s->ops->prepare_write(s, &err), &err);
+		if ((fd = store_tmpfile(s, &tmp, &err)) < 0)
+			check(err.code, &err);
+		close(fd);
+		write_file(tmp.data, data.data, data.len);
+		check(s->ops->put(s, argv[4], tmp.data, STORE_PUT_MOVE | STORE_PUT_IF_ABSENT, NULL,
+				  &err), &err);
+		unlink(tmp.data);
+		check(s->ops->del(s, argv[4], &err), &err);
+	}
 	buf_release(&names);
+	buf_release(&tmp);
+	buf_release(&data);
 	store_close(s);
 	return 0;
 }

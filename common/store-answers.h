@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "buf.h"
 #include "err.h"
 #include "store.h"
@@ -41,5 +42,25 @@ void s3_error_words(const char *body, size_t len, char *code, size_t ncode, char
  * first.  @return true when present and well formed. */
 bool gha_json_get(const struct buf *body, const char *name, const char *alt,
 		  struct buf *out);
+
+/* In store-gha.c.  One cache of a page of GitHub's REST listing
+ * (GET /repos/OWNER/REPO/actions/caches); strings are valid during the
+ * callback only. */
+struct gha_rest_cache {
+	uint64_t id;
+	const char *key;	/* "" when absent */
+	const char *version;	/* "" when absent */
+	uint64_t size;		/* size_in_bytes; 0 when absent */
+	int64_t created_ns;	/* created_at; 0 when absent or not a time */
+};
+typedef int (*gha_rest_cache_fn)(void *ctx, const struct gha_rest_cache *c);
+
+/* In store-gha.c.  Reads one page of that listing (body): calls fn for
+ * each element of "actions_caches", in order, until fn returns nonzero;
+ * *ret_total is total_count (0 when absent).  @return CC_OK, or
+ * CC_ESTORE for a malformed page (no array, an element without a numeric
+ * id, more than max elements: nothing after that element is reported). */
+enum cc_code gha_rest_caches(const struct buf *body, size_t max, gha_rest_cache_fn fn,
+			     void *ctx, uint64_t *ret_total, struct cc_err *err);
 
 #endif

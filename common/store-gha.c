@@ -25,7 +25,23 @@
  * compression) apart.
  *
  * list(prefix) reports at most one object: the newest entry whose key
- * starts with "P" prefix.  Sizes are unknown (0).  del is not supported.
+ * starts with "P" prefix.  Sizes are unknown (0).
+ *
+ * Lifecycle work (list_all, del) goes through GitHub's REST API instead,
+ * which the runtime token cannot call: GET and DELETE
+ * {GITHUB_API_URL}/repos/{GITHUB_REPOSITORY}/actions/caches[/{id}] with
+ * GITHUB_TOKEN (permission actions: write; reading needs actions: read).
+ * It sees the entries of every branch of the repository; with GITHUB_REF
+ * set (as on every runner) list_all and del keep to that branch's
+ * entries, which this job can read back (a prune must not count entries
+ * it cannot read).  list_all pages through the entries whose key starts
+ * with "P" prefix (oldest first, so entries created meanwhile come last)
+ * and reports each object once: the newest entry of its name, created_at
+ * as mtime, size_in_bytes as size.  del removes every entry of the name
+ * (an older save of a rolling key would otherwise come back) that a
+ * fresh list_all saw, else that the service lists.  Without a token the
+ * service is left to evict on its own (entries unused for 7 days; least
+ * recently used beyond 10 GB).
  *
  * Blob bodies: Put Blob up to SINGLE_MAX bytes, else Put Block of
  * s->part_size (else BLOCK_SIZE) bytes in parallel (s->jobs) and Put Block List.  Reads are ranged
@@ -33,6 +49,7 @@
  * credentials: they are kept out of error messages. */
 #include "store.h"
 #include "store-answers.h"
+#include "sigv4.h"
 #include "gha-legacy.h"
 #include "http.h"
 #include "key.h"
@@ -74,6 +91,19 @@
 #define URL_CACHE 64
 #define URL_TTL_MS (5 * 60 * 1000)
 #define AZURE_VERSION "2021-08-06"
+#define REST_API_DEFAULT "https://api.github.com"
+#define REST_API_VERSION "2022-11-28"
+#define REST_PER_PAGE 100
+#define REST_BODY_MAX (4u << 20)	/* one page: 100 entries of at most ~1 KB */
+/* 500,000 service entries: far beyond what 10 GB per repository holds;
+ * a server that keeps sending pages is cut off there. */
+#define REST_PAGES_MAX 5000
+#define KNOWN_TTL_MS (10 * 60 * 1000)	/* how long del trusts a listing */
+#define REST_NO_TOKEN_HINT \
+	"the GitHub cache service evicts entries by itself (unused for 7 days, " \
+	"least recently used beyond 10 GB per repository); to list or delete them, " \
+	"give a token with `actions: write` in GITHUB_TOKEN (in a workflow: " \
+	"permissions: actions: write, env: GITHUB_TOKEN: ${{ github.token }})"
 
 struct url_slot {
 	char *name;		/* object name */
@@ -87,10 +117,65 @@ struct gha {
 	char *token;
 	char *prefix;		/* "cicache/" or "cicache/NS/" */
 	char version[65];
+	char *api;		/* GITHUB_API_URL, without a trailing '/' */
+	char *api_token;	/* GITHUB_TOKEN, or NULL */
+	char *repo;		/* GITHUB_REPOSITORY "OWNER/REPO", or NULL */
+	char *ref;		/* GITHUB_REF: the branch whose entries to list, or NULL */
+	/* What list_all saw (every entry, by name): del removes those ids
+	 * without listing again while it is fresh.  Guarded by mu. */
+	struct rest_known *known;
+	/* Names this store put since its first list_all: a listing does
+	 * not know their entries, so del lists them afresh.  Guarded by mu. */
+	char **put_names;
+	size_t n_put_names;
 	struct http *http;
 	pthread_mutex_t mu;	/* guards urls */
 	struct url_slot urls[URL_CACHE];
 };
+
+/* One service entry of ours, from the REST listing. */
+struct rest_entry {
+	char *name;		/* object name */
+	uint64_t id;
+	uint64_t size;
+	int64_t created_ns;
+};
+
+struct rest_list {
+	struct rest_entry *v;
+	size_t n, alloc;
+};
+
+static void rest_list_release(struct rest_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].name);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+/* The entries one list_all saw, sorted by name: complete for every name
+ * that starts with prefix, as of at_ms. */
+struct rest_known {
+	struct rest_known *next;
+	char *prefix;
+	uint64_t at_ms;
+	struct rest_list l;
+};
+
+static void known_free(struct rest_known *k)
+{
+	while (k) {
+		struct rest_known *next = k->next;
+
+		free(k->prefix);
+		rest_list_release(&k->l);
+		free(k);
+		k = next;
+	}
+}
+
+static void known_put(struct gha *g, const char *name);
 
 static uint64_t now_ms(void)
 {
@@ -124,6 +209,14 @@ static void gha_close(struct store *s)
 	pthread_mutex_destroy(&g->mu);
 	free(g->base);
 	secret_free(g->token);
+	known_free(g->known);
+	for (size_t i = 0; i < g->n_put_names; i++)
+		free(g->put_names[i]);
+	free(g->put_names);
+	secret_free(g->api_token);
+	free(g->api);
+	free(g->repo);
+	free(g->ref);
 	free(g->prefix);
 	http_free(g->http);
 	free(g);
@@ -314,6 +407,37 @@ done:
 	return found;
 }
 
+/* Steps through the array whose raw text is arr (json_get copies a
+ * non-string value as it is): *pos starts at 0, and each call copies the
+ * next element's raw text into out.  @return 1 with an element, 0 at the
+ * end, -1 when malformed. */
+static int json_array_next(const struct buf *arr, size_t *pos, struct buf *out)
+{
+	const char *p = arr->data + *pos, *end = arr->data + arr->len, *e;
+
+	p = json_ws(p, end);
+	if (!*pos) {
+		if (p >= end || *p++ != '[')
+			return -1;
+		p = json_ws(p, end);
+		if (p < end && *p == ']')
+			return 0;
+	} else {
+		if (p < end && *p == ']')
+			return 0;
+		if (p >= end || *p++ != ',')
+			return -1;
+		p = json_ws(p, end);
+	}
+	if (!(e = json_skip(p, end, 1)))
+		return -1;
+	buf_reset(out);
+	if (buf_add(out, p, (size_t)(e - p), NULL))
+		return -1;
+	*pos = (size_t)(e - arr->data);
+	return 1;
+}
+
 bool gha_json_get(const struct buf *body, const char *name, const char *alt,
 		  struct buf *out)
 {
@@ -379,6 +503,19 @@ static enum cc_code gha_open(struct store *s, const char *location, struct cc_er
 	    !(s->tmpdir = strdup(tmp ? tmp : "/tmp"))) {
 		g->prefix = NULL;
 		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	}
+	/* For list_all and del only: a save or a restore needs none of them. */
+	{
+		const char *api = env("GITHUB_API_URL") ? env("GITHUB_API_URL") : REST_API_DEFAULT;
+		size_t n = strlen(api);
+
+		while (n && api[n - 1] == '/')
+			n--;
+		if (!(g->api = strndup(api, n)) ||
+		    (env("GITHUB_TOKEN") && !(g->api_token = strdup(env("GITHUB_TOKEN")))) ||
+		    (env("GITHUB_REPOSITORY") && !(g->repo = strdup(env("GITHUB_REPOSITORY")))) ||
+		    (env("GITHUB_REF") && !(g->ref = strdup(env("GITHUB_REF")))))
+			return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 	}
 	if (!EVP_Digest(GHA_VERSION_TEXT, strlen(GHA_VERSION_TEXT), md, &mdlen, EVP_sha256(),
 			NULL) || mdlen != 32)
@@ -1010,6 +1147,7 @@ static enum cc_code gha_put(struct store *s, const char *name, const char *src, 
 		 (long long)st.st_size);
 done:
 	cache_forget(g, name);
+	known_put(g, name);
 	if (flags & STORE_PUT_MOVE)
 		unlink(src);
 cleanup:
@@ -1225,11 +1363,471 @@ static enum cc_code gha_list(struct store *s, const char *prefix, store_list_fn 
 	return rc;
 }
 
+/* ------------------------------------------------------------ REST API */
+
+static enum cc_code sign_rest(void *ctx, struct http_headers *h, struct cc_err *err)
+{
+	struct gha *g = ctx;
+	struct buf v = BUF_INIT;
+	enum cc_code rc;
+
+	if (!(rc = buf_addf(&v, err, "Bearer %s", g->api_token)))
+		rc = http_header_add(h, "Authorization", v.data, err);
+	if (!rc)
+		rc = http_header_add(h, "Accept", "application/vnd.github+json", err);
+	if (!rc)
+		rc = http_header_add(h, "X-GitHub-Api-Version", REST_API_VERSION, err);
+	if (!rc)
+		rc = http_header_add(h, "User-Agent", "cicache", err);
+	OPENSSL_cleanse(v.data, v.len);
+	buf_release(&v);
+	return rc;
+}
+
+/* Whether the REST API can be called at all: a token and "OWNER/REPO". */
+static enum cc_code rest_ready(struct gha *g, const char *what, struct cc_err *err)
+{
+	const char *slash = g->repo ? strchr(g->repo, '/') : NULL;
+
+	if (!g->api_token)
+		return cc_err_set(err, CC_ESTORE, 0, "gha store: cannot %s: GITHUB_TOKEN is not set; "
+				  REST_NO_TOKEN_HINT, what);
+	if (!g->repo)
+		return cc_err_set(err, CC_ESTORE, 0, "gha store: cannot %s: GITHUB_REPOSITORY "
+				  "(OWNER/REPO) is not set", what);
+	if (!slash || slash == g->repo || !slash[1] || strchr(slash + 1, '/') ||
+	    strspn(g->repo, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_./") !=
+	    strlen(g->repo))
+		return cc_err_set(err, CC_ESTORE, 0, "gha store: GITHUB_REPOSITORY '%s' is not "
+				  "OWNER/REPO", g->repo);
+	if (strncmp(g->api, "https://", 8) && strncmp(g->api, "http://", 7))
+		return cc_err_set(err, CC_ESTORE, 0, "gha store: GITHUB_API_URL must start with "
+				  "http:// or https://");
+	return CC_OK;
+}
+
+/* GitHub answers its rate limits with 403 (or 429) and a message that
+ * says so: transient, unlike a 403 for a missing permission. */
+static bool rest_retryable(long status, const struct buf *body)
+{
+	return status == 403 && strstr(body->data, "rate limit");
+}
+
+/* Words a failed REST call: "GitHub REST API: cannot WHAT: HTTP n: message". */
+static enum cc_code rest_fail(struct gha *g, const char *what, const struct http_resp *r,
+			      struct cc_err *err)
+{
+	struct buf msg = BUF_INIT;
+	const char *hint = "";
+
+	buf_init(&msg, 1024);
+	json_get(&r->err_body, "message", NULL, &msg);
+	for (char *p = msg.data; *p; p++)
+		if (!isprint((unsigned char)*p))
+			*p = '?';
+	if (r->status == 401) {
+		hint = " (GITHUB_TOKEN was refused)";
+	} else if (r->status == 403 && strstr(msg.data, "rate limit")) {
+		hint = " (rate limited: try again later)";
+	} else if (r->status == 403) {
+		hint = "; GITHUB_TOKEN lacks the permission: " REST_NO_TOKEN_HINT;
+	} else if (r->status == 404) {
+		hint = " (no such repository, or GITHUB_TOKEN may not see it)";
+	}
+	cc_err_set(err, CC_ESTORE, 0, "GitHub REST API: cannot %s in %s: HTTP %ld%s%s%s", what,
+		   g->repo, r->status, msg.len ? ": " : "", msg.data, hint);
+	buf_release(&msg);
+	return CC_ESTORE;
+}
+
+/* The ids of one page of the listing. */
+struct rest_ids {
+	uint64_t v[REST_PER_PAGE];
+	size_t n;
+};
+
+static bool rest_ids_has(const struct rest_ids *p, uint64_t id)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->v[i] == id)
+			return true;
+	return false;
+}
+
+enum cc_code gha_rest_caches(const struct buf *body, size_t max, gha_rest_cache_fn fn,
+			     void *ctx, uint64_t *ret_total, struct cc_err *err)
+{
+	struct buf arr = BUF_INIT, el = BUF_INIT, key = BUF_INIT, version = BUF_INIT,
+		   v = BUF_INIT;
+	size_t pos = 0, n = 0;
+	enum cc_code rc = CC_OK;
+	int more;
+
+	*ret_total = 0;
+	buf_init(&arr, REST_BODY_MAX);
+	buf_init(&el, REST_BODY_MAX);
+	buf_init(&key, 4 * ENTRY_KEY_MAX);
+	buf_init(&version, 256);
+	buf_init(&v, 256);
+	if (!json_get(body, "actions_caches", NULL, &arr))
+		goto malformed;
+	if (json_get(body, "total_count", NULL, &v) && isdigit((unsigned char)v.data[0]))
+		*ret_total = strtoull(v.data, NULL, 10);
+	while ((more = json_array_next(&arr, &pos, &el)) > 0) {
+		struct gha_rest_cache c = { 0 };
+		char *endp;
+
+		/* No id, or more than we asked for. */
+		if (++n > max || !json_get(&el, "id", NULL, &v) || !isdigit((unsigned char)v.data[0]))
+			goto malformed;
+		errno = 0;
+		c.id = strtoull(v.data, &endp, 10);
+		if (*endp || errno)
+			goto malformed;
+		/* A key or version too long for the service, or absent: "". */
+		c.key = json_get(&el, "key", NULL, &key) ? key.data : "";
+		c.version = json_get(&el, "version", NULL, &version) ? version.data : "";
+		if (json_get(&el, "size_in_bytes", NULL, &v) && isdigit((unsigned char)v.data[0]))
+			c.size = strtoull(v.data, NULL, 10);
+		if (json_get(&el, "created_at", NULL, &v))
+			c.created_ns = iso8601_ns(v.data);
+		if (fn(ctx, &c))
+			goto cleanup;
+	}
+	if (more < 0)
+		goto malformed;
+	goto cleanup;
+malformed:
+	rc = cc_err_set(err, CC_ESTORE, 0, "GitHub REST API: malformed list of caches");
+cleanup:
+	buf_release(&arr);
+	buf_release(&el);
+	buf_release(&key);
+	buf_release(&version);
+	buf_release(&v);
+	return rc;
+}
+
+/* What one page adds to a listing. */
+struct rest_page {
+	struct gha *g;
+	const char *prefix;
+	struct rest_list *l;
+	const struct rest_ids *prev;	/* the previous page's ids */
+	struct rest_ids *ids;		/* this page's */
+	size_t fresh;			/* ids not on the previous page */
+	struct buf name;
+	enum cc_code rc;
+};
+
+/* Adds a cache of the page to the listing if it is ours (our version, a
+ * key that maps back to an object name starting with prefix) and not on
+ * the previous page (entries deleted meanwhile shift the pages). */
+static int rest_page_add(void *ctx, const struct gha_rest_cache *c)
+{
+	struct rest_page *pg = ctx;
+	struct rest_list *l = pg->l;
+	struct rest_entry e = { 0 };
+	int64_t t;
+
+	pg->ids->v[pg->ids->n++] = c->id;	/* at most REST_PER_PAGE: gha_rest_caches' max */
+	if (rest_ids_has(pg->prev, c->id))
+		return 0;
+	pg->fresh++;
+	if (strcmp(c->version, pg->g->version) || !entry_parse(pg->g, c->key, &pg->name, &t) ||
+	    strncmp(pg->name.data, pg->prefix, strlen(pg->prefix)))
+		return 0;	/* not ours: actions/cache's, or another namespace's */
+	e.id = c->id;
+	e.size = c->size;
+	e.created_ns = c->created_ns;
+	if (l->n == l->alloc) {
+		size_t na = l->alloc ? 2 * l->alloc : 256;
+		struct rest_entry *nv = realloc(l->v, na * sizeof(*nv));
+
+		if (!nv)
+			goto nomem;
+		l->v = nv;
+		l->alloc = na;
+	}
+	if (!(e.name = buf_detach(&pg->name, NULL)))
+		goto nomem;
+	l->v[l->n++] = e;
+	return 0;
+nomem:
+	pg->rc = CC_ENOMEM;
+	return 1;
+}
+
+/* Lists every entry of ours whose object name starts with prefix (the
+ * service filters by entry key prefix "P" prefix), page after page. */
+static enum cc_code rest_list_entries(struct gha *g, const char *prefix, const char *what,
+				      struct rest_list *l, struct cc_err *err)
+{
+	struct buf ek = BUF_INIT, url = BUF_INIT, out = BUF_INIT;
+	struct http_resp r;
+	enum cc_code rc;
+	uint64_t total = 0;
+	size_t seen = 0;
+	/* This page's ids and the previous page's, alternating. */
+	struct rest_ids *ids = calloc(2, sizeof(*ids));
+	struct rest_page pg = { .g = g, .prefix = prefix, .l = l, .name = BUF_INIT };
+
+	http_resp_init(&r);
+	buf_init(&out, REST_BODY_MAX);
+	if (!ids) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		goto cleanup;
+	}
+	if ((rc = rest_ready(g, what, err)) || (rc = entry_name(g, prefix, &ek, err)))
+		goto cleanup;
+	for (int page = 1;; page++) {
+		struct http_req q;
+
+		if (page > REST_PAGES_MAX) {
+			rc = cc_err_set(err, CC_ESTORE, 0, "GitHub REST API: cannot %s: more than %d "
+					"pages of caches", what, REST_PAGES_MAX);
+			goto cleanup;
+		}
+		buf_reset(&url);
+		buf_reset(&out);
+		http_resp_release(&r);
+		http_resp_init(&r);
+		if ((rc = buf_addf(&url, err, "%s/repos/%s/actions/caches?key=", g->api, g->repo)) ||
+		    (rc = sigv4_uri_encode(&url, ek.data, ek.len, false, err)) ||
+		    (rc = buf_addf(&url, err, "&per_page=%d&page=%d&sort=created_at&direction=asc",
+				   REST_PER_PAGE, page)))
+			goto cleanup;
+		if (g->ref && ((rc = buf_addstr(&url, "&ref=", err)) ||
+			       (rc = sigv4_uri_encode(&url, g->ref, strlen(g->ref), false, err))))
+			goto cleanup;
+		http_req_init(&q);
+		q.method = "GET";
+		q.url = url.data;
+		q.sign = sign_rest;
+		q.sign_ctx = g;
+		q.retryable = rest_retryable;
+		q.out = &out;
+		if ((rc = http_do(g->http, &q, &r, err))) {
+			cc_err_prefix(err, "GitHub REST API");
+			goto cleanup;
+		}
+		if (r.status != 200) {
+			rc = rest_fail(g, what, &r, err);
+			goto cleanup;
+		}
+		pg.prev = &ids[(page - 1) & 1];
+		pg.ids = &ids[page & 1];
+		pg.ids->n = pg.fresh = 0;
+		if ((rc = gha_rest_caches(&out, REST_PER_PAGE, rest_page_add, &pg,
+					  page == 1 ? &total : &(uint64_t){ 0 }, err)))
+			goto cleanup;
+		if (pg.rc) {
+			rc = cc_err_set(err, pg.rc, ENOMEM, "cannot allocate");
+			goto cleanup;
+		}
+		seen += pg.fresh;
+		/* The last page is short (or empty); a full page of nothing
+		 * new is a server that repeats itself (or a listing that
+		 * lost 100 entries under us): the listing cannot be trusted.
+		 * One that cycles through pages stops at REST_PAGES_MAX. */
+		if (pg.ids->n < REST_PER_PAGE || (total && seen >= total))
+			break;
+		if (!pg.fresh) {
+			rc = cc_err_set(err, CC_ESTORE, 0, "GitHub REST API: cannot %s: page %d "
+					"repeats entries of earlier pages", what, page);
+			goto cleanup;
+		}
+	}
+cleanup:
+	free(ids);
+	buf_release(&pg.name);
+	http_resp_release(&r);
+	buf_release(&ek);
+	buf_release(&url);
+	buf_release(&out);
+	return rc;
+}
+
+static int rest_entry_cmp(const void *a, const void *b)
+{
+	const struct rest_entry *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	if (c)
+		return c;
+	/* Newest first within a name; the id breaks ties (later is newer). */
+	if (x->created_ns != y->created_ns)
+		return x->created_ns > y->created_ns ? -1 : 1;
+	return x->id > y->id ? -1 : x->id < y->id;
+}
+
+static enum cc_code gha_list_all(struct store *s, const char *prefix, store_list_fn fn,
+				 void *ctx, struct cc_err *err)
+{
+	struct gha *g = s->priv;
+	struct rest_known *k = calloc(1, sizeof(*k));
+	enum cc_code rc;
+
+	if (!k || !(k->prefix = strdup(prefix))) {
+		free(k);
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	}
+	if ((rc = rest_list_entries(g, prefix, "list the cache entries", &k->l, err))) {
+		known_free(k);
+		return rc;
+	}
+	k->at_ms = now_ms();
+	if (k->l.n)
+		qsort(k->l.v, k->l.n, sizeof(*k->l.v), rest_entry_cmp);
+	for (size_t i = 0; i < k->l.n; i++) {
+		struct store_object o = { 0 };
+
+		if (i && !strcmp(k->l.v[i].name, k->l.v[i - 1].name))
+			continue;	/* an older save of the same object */
+		o.name = k->l.v[i].name;
+		o.size = k->l.v[i].size;
+		o.mtime_ns = k->l.v[i].created_ns;
+		if (fn(ctx, &o))
+			break;
+	}
+	pthread_mutex_lock(&g->mu);
+	k->next = g->known;
+	g->known = k;
+	pthread_mutex_unlock(&g->mu);
+	return CC_OK;
+}
+
+/* Notes that name was put after a listing (a prune's mark, put and
+ * removed in one run): the listing does not know its entry. */
+static void known_put(struct gha *g, const char *name)
+{
+	char **nv;
+	char *copy = NULL;
+
+	pthread_mutex_lock(&g->mu);
+	if (!g->known)
+		goto done;
+	nv = realloc(g->put_names, (g->n_put_names + 1) * sizeof(*nv));
+	if (nv)
+		g->put_names = nv;
+	if (!nv || !(copy = strdup(name))) {
+		/* Cannot remember it: trust no listing from now on. */
+		known_free(g->known);
+		g->known = NULL;
+		goto done;
+	}
+	g->put_names[g->n_put_names++] = copy;
+done:
+	pthread_mutex_unlock(&g->mu);
+}
+
+/* The ids of name's entries as a fresh list_all saw them (into l).
+ * @return false when no fresh listing covers name, or name was put
+ * since. */
+static bool known_ids(struct gha *g, const char *name, struct rest_list *l)
+{
+	bool covered = false;
+
+	pthread_mutex_lock(&g->mu);
+	for (size_t i = 0; i < g->n_put_names; i++)
+		if (!strcmp(g->put_names[i], name)) {
+			pthread_mutex_unlock(&g->mu);
+			return false;
+		}
+	for (struct rest_known *k = g->known; k && !covered; k = k->next) {
+		size_t lo = 0, hi = k->l.n;
+
+		if (now_ms() - k->at_ms > KNOWN_TTL_MS ||
+		    strncmp(name, k->prefix, strlen(k->prefix)))
+			continue;
+		covered = true;
+		while (lo < hi) {	/* the first entry of name */
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (strcmp(k->l.v[mid].name, name) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; lo < k->l.n && !strcmp(k->l.v[lo].name, name); lo++) {
+			struct rest_entry e = k->l.v[lo];
+
+			if (l->n == l->alloc) {
+				size_t na = l->alloc ? 2 * l->alloc : 8;
+				struct rest_entry *nv = realloc(l->v, na * sizeof(*nv));
+
+				if (!nv) {
+					covered = false;	/* list again */
+					break;
+				}
+				l->v = nv;
+				l->alloc = na;
+			}
+			if (!(e.name = strdup(name))) {
+				covered = false;
+				break;
+			}
+			l->v[l->n++] = e;
+		}
+	}
+	pthread_mutex_unlock(&g->mu);
+	if (!covered)
+		rest_list_release(l);
+	return covered;
+}
+
+/* Removes every entry of object name (of GITHUB_REF's branch) that a fresh
+ * list_all of this store saw (an entry a save made since then is kept:
+ * that save wins), else every entry the service lists now.  Nothing to
+ * remove is success, as with the other stores. */
 static enum cc_code gha_del(struct store *s, const char *name, struct cc_err *err)
 {
-	return cc_err_set(err, CC_ESTORE, 0,
-			  "cannot remove '%s': the GitHub Actions cache service has no delete "
-			  "for a job's token (unused entries expire after 7 days)", name);
+	struct gha *g = s->priv;
+	struct rest_list l = { 0 };
+	struct buf what = BUF_INIT, url = BUF_INIT;
+	struct http_resp r;
+	enum cc_code rc;
+
+	http_resp_init(&r);
+	buf_addf(&what, NULL, "remove '%s'", name);
+	if ((rc = rest_ready(g, what.data, err)) ||
+	    (!known_ids(g, name, &l) && (rc = rest_list_entries(g, name, what.data, &l, err))))
+		goto cleanup;
+	for (size_t i = 0; i < l.n; i++) {
+		struct http_req q;
+
+		if (strcmp(l.v[i].name, name))
+			continue;	/* a longer name with this one as prefix */
+		buf_reset(&url);
+		http_resp_release(&r);
+		http_resp_init(&r);
+		if ((rc = buf_addf(&url, err, "%s/repos/%s/actions/caches/%" PRIu64, g->api,
+				   g->repo, l.v[i].id)))
+			goto cleanup;
+		http_req_init(&q);
+		q.method = "DELETE";
+		q.url = url.data;
+		q.sign = sign_rest;
+		q.sign_ctx = g;
+		q.retryable = rest_retryable;
+		if ((rc = http_do(g->http, &q, &r, err))) {
+			cc_err_prefix(err, "GitHub REST API");
+			goto cleanup;
+		}
+		/* 404: evicted or removed meanwhile, which is what we want. */
+		if (r.status != 204 && r.status != 200 && r.status != 404) {
+			rc = rest_fail(g, what.data, &r, err);
+			goto cleanup;
+		}
+		cc_debug("gha: removed entry %" PRIu64 " of '%s'", l.v[i].id, name);
+	}
+	cache_forget(g, name);
+cleanup:
+	http_resp_release(&r);
+	rest_list_release(&l);
+	buf_release(&what);
+	buf_release(&url);
+	return rc;
 }
 
 /* ----------------------------------------------- actions/cache entries */
@@ -1318,6 +1916,7 @@ const struct store_ops store_gha = {
 	.get_file = gha_get_file,
 	.stat = gha_stat,
 	.list = gha_list,
+	.list_all = gha_list_all,
 	.del = gha_del,
 	.get_ranges = gha_get_ranges,
 	.name_max = gha_name_max,

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "sigv4.h"
 #include "url.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -1117,30 +1118,6 @@ cleanup:
 	return rc;
 }
 
-/* "2024-01-02T03:04:05.678Z" -> ns since the epoch, or 0 (also for a
- * time before 1970 or after 2262, which nanoseconds cannot hold). */
-static int64_t parse_iso8601(const char *p)
-{
-	struct tm tm;
-	char *rest;
-	int64_t ns = 0;
-	time_t t;
-
-	memset(&tm, 0, sizeof(tm));
-	if (!(rest = strptime(p, "%Y-%m-%dT%H:%M:%S", &tm)) ||
-	    (t = timegm(&tm)) < 0 || (int64_t)t > INT64_MAX / 1000000000 - 1)
-		return 0;
-	if (*rest == '.') {
-		int64_t scale = 100000000;
-
-		for (rest++; isdigit((unsigned char)*rest); rest++) {
-			ns += (*rest - '0') * scale;
-			scale /= 10;
-		}
-	}
-	return (int64_t)t * 1000000000 + ns;
-}
-
 enum cc_code s3_list_page(const char *body, size_t len, const char *prefix, store_list_fn fn,
 			  void *ctx, bool *ret_stopped, bool *ret_truncated, struct buf *ret_token,
 			  struct cc_err *err)
@@ -1171,7 +1148,7 @@ enum cc_code s3_list_page(const char *body, size_t len, const char *prefix, stor
 			buf_reset(&text);
 			if ((rc = buf_add(&text, s0, (size_t)(e0 - s0), err)))
 				goto cleanup;
-			o.mtime_ns = parse_iso8601(text.data);
+			o.mtime_ns = iso8601_ns(text.data);
 		}
 		/* Entity-decoded: the quotes kept, as HEAD gives them. */
 		if (xml_find(cs, ce, "ETag", &s0, &e0)) {

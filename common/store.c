@@ -66,6 +66,16 @@ void store_close(struct store *s)
 	free(s);
 }
 
+enum cc_code store_list_all(struct store *s, const char *prefix, store_list_fn fn, void *ctx,
+			    struct cc_err *err)
+{
+	if (s->ops->list_all)
+		return s->ops->list_all(s, prefix, fn, ctx, err);
+	if (!(s->ops->caps & STORE_CAP_LIST_NEWEST))
+		return s->ops->list(s, prefix, fn, ctx, err);
+	return cc_err_set(err, CC_EUSAGE, 0, "this store cannot list all its objects");
+}
+
 enum cc_code store_key_name(struct buf *ret, const char *key, struct cc_err *err)
 {
 	enum cc_code rc;

@@ -76,6 +76,14 @@ struct store_ops {
 	/* Calls fn for every object whose name starts with prefix. */
 	enum cc_code (*list)(struct store *s, const char *prefix, store_list_fn fn,
 			     void *ctx, struct cc_err *err);
+	/* Optional (NULL: list enumerates already, unless the store has
+	 * STORE_CAP_LIST_NEWEST).  Like list, but every object whose name
+	 * starts with prefix, once each, for lifecycle work: a store whose
+	 * list yields only the newest match enumerates another way (gha:
+	 * GitHub's REST API, which needs a token).  Sizes are real here even
+	 * with STORE_CAP_NO_SIZE. */
+	enum cc_code (*list_all)(struct store *s, const char *prefix, store_list_fn fn,
+				 void *ctx, struct cc_err *err);
 	enum cc_code (*del)(struct store *s, const char *name, struct cc_err *err);
 	/* Optional (NULL: this store cannot write conditionally).  Publishes
 	 * the local file src_path as object name only if the object's current
@@ -160,6 +168,13 @@ bool store_entry_parse(const char *name, struct buf *ret_key, char ret_version[1
 #define STORE_SUMS_PREFIX "sums/"
 #define STORE_USED_PREFIX "used/"
 #define STORE_CONDEMNED_PREFIX "condemned/"
+
+/* Calls fn for every object whose name starts with prefix: ops->list_all
+ * if the store has one, else ops->list when that enumerates (no
+ * STORE_CAP_LIST_NEWEST).  @return CC_OK, the store's error, or
+ * CC_EUSAGE when this store cannot list all its objects. */
+enum cc_code store_list_all(struct store *s, const char *prefix, store_list_fn fn, void *ctx,
+			    struct cc_err *err);
 
 /* Creates a private temporary file in s->tmpdir; *ret_path gets its name.
  * @return an open fd or -1 with err set. */

@@ -1,5 +1,6 @@
 #include "util.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +24,28 @@ int64_t now_realtime_ns(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t iso8601_ns(const char *p)
+{
+	struct tm tm;
+	char *rest;
+	int64_t ns = 0;
+	time_t t;
+
+	memset(&tm, 0, sizeof(tm));
+	if (!(rest = strptime(p, "%Y-%m-%dT%H:%M:%S", &tm)) ||
+	    (t = timegm(&tm)) < 0 || (int64_t)t > INT64_MAX / 1000000000 - 1)
+		return 0;
+	if (*rest == '.') {
+		int64_t scale = 100000000;
+
+		for (rest++; isdigit((unsigned char)*rest); rest++) {
+			ns += (*rest - '0') * scale;
+			scale /= 10;
+		}
+	}
+	return (int64_t)t * 1000000000 + ns;
 }
 
 const char *fmt_bytes(char *out, size_t outsz, uint64_t n)

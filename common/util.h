@@ -79,6 +79,9 @@ static inline bool varint_get(const unsigned char **pp, const unsigned char *end
 /* Monotonic and wall-clock time in seconds / nanoseconds. */
 double now_monotonic(void);
 int64_t now_realtime_ns(void);
+/* "2024-01-02T03:04:05.678Z" (UTC, as S3 and GitHub write it) -> ns
+ * since the epoch, or 0 (also for a time before 1970 or after 2262). */
+int64_t iso8601_ns(const char *p);
 
 /* Human-readable byte count into out (e.g. "761.2 MiB"). */
 const char *fmt_bytes(char *out, size_t outsz, uint64_t n);

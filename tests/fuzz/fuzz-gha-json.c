@@ -3,7 +3,8 @@
  * actions/cache lookup read with gha_json_get(): GetCacheEntryDownloadURL
  * (ok, matched_key, signed_download_url), CreateCacheEntry (ok,
  * signed_upload_url, message), FinalizeCacheEntryUpload (ok, message) and
- * twirp errors (code, msg).  Every member is asked for as the store asks,
+ * twirp errors (code, msg), and a page of the REST API's listing of
+ * caches (gha_rest_caches).  Every member is asked for as the store asks,
  * snake_case with its camelCase twin.
  *
  * Checks: a value found is a C string without a NUL inside (a signed URL
@@ -27,6 +28,18 @@ static const struct { const char *name, *alt; } members[] = {
 	{ "entry_id", "entryId" },
 };
 enum { OK, KEY, DOWNLOAD, UPLOAD, MESSAGE, CODE, MSG, ENTRY, NMEMBERS };
+
+/* Each cache of a REST listing page (gha_rest_caches): strings are C
+ * strings no longer than the answer, and there are at most max. */
+static int check_cache(void *ctx, const struct gha_rest_cache *c)
+{
+	size_t *n = ctx;
+
+	FUZZ_CHECK(c->key && c->version);
+	FUZZ_CHECK(strlen(c->key) <= n[1] && strlen(c->version) <= n[1]);
+	FUZZ_CHECK(++n[0] <= 100);
+	return 0;
+}
 
 static bool is_url(const struct buf *v)
 {
@@ -52,8 +65,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(again.len == v[i].len && !memcmp(again.data, v[i].data, again.len));
 		buf_release(&again);
 	}
+	/* The REST API's listing of caches, read by the same code. */
+	size_t n[2] = { 0, size };
+	uint64_t total;
+	struct cc_err err;
+	bool listed = gha_rest_caches(&body, 100, check_cache, n, &total, &err) == CC_OK && n[0];
+
 	/* What the store makes of it, for the seeds' check. */
-	if (found[OK] && !strcmp(v[OK].data, "true")) {
+	if (listed) {
+		fuzz_say("result: accepted a listing of %zu caches", n[0]);
+	} else if (found[OK] && !strcmp(v[OK].data, "true")) {
 		if (found[KEY] && v[KEY].len && found[DOWNLOAD] && is_url(&v[DOWNLOAD]))
 			fuzz_say("result: accepted hit of '%s'", v[KEY].data);
 		else if (found[UPLOAD] && is_url(&v[UPLOAD]))

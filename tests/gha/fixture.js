@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // tests/gha/fixture.js: a stand-in for the GitHub Actions cache service
 // (twirp JSON API v2, "github.actions.results.api.v1.CacheService") for
-// tests, Node standard library only.  Blobs live in a real Azurite; the
+// tests, Node standard library only, with the REST API that lists and
+// deletes the same entries (below).  Blobs live in a real Azurite; the
 // fixture hands out SAS URLs signed with Azurite's published dev key, and
 // proxies the blob traffic so that it can count the bytes and inject faults.
 // tests/t0900-gha-fixture.sh proves it faithful with the official
@@ -10,8 +11,10 @@
 // Usage:
 //   node fixture.js --azurite http://127.0.0.1:APORT --state DIR
 //                   [--port N] [--token T] [--container C]
+//                   [--api-token T] [--repo OWNER/REPO] [--ref REF]
 // Writes DIR/port once it listens, and DIR/log.jsonl: one JSON object per
-// request (twirp calls and blob requests, with bytes in and out).
+// request (twirp calls, REST calls and blob requests, with bytes in and
+// out) and per eviction.
 //
 // Semantics modelled on the real service (one repository, one scope):
 // - every call needs "Authorization: Bearer T": else 401 unauthenticated;
@@ -32,8 +35,39 @@
 //   auth_fail: N  (next N twirp calls: 401 as for a bad token)
 //   blob_error: N  (next N blob requests: blob_error_status, default 500)
 //   only: "Method"  (twirp faults only hit that method)
+//   rest_repeat: N  (next N REST list calls ignore ?page: page 1 again,
+//                    a server whose pagination never ends)
+//   rest_rate_limit: N  (next N REST calls: 403 "secondary rate limit",
+//                        Retry-After: 1, as GitHub answers)
 // POST /_fixture/truncate {"key": K, "bytes": N}: cuts the blob of the
 // newest entry with key K to its first N bytes (a damaged upload).
+// POST /_fixture/evict {"key": K} or {"prefix": P}: GitHub evicting: the
+// entries with key K (every version and ref), or whose key starts with
+// P, vanish with their blobs; answers the evicted keys.
+// POST /_fixture/ref {"ref": R}: entries created from now on carry ref R
+// (a job on another branch; reads are not scoped by ref here).
+// POST /_fixture/tokens {"T": "write" | "read" | "none"}: what a REST
+// token may do (its `actions` permission); --api-token T is "write".
+//
+// The REST API (docs.github.com, "REST API endpoints for GitHub Actions
+// cache", X-GitHub-Api-Version 2022-11-28) over the same entries, for
+// repository --repo OWNER/REPO; auth "Authorization: Bearer T" (or
+// "token T") with a REST token, never the runtime token: 401 "Bad
+// credentials" for an unknown one, 403 "Resource not accessible by
+// integration" without the permission (list: read, delete: write), 404
+// "Not Found" for another repository:
+//   GET /repos/O/R/actions/caches?key=PREFIX&ref=R&sort=S&direction=D
+//       &per_page=N&page=P  (sort created_at | last_accessed_at (default)
+//       | size_in_bytes; direction desc (default) | asc; per_page 30,
+//       at most 100) -> 200 {"total_count", "actions_caches": [{"id",
+//       "ref", "key", "version", "last_accessed_at", "created_at",
+//       "size_in_bytes"}]}; only finalized entries; a page past the end
+//       is an empty list;
+//   DELETE /repos/O/R/actions/caches/ID -> 204, 404 for an unknown id;
+//   DELETE /repos/O/R/actions/caches?key=K[&ref=R] (the whole key) ->
+//       200 with the deleted entries in the list shape, 404 if none.
+// Entries carry ref --ref (default refs/heads/main); last_accessed_at is
+// the creation, then the last GetCacheEntryDownloadURL hit.
 'use strict';
 
 const http = require('http');
@@ -50,7 +84,8 @@ const SERVICE = '/twirp/github.actions.results.api.v1.CacheService/';
 const KEY_MAX = 512;
 
 function parseArgs(argv) {
-	const o = { port: 0, token: 'fixture-token', container: 'actions-cache' };
+	const o = { port: 0, token: 'fixture-token', container: 'actions-cache',
+		apiToken: 'fixture-api-token', repo: 'octo-org/octo-repo', ref: 'refs/heads/main' };
 	for (let i = 2; i < argv.length; i++) {
 		const a = argv[i], v = argv[i + 1];
 		if (a === '--azurite') o.azurite = v;
@@ -58,11 +93,15 @@ function parseArgs(argv) {
 		else if (a === '--port') o.port = Number(v);
 		else if (a === '--token') o.token = v;
 		else if (a === '--container') o.container = v;
+		else if (a === '--api-token') o.apiToken = v;
+		else if (a === '--repo') o.repo = v;
+		else if (a === '--ref') o.ref = v;
 		else { console.error(`fixture: unknown argument '${a}'`); process.exit(2); }
 		i++;
 	}
 	if (!o.azurite || !o.state) {
-		console.error('usage: fixture.js --azurite URL --state DIR [--port N] [--token T]');
+		console.error('usage: fixture.js --azurite URL --state DIR [--port N] [--token T] ' +
+			'[--api-token T] [--repo OWNER/REPO] [--ref REF]');
 		process.exit(2);
 	}
 	return o;
@@ -74,13 +113,16 @@ const logPath = path.join(opt.state, 'log.jsonl');
 let seq = 0;
 let ourPort = 0;
 
-const entries = [];	// {id, key, version, blob, created, finalized, size}
+// {id, key, version, blob, created, finalized, size, ref, accessed}
+const entries = [];
 let nextId = 1;
 let lastCreated = 0;
 const faults = {
 	rate_limit: 0, retry_after: 1, server_error: 0, error_status: 503,
-	auth_fail: 0, blob_error: 0, blob_error_status: 500, only: '',
+	auth_fail: 0, blob_error: 0, blob_error_status: 500, only: '', rest_repeat: 0,
+	rest_rate_limit: 0,
 };
+const tokens = { [opt.apiToken]: 'write' };	// REST token -> actions permission
 
 function log(obj) {
 	obj.seq = ++seq;
@@ -180,7 +222,9 @@ async function createEntry(req, res, rec) {
 			'cache entry with the same key, version, and scope already exists');
 	const id = nextId++;
 	const blob = `${id}-${crypto.randomBytes(6).toString('hex')}`;
-	entries.push({ id, key, version, blob, created: createdNow(), finalized: false, size: 0 });
+	const created = createdNow();
+	entries.push({ id, key, version, blob, created, finalized: false, size: 0, ref: opt.ref,
+		accessed: created });
 	sendJson(res, 200, { ok: true, signed_upload_url: blobUrl(blob, 'cw') });
 	return 200;
 }
@@ -230,6 +274,7 @@ async function downloadUrl(req, res, rec) {
 		return 200;
 	}
 	rec.matched_key = hit.key;
+	hit.accessed = Date.now();
 	sendJson(res, 200, { ok: true, signed_download_url: blobUrl(hit.blob, 'r'),
 		matched_key: hit.key });
 	return 200;
@@ -297,6 +342,103 @@ async function twirp(req, res) {
 		rec.error = String(e);
 		finish(twirpError(res, 'internal', String(e)));
 	}
+}
+
+// ------------------------------------------------------------ REST API
+
+const DOCS = 'https://docs.github.com/rest/actions/cache';
+
+function restError(res, status, message) {
+	sendJson(res, status, { message, documentation_url: DOCS, status: String(status) });
+	return status;
+}
+
+function cacheJson(e) {
+	return { id: e.id, ref: e.ref, key: e.key, version: e.version,
+		last_accessed_at: new Date(e.accessed).toISOString(),
+		created_at: new Date(e.created).toISOString(), size_in_bytes: e.size };
+}
+
+async function removeEntries(list) {
+	for (const e of list) {
+		const i = entries.indexOf(e);
+		if (i >= 0) entries.splice(i, 1);
+		await azuriteRequest('DELETE', `/${ACCOUNT}/${opt.container}/${e.blob}?` +
+			blobSas(e.blob, 'd', 60)).catch(() => null);
+	}
+}
+
+const SORTS = { created_at: e => e.created, last_accessed_at: e => e.accessed,
+	size_in_bytes: e => e.size };
+
+async function rest(req, res) {
+	const u = new URL(req.url, 'http://x');
+	await readBody(req);
+	const rec = { kind: 'rest', method: req.method, path: u.pathname, query: u.search };
+	const finish = status => { rec.status = status; log(rec); };
+	const m = /^\/repos\/([^/]+)\/([^/]+)\/actions\/caches(?:\/([^/]+))?$/.exec(u.pathname);
+	const auth = /^(?:Bearer|token) (.+)$/.exec(req.headers.authorization || '');
+	if (!auth || !(auth[1] in tokens)) {
+		rec.fault = auth ? 'bad_token' : 'no_token';
+		return finish(restError(res, 401, auth ? 'Bad credentials' : 'Requires authentication'));
+	}
+	const perm = tokens[auth[1]];
+	rec.perm = perm;
+	if (faults.rest_rate_limit > 0) {
+		faults.rest_rate_limit--;
+		rec.fault = 'rest_rate_limit';
+		sendJson(res, 403, { message: 'You have exceeded a secondary rate limit. Please wait ' +
+			'a few minutes before you try again.', documentation_url: DOCS },
+			{ 'Retry-After': '1' });
+		return finish(403);
+	}
+	if (!m || `${m[1]}/${m[2]}`.toLowerCase() !== opt.repo.toLowerCase())
+		return finish(restError(res, 404, 'Not Found'));
+	const write = req.method === 'DELETE';
+	if (req.method !== 'GET' && req.method !== 'DELETE')
+		return finish(restError(res, 404, 'Not Found'));
+	if (perm === 'none' || (write && perm !== 'write'))
+		return finish(restError(res, 403, 'Resource not accessible by integration'));
+	const done = entries.filter(e => e.finalized);
+	if (m[3] !== undefined) {
+		if (!write) return finish(restError(res, 404, 'Not Found'));
+		const e = done.find(x => String(x.id) === m[3]);
+		if (!e) return finish(restError(res, 404, 'Not Found'));
+		rec.key = e.key;
+		await removeEntries([e]);
+		res.writeHead(204);
+		res.end();
+		return finish(204);
+	}
+	const key = u.searchParams.get('key'), ref = u.searchParams.get('ref');
+	if (write) {
+		if (!key) return finish(restError(res, 422, 'key is required'));
+		const hit = done.filter(e => e.key === key && (!ref || e.ref === ref));
+		if (!hit.length) return finish(restError(res, 404, 'Not Found'));
+		await removeEntries(hit);
+		sendJson(res, 200, { total_count: hit.length, actions_caches: hit.map(cacheJson) });
+		return finish(200);
+	}
+	const sort = u.searchParams.get('sort') || 'last_accessed_at';
+	const dir = u.searchParams.get('direction') || 'desc';
+	const perPage = Number(u.searchParams.get('per_page') || 30);
+	let page = Number(u.searchParams.get('page') || 1);
+	if (!SORTS[sort] || (dir !== 'asc' && dir !== 'desc') || !(perPage >= 1) ||
+	    !(page >= 1) || !Number.isInteger(perPage) || !Number.isInteger(page))
+		return finish(restError(res, 422, 'Validation Failed'));
+	if (faults.rest_repeat > 0) {
+		faults.rest_repeat--;
+		rec.fault = 'rest_repeat';
+		page = 1;
+	}
+	const n = Math.min(perPage, 100), by = SORTS[sort];
+	const match = done.filter(e => (!key || e.key.startsWith(key)) && (!ref || e.ref === ref))
+		.sort((a, b) => (by(a) - by(b) || a.id - b.id) * (dir === 'asc' ? 1 : -1));
+	rec.page = page;
+	rec.total = match.length;
+	sendJson(res, 200, { total_count: match.length,
+		actions_caches: match.slice((page - 1) * n, page * n).map(cacheJson) });
+	return finish(200);
 }
 
 // Blob traffic: forwarded to Azurite as is, counted and logged.
@@ -373,12 +515,35 @@ async function control(req, res) {
 		if (put.status !== 201) return sendJson(res, 500, { error: `put: ${put.status}` });
 		return sendJson(res, 200, { key: e.key, from: got.body.length, to: cut.length });
 	}
+	if (u.pathname === '/_fixture/evict' && req.method === 'POST') {
+		const f = JSON.parse(body.toString('utf8'));
+		const hit = entries.filter(x => (f.key !== undefined && x.key === f.key) ||
+			(f.prefix !== undefined && x.key.startsWith(f.prefix)));
+		if (!hit.length) return sendJson(res, 404, { error: `no entry '${f.key || f.prefix}'` });
+		await removeEntries(hit);
+		log({ kind: 'evict', keys: hit.map(e => e.key) });
+		return sendJson(res, 200, { evicted: hit.map(e => e.key) });
+	}
+	if (u.pathname === '/_fixture/ref' && req.method === 'POST') {
+		opt.ref = JSON.parse(body.toString('utf8')).ref;
+		return sendJson(res, 200, { ref: opt.ref });
+	}
+	if (u.pathname === '/_fixture/tokens' && req.method === 'POST') {
+		const f = JSON.parse(body.toString('utf8'));
+		for (const k of Object.keys(f)) {
+			if (!['write', 'read', 'none'].includes(f[k]))
+				return sendJson(res, 400, { error: `bad permission '${f[k]}'` });
+			tokens[k] = f[k];
+		}
+		return sendJson(res, 200, {});
+	}
 	sendJson(res, 404, { error: 'no such control endpoint' });
 }
 
 const server = http.createServer((req, res) => {
 	const go = req.url.startsWith(SERVICE) ? twirp(req, res) :
 		req.url.startsWith('/_fixture/') ? control(req, res) :
+		req.url.startsWith('/repos/') ? rest(req, res) :
 		req.url.startsWith(`/${ACCOUNT}/`) ? Promise.resolve(blobProxy(req, res)) :
 		Promise.resolve(twirpError(res, 'bad_route', `no handler for path "${req.url}"`));
 	go.catch(e => {

@@ -2,7 +2,9 @@
 # tests/lib.sh.  gha_start installs what is missing (tests/gha/setup.sh),
 # starts Azurite and the twirp fixture on 127.0.0.1, registers their
 # shutdown, and exports what a step on a GitHub runner would see:
-# ACTIONS_RESULTS_URL, ACTIONS_RUNTIME_TOKEN, ACTIONS_CACHE_SERVICE_V2.
+# ACTIONS_RESULTS_URL, ACTIONS_RUNTIME_TOKEN, ACTIONS_CACHE_SERVICE_V2,
+# and for the REST API GITHUB_API_URL and GITHUB_REPOSITORY (the token
+# with `actions: write` is $GHA_API_TOKEN; GITHUB_TOKEN is left unset).
 # Helpers: gha_url (the fixture's base URL), gha_faults JSON, gha_log
 # (the fixture's request log, JSON lines; also $TRASH/fixture/log.jsonl).
 GHA_DIR=$TEST_DIR/gha
@@ -36,8 +38,10 @@ gha_start() {
 		sleep 0.1
 	done
 	GHA_TOKEN=tok-$RANDOM$RANDOM
+	GHA_API_TOKEN=api-$RANDOM$RANDOM
 	node "$GHA_DIR/fixture.js" --azurite "http://127.0.0.1:$aport" \
-		--state "$TRASH/fixture" --token "$GHA_TOKEN" >"$TRASH/fixture.out" 2>&1 &
+		--state "$TRASH/fixture" --token "$GHA_TOKEN" --api-token "$GHA_API_TOKEN" \
+		--repo octo-org/octo-repo >"$TRASH/fixture.out" 2>&1 &
 	FIXTURE_PID=$!
 	test_cleanup 'kill $FIXTURE_PID 2>/dev/null; wait $FIXTURE_PID 2>/dev/null'
 	for i in $(seq 1 100); do
@@ -56,6 +60,11 @@ gha_start() {
 	export ACTIONS_CACHE_SERVICE_V2=true
 	export RUNNER_TEMP="$TRASH/runner-temp" GITHUB_WORKSPACE="$TRASH"
 	unset GITHUB_SERVER_URL ACTIONS_CACHE_URL
+	# The REST API (list, delete): GITHUB_TOKEN is not in a step's
+	# environment unless the workflow puts it there; tests that want it
+	# set GITHUB_TOKEN=$GHA_API_TOKEN.
+	export GITHUB_API_URL="http://127.0.0.1:$GHA_PORT" GITHUB_REPOSITORY=octo-org/octo-repo
+	unset GITHUB_TOKEN
 	mkdir -p "$RUNNER_TEMP"
 }
 

@@ -2202,23 +2202,53 @@ static int cmd_store_stat(int argc, char **argv)
 	return 0;
 }
 
-static int print_listed(void *ctx, const struct store_object *o)
+static int print_object(void *ctx, const struct store_object *o)
 {
-	printf("%s %llu %lld %s\n", o->name, (unsigned long long)o->size, (long long)o->mtime_ns,
-	       o->etag);
+	struct buf *names = ctx;
+
+	printf("%s %" PRIu64 " %" PRId64 "%s%s\n", o->name, o->size, o->mtime_ns,
+	       o->etag[0] ? " " : "", o->etag);
+	if (names)
+		xadd(names, o->name, strlen(o->name) + 1);
 	return 0;
 }
 
-/* One "NAME SIZE MTIME_NS ETAG" line per object under PREFIX. */
+/* Prints "NAME SIZE MTIME_NS[ ETAG]" for every object whose name starts with
+ * PREFIX (store_list_all: what lifecycle work sees).  Then, as a
+ * lifecycle run does after its listing: --delete removes each of them;
+ * --put-delete NAME FILE puts FILE as NAME (if absent) and removes it
+ * again (prune's mark, with no grace). */
 static int cmd_store_list(int argc, char **argv)
 {
 	struct store *s = NULL;
 	struct cc_err err;
+	struct buf names = BUF_INIT, tmp = BUF_INIT, data = BUF_INIT;
+	bool del = argc == 4 && !strcmp(argv[3], "--delete");
+	bool put_del = argc == 6 && !strcmp(argv[3], "--put-delete");
 
-	if (argc != 3)
-		die("usage: test-tool store-list STORE PREFIX");
+	if (argc != 3 && !del && !put_del)
+		die("usage: test-tool store-list STORE PREFIX [--delete | --put-delete NAME FILE]");
 	check(store_open(&s, argv[1], &err), &err);
-	check(s->ops->list(s, argv[2], print_listed, NULL, &err), &err);
+	check(store_list_all(s, argv[2], print_object, del ? &names : NULL, &err), &err);
+	for (size_t at = 0; at < names.len; at += strlen(names.data + at) + 1)
+		check(s->ops->del(s, names.data + at, &err), &err);
+	if (put_del) {
+		int fd;
+
+		read_file(argv[5], &data);
+		check(s->ops->prepare_write(s, &err), &err);
+		if ((fd = store_tmpfile(s, &tmp, &err)) < 0)
+			check(err.code, &err);
+		close(fd);
+		write_file(tmp.data, data.data, data.len);
+		check(s->ops->put(s, argv[4], tmp.data, STORE_PUT_MOVE | STORE_PUT_IF_ABSENT, NULL,
+				  &err), &err);
+		unlink(tmp.data);
+		check(s->ops->del(s, argv[4], &err), &err);
+	}
+	buf_release(&names);
+	buf_release(&tmp);
+	buf_release(&data);
 	store_close(s);
 	return 0;
 }
@@ -2250,6 +2280,20 @@ static int cmd_store_put_if_match(int argc, char **argv)
 	return 0;
 }
 
+/* Removes object NAME from STORE. */
+static int cmd_store_del(int argc, char **argv)
+{
+	struct store *s = NULL;
+	struct cc_err err;
+
+	if (argc != 3)
+		die("usage: test-tool store-del STORE NAME");
+	check(store_open(&s, argv[1], &err), &err);
+	check(s->ops->del(s, argv[2], &err), &err);
+	store_close(s);
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 
 static const struct {
@@ -2263,6 +2307,7 @@ static const struct {
 	{ "id", cmd_id },
 	{ "manifest-dump", cmd_manifest_dump },
 	{ "mf-flip", cmd_mf_flip },
+	{ "store-del", cmd_store_del },
 	{ "store-list", cmd_store_list },
 	{ "store-put", cmd_store_put },
 	{ "store-put-if-match", cmd_store_put_if_match },

@@ -202,6 +202,83 @@ static void test_gha_json_get(void)
 	buf_release(&v);
 }
 
+struct caches_seen {
+	struct buf text;
+	int stop_after;
+};
+
+static int note_cache(void *ctx, const struct gha_rest_cache *c)
+{
+	struct caches_seen *cs = ctx;
+
+	buf_addf(&cs->text, NULL, "%llu|%s|%s|%llu|%lld\n", (unsigned long long)c->id, c->key,
+		 c->version, (unsigned long long)c->size, (long long)c->created_ns);
+	return --cs->stop_after == 0;
+}
+
+static enum cc_code caches(const char *json, size_t max, int stop_after, struct buf *ret,
+			   uint64_t *ret_total)
+{
+	struct buf body = BUF_INIT;
+	struct caches_seen cs = { BUF_INIT, stop_after };
+	struct cc_err err;
+	enum cc_code rc;
+
+	buf_addstr(&body, json, NULL);
+	rc = gha_rest_caches(&body, max, note_cache, &cs, ret_total, &err);
+	buf_reset(ret);
+	buf_addstr(ret, cs.text.data, NULL);
+	buf_release(&cs.text);
+	buf_release(&body);
+	return rc;
+}
+
+/* The shape docs.github.com gives for "List GitHub Actions caches for a
+ * repository", and what a reader must refuse. */
+static void test_gha_rest_caches(void)
+{
+	static const char page[] =
+		"{\"total_count\": 2, \"actions_caches\": [\n"
+		" {\"id\": 505, \"ref\": \"refs/heads/main\", \"key\": \"cicache/packs/a.pack/0\",\n"
+		"  \"version\": \"73885106f58cc52a7df9ec4d4a5622a5614813162cb516c759a30af6bf56e6f0\",\n"
+		"  \"last_accessed_at\": \"2019-01-24T22:45:36.000Z\",\n"
+		"  \"created_at\": \"2019-01-24T22:45:36.500Z\", \"size_in_bytes\": 1024},\n"
+		" {\"size_in_bytes\": 7, \"id\": 506, \"key\": \"k\\u0041\"}]}";
+	struct buf v = BUF_INIT;
+	uint64_t total = 9;
+
+	CHECK_EQ(caches(page, 100, 0, &v, &total), CC_OK);
+	CHECK_EQ(total, 2);
+	CHECK_STR(v.data, "505|cicache/packs/a.pack/0|"
+		  "73885106f58cc52a7df9ec4d4a5622a5614813162cb516c759a30af6bf56e6f0|1024|"
+		  "1548369936500000000\n506|kA||7|0\n");
+	/* fn stops the walk. */
+	CHECK_EQ(caches(page, 100, 1, &v, &total), CC_OK);
+	CHECK_STR(v.data, "505|cicache/packs/a.pack/0|"
+		  "73885106f58cc52a7df9ec4d4a5622a5614813162cb516c759a30af6bf56e6f0|1024|"
+		  "1548369936500000000\n");
+	/* More elements than asked for: refused after the first max. */
+	CHECK_EQ(caches(page, 1, 0, &v, &total), CC_ESTORE);
+	CHECK_EQ(caches("{\"total_count\":0,\"actions_caches\":[]}", 100, 0, &v, &total), CC_OK);
+	CHECK_EQ(v.len, 0);
+	CHECK_EQ(total, 0);
+	CHECK_EQ(caches("{\"total_count\":0}", 100, 0, &v, &total), CC_ESTORE);
+	CHECK_EQ(caches("{\"actions_caches\":{}}", 100, 0, &v, &total), CC_ESTORE);
+	CHECK_EQ(caches("{\"actions_caches\":[{\"key\":\"k\"}]}", 100, 0, &v, &total), CC_ESTORE);
+	/* A quoted id is read as the number it spells (json_get decodes it). */
+	CHECK_EQ(caches("{\"actions_caches\":[{\"id\":\"12\"}]}", 100, 0, &v, &total), CC_OK);
+	CHECK_STR(v.data, "12|||0|0\n");
+	CHECK_EQ(caches("{\"actions_caches\":[{\"id\":-1}]}", 100, 0, &v, &total), CC_ESTORE);
+	CHECK_EQ(caches("{\"actions_caches\":[{\"id\":1e3}]}", 100, 0, &v, &total), CC_ESTORE);
+	CHECK_EQ(caches("{\"actions_caches\":[{\"id\":99999999999999999999999}]}", 100, 0, &v,
+			&total), CC_ESTORE);
+	CHECK_EQ(caches("{\"actions_caches\":[{\"id\":1},]}", 100, 0, &v, &total), CC_ESTORE);
+	CHECK_EQ(caches("{\"actions_caches\":[{\"id\":1}", 100, 0, &v, &total), CC_ESTORE);
+	CHECK_EQ(caches("{\"actions_caches\":[{\"id\":1} {\"id\":2}]}", 100, 0, &v, &total),
+		 CC_ESTORE);
+	buf_release(&v);
+}
+
 int main(void)
 {
 	RUN(test_s3_list_page);
@@ -209,5 +286,6 @@ int main(void)
 	RUN(test_s3_upload_id);
 	RUN(test_s3_error_words);
 	RUN(test_gha_json_get);
+	RUN(test_gha_rest_caches);
 	return test_summary();
 }

@@ -160,3 +160,14 @@ int store_tmpfile(struct store *s, struct buf *ret_path, struct cc_err *err)
 	cc_err_set(err, CC_ESTORE, EEXIST, "cannot create a temporary file in '%s'", s->tmpdir);
 	return -1;
 }
+
+enum cc_code store_list_all(struct store *s, const char *prefix, store_list_fn fn, void *ctx, struct cc_err *err)
+{
+	if (s->ops->list_all)
+		return s->ops->list_all(s, prefix, fn, ctx, err);
+	if (!(s->ops->caps & STORE_CAP_LIST_NEWEST))
+		return s->ops->list(s, prefix, fn, ctx, err);
+	return cc_err_set(err, CC_EUSAGE, 0,
+			  "the %s store cannot list all its objects: lifecycle commands need that",
+			  s->ops->name);
+}

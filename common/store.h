@@ -71,6 +71,9 @@ struct store_ops {
 	/* Calls fn for every object whose name starts with prefix. */
 	enum cc_code (*list)(struct store *s, const char *prefix, store_list_fn fn,
 			     void *ctx, struct cc_err *err);
+	/* Optional: as list, but every match even on a store with
+	 * STORE_CAP_LIST_NEWEST (for lifecycle work: cache-store). */
+	enum cc_code (*list_all)(struct store *s, const char *prefix, store_list_fn fn, void *ctx, struct cc_err *err);
 	enum cc_code (*del)(struct store *s, const char *name, struct cc_err *err);
 	/* Optional (NULL: callers loop over get_range).  Reads n ranges,
 	 * up to s->jobs transfers at a time, merging adjacent ranges of one
@@ -141,6 +144,11 @@ bool store_entry_parse(const char *name, struct buf *ret_key, char ret_version[1
 #define STORE_PACKS_PREFIX "packs/"
 /* "damaged/HEX.pack": a restore found that pack damaged (docs/format.md). */
 #define STORE_DAMAGED_PREFIX "damaged/"
+
+/* Lists every object whose name starts with prefix: list_all if the
+ * store has it, else list when that yields every match (no
+ * STORE_CAP_LIST_NEWEST), else CC_EUSAGE with a message. */
+enum cc_code store_list_all(struct store *s, const char *prefix, store_list_fn fn, void *ctx, struct cc_err *err);
 
 /* Creates a private temporary file in s->tmpdir; *ret_path gets its name.
  * @return an open fd or -1 with err set. */

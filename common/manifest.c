@@ -927,3 +927,244 @@ enum cc_code mf_next_chunk(struct mf_reader *r, struct mf_chunk *c, bool *ret_en
 		return corrupt(err, "unknown chunk record");
 	}
 }
+
+/* ------------------------------------------------------------------ */
+/* rewriting */
+
+static int move_cmp(const unsigned char *pack, uint64_t off, const struct mf_move *m)
+{
+	int c = memcmp(pack, m->old_pack, CC_ID_LEN);
+
+	return c ? c : off < m->old_off ? -1 : off > m->old_off;
+}
+
+static const struct mf_move *find_move(const struct mf_move *moves, size_t n,
+				       const unsigned char *pack, uint64_t off)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = move_cmp(pack, off, &moves[mid]);
+
+		if (!c)
+			return &moves[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+/* A pack id and its index, sorted by id for lookups. */
+struct id_idx {
+	struct cc_id id;
+	size_t idx;
+};
+
+static int id_idx_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct id_idx *)a)->id.b, ((const struct id_idx *)b)->id.b,
+		      CC_ID_LEN);
+}
+
+/* Position of id in the sorted array v[0..n), or where it would go. */
+static size_t id_pos(const struct id_idx *v, size_t n, const unsigned char *id, bool *ret_found)
+{
+	size_t lo = 0, hi = n;
+
+	*ret_found = false;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = memcmp(id, v[mid].id.b, CC_ID_LEN);
+
+		if (!c) {
+			*ret_found = true;
+			return mid;
+		}
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+/* Where a frame of the old manifest goes: the pack's id and offset. */
+static void move_frame(const struct mf_reader *r, const struct mf_frame *f,
+		       const struct mf_move *moves, size_t n, const unsigned char **ret_pack,
+		       uint64_t *ret_off, bool *ret_moved)
+{
+	const struct mf_move *m = find_move(moves, n, r->packs[f->pack].b, f->off);
+
+	*ret_moved = m != NULL;
+	*ret_pack = m ? m->new_pack : r->packs[f->pack].b;
+	*ret_off = m ? m->new_off : f->off;
+}
+
+enum cc_code cc_manifest_repoint(int in_fd, int out_fd, const struct mf_move *moves,
+				 size_t n, bool *ret_changed, struct cc_err *err)
+{
+	struct mf_reader r;
+	struct mf_writer w;
+	struct mf_chunk c;
+	struct id_idx *old_sorted = NULL, *added = NULL;
+	size_t *old_map = NULL, n_added = 0, n_kept = 0, n_packs;
+	struct cc_id *table = NULL, sum;
+	unsigned char h[MF_HEADER_LEN];
+	XXH3_state_t *st = NULL;
+	struct buf copy = BUF_INIT;
+	bool end, have_prev = false, moved, found;
+	uint32_t prev_pack = 0;
+	uint64_t prev_off = 0, off;
+	const unsigned char *pack;
+	enum cc_code rc;
+
+	*ret_changed = false;
+	memset(&w, 0, sizeof(w));
+	for (size_t i = 1; i < n; i++)
+		if (move_cmp(moves[i].old_pack, moves[i].old_off, &moves[i - 1]) <= 0)
+			return cc_err_set(err, CC_ECORRUPT, 0, "frame moves are not sorted");
+	if ((rc = mf_open(&r, in_fd, err)))
+		goto cleanup;
+	if ((rc = mf_writer_init(&w, err)))
+		goto cleanup;
+	old_sorted = calloc(r.hdr.n_packs + 1, sizeof(*old_sorted));
+	old_map = calloc(r.hdr.n_packs + 1, sizeof(*old_map));
+	if (!old_sorted || !old_map) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		goto cleanup;
+	}
+	for (size_t i = 0; i < r.hdr.n_packs; i++) {
+		old_sorted[i].id = r.packs[i];
+		old_sorted[i].idx = i;
+		old_map[i] = SIZE_MAX;	/* unused so far */
+	}
+	qsort(old_sorted, r.hdr.n_packs, sizeof(*old_sorted), id_idx_cmp);
+
+	/* Pass 1: which packs the rewritten manifest uses. */
+	for (;;) {
+		if ((rc = mf_next_chunk(&r, &c, &end, err)))
+			goto cleanup;
+		if (end)
+			break;
+		if (have_prev && c.frame.pack == prev_pack && c.frame.off == prev_off)
+			continue;
+		have_prev = true;
+		prev_pack = c.frame.pack;
+		prev_off = c.frame.off;
+		move_frame(&r, &c.frame, moves, n, &pack, &off, &moved);
+		if (moved)
+			*ret_changed = true;
+		{
+			size_t at = id_pos(old_sorted, r.hdr.n_packs, pack, &found);
+
+			if (found) {
+				old_map[old_sorted[at].idx] = 0;
+				continue;
+			}
+			at = id_pos(added, n_added, pack, &found);
+			if (found)
+				continue;
+			if (n_added + r.hdr.n_packs >= MF_MAX_PACKS) {
+				rc = corrupt(err, "too many packs");
+				goto cleanup;
+			}
+			{
+				struct id_idx *grown = realloc(added, (n_added + 1) * sizeof(*added));
+
+				if (!grown) {
+					rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+					goto cleanup;
+				}
+				added = grown;
+			}
+			memmove(added + at + 1, added + at, (n_added - at) * sizeof(*added));
+			memcpy(added[at].id.b, pack, CC_ID_LEN);
+			n_added++;
+		}
+	}
+	/* The new table: old packs still used, in order, then the new ones. */
+	for (size_t i = 0; i < r.hdr.n_packs; i++)
+		if (old_map[i] != SIZE_MAX)
+			old_map[i] = n_kept++;
+	n_packs = n_kept + n_added;
+	if (!(table = calloc(n_packs + 1, sizeof(*table)))) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		goto cleanup;
+	}
+	for (size_t i = 0; i < r.hdr.n_packs; i++)
+		if (old_map[i] != SIZE_MAX)
+			table[old_map[i]] = r.packs[i];
+	for (size_t i = 0; i < n_added; i++) {
+		added[i].idx = n_kept + i;
+		table[n_kept + i] = added[i].id;
+	}
+
+	/* Pass 2: the chunk stream, each chunk in its frame's new place. */
+	if ((rc = mf_rewind(&r, err)))
+		goto cleanup;
+	for (;;) {
+		size_t at;
+
+		if ((rc = mf_next_chunk(&r, &c, &end, err)))
+			goto cleanup;
+		if (end)
+			break;
+		move_frame(&r, &c.frame, moves, n, &pack, &off, &moved);
+		at = id_pos(old_sorted, r.hdr.n_packs, pack, &found);
+		if (found) {
+			c.frame.pack = (uint32_t)old_map[old_sorted[at].idx];
+		} else {
+			at = id_pos(added, n_added, pack, &found);
+			c.frame.pack = (uint32_t)added[at].idx;
+		}
+		c.frame.off = off;
+		if ((rc = mf_add_chunk(&w, &c, err)))
+			goto cleanup;
+	}
+	buf_reset(&w.scratch);
+	if ((rc = buf_add(&w.scratch, "E", 1, err)) ||
+	    (rc = put_varint(&w.scratch, w.hdr.n_chunks, err)) ||
+	    (rc = put_varint(&w.scratch, r.hdr.data_bytes, err)))
+		goto cleanup;
+	w.chunks_ulen += w.scratch.len;
+	if ((rc = zappend(w.zc_chunks, &w.chunks, w.scratch.data, w.scratch.len, ZSTD_e_end,
+			  err)))
+		goto cleanup;
+
+	/* Header, key and entries as they were, but for the chunk stream's
+	 * lengths and the pack count. */
+	if ((rc = read_at(in_fd, h, sizeof(h), 0, err)))
+		goto cleanup;
+	put_le64(h + 48, w.chunks.len);
+	put_le64(h + 56, w.chunks_ulen);
+	put_le64(h + 64, n_packs);
+	if ((rc = buf_grow(&copy, r.hdr.key_len + r.hdr.entries_clen, err)) ||
+	    (rc = read_at(in_fd, copy.data, r.hdr.key_len + r.hdr.entries_clen, MF_HEADER_LEN,
+			  err)))
+		goto cleanup;
+	if (!(st = XXH3_createState())) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot create a hash state");
+		goto cleanup;
+	}
+	XXH3_128bits_reset(st);
+	if ((rc = write_all(out_fd, h, sizeof(h), st, err)) ||
+	    (rc = write_all(out_fd, copy.data, r.hdr.key_len + r.hdr.entries_clen, st, err)) ||
+	    (rc = write_all(out_fd, w.chunks.data, w.chunks.len, st, err)) ||
+	    (rc = write_all(out_fd, table, n_packs * sizeof(*table), st, err)))
+		goto cleanup;
+	cc_id_from_hash(&sum, XXH3_128bits_digest(st));
+	rc = write_all(out_fd, sum.b, CC_ID_LEN, st, err);
+cleanup:
+	XXH3_freeState(st);
+	buf_release(&copy);
+	free(table);
+	free(added);
+	free(old_map);
+	free(old_sorted);
+	mf_writer_release(&w);
+	mf_close(&r);
+	return rc;
+}

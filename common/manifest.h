@@ -167,4 +167,25 @@ enum cc_code mf_next_chunk(struct mf_reader *r, struct mf_chunk *c, bool *ret_en
 /* Rewinds both streams to their start. */
 enum cc_code mf_rewind(struct mf_reader *r, struct cc_err *err);
 
+/* ---- rewriting (prune's repack) ---- */
+
+/* A frame copied byte for byte from (old_pack, old_off) to (new_pack, new_off). */
+struct mf_move {
+	unsigned char old_pack[16];
+	uint64_t old_off;
+	unsigned char new_pack[16];
+	uint64_t new_off;
+};
+
+/* Rewrites the manifest file in_fd into out_fd (at its position): every
+ * frame (old_pack, old_off) listed in moves (sorted by old_pack, then
+ * old_off; no two alike) now points at (new_pack, new_off).  The header,
+ * key and entries stream are copied; the chunk stream is written anew;
+ * the pack table is rebuilt: the packs still used in their old order,
+ * then the new ones by id (packs no longer used dropped); the checksum
+ * is recomputed.  CC_ECORRUPT on a bad manifest or unsorted moves.
+ * *ret_changed: whether any frame moved (out_fd gets the copy anyway). */
+enum cc_code cc_manifest_repoint(int in_fd, int out_fd, const struct mf_move *moves,
+				 size_t n, bool *ret_changed, struct cc_err *err);
+
 #endif

@@ -1269,12 +1269,19 @@ static size_t common_prefix(const char *a, const char *b)
  * pack damaged leaves "damaged/HEX.pack" and never touches the pack.  A
  * noted pack is not reused, so its chunks are stored again, unless the
  * pack object is newer than the note: a save has put it again since (the
- * same chunks make the same pack), and that copy is whole. */
+ * same chunks make the same pack), and that copy is whole.
+ * Prune's marks, "condemned/HEX.pack" (docs/format.md, "Lifecycle"), are
+ * read the same way: a marked pack is deleted after the grace period, so
+ * it is never reused, whatever its time (a pack put again after the mark
+ * may still be deleted by a prune that listed it before). */
 #define DAMAGE_NOTES_MAX (1u << 20)
+#define NOTE_DAMAGED 1u
+#define NOTE_CONDEMNED 2u
 
 struct damage_note {
 	struct cc_id pack;
 	int64_t mtime;
+	unsigned kind;		/* NOTE_* */
 };
 
 struct damage {
@@ -1282,12 +1289,18 @@ struct damage {
 	size_t n, alloc;
 	bool listed;		/* v holds every note; else ask per pack */
 	bool oom;
+	unsigned kind;		/* of the notes being listed */
 };
+
+static const char *note_prefix(unsigned kind)
+{
+	return kind == NOTE_DAMAGED ? STORE_DAMAGED_PREFIX : STORE_CONDEMNED_PREFIX;
+}
 
 static int collect_note(void *ctx, const struct store_object *o)
 {
 	struct damage *d = ctx;
-	const char *hex = o->name + strlen(STORE_DAMAGED_PREFIX);
+	const char *hex = o->name + strlen(note_prefix(d->kind));
 	char buf[CC_ID_HEX_LEN + 1];
 	struct cc_id id;
 
@@ -1314,27 +1327,36 @@ static int collect_note(void *ctx, const struct store_object *o)
 	}
 	d->v[d->n].pack = id;
 	d->v[d->n].mtime = o->mtime_ns;
+	d->v[d->n].kind = d->kind;
 	d->n++;
 	return 0;
 }
 
 static int note_cmp(const void *a, const void *b)
 {
-	return memcmp(&((const struct damage_note *)a)->pack,
-		      &((const struct damage_note *)b)->pack, sizeof(struct cc_id));
+	const struct damage_note *x = a, *y = b;
+	int c = memcmp(&x->pack, &y->pack, sizeof(struct cc_id));
+
+	return c ? c : (int)x->kind - (int)y->kind;
 }
 
-/* Reads the notes with one listing where the store lists them all; a
- * store that lists only the newest match (gha) is asked per pack. */
-static enum cc_code damage_load(struct saver *sv, struct damage *d)
+/* Reads the notes of the kinds asked for (NOTE_* bits) with one listing
+ * each where the store lists them all; a store that lists only the
+ * newest match (gha) is asked per pack. */
+static enum cc_code damage_load(struct saver *sv, struct damage *d, unsigned kinds)
 {
-	enum cc_code rc;
+	enum cc_code rc = CC_OK;
 
 	memset(d, 0, sizeof(*d));
 	if (sv->store->ops->caps & STORE_CAP_LIST_NEWEST)
 		return CC_OK;
 	d->listed = true;
-	rc = sv->store->ops->list(sv->store, STORE_DAMAGED_PREFIX, collect_note, d, sv->err);
+	for (unsigned k = NOTE_DAMAGED; k <= NOTE_CONDEMNED && !rc && d->listed && !d->oom; k <<= 1)
+		if (kinds & k) {
+			d->kind = k;
+			rc = sv->store->ops->list(sv->store, note_prefix(k), collect_note, d,
+						  sv->err);
+		}
 	if (!rc && d->oom)
 		rc = cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
 	if (!rc && d->listed && d->n > 1)
@@ -1342,17 +1364,16 @@ static enum cc_code damage_load(struct saver *sv, struct damage *d)
 	return rc;
 }
 
-/* @return whether the pack (stored with mtime pack_mtime) is noted damaged
- * and was not put again since. */
-static enum cc_code damage_check(struct saver *sv, struct damage *d, const struct cc_id *pack,
-				 int64_t pack_mtime, bool *ret_damaged, struct cc_err *err)
+/* Whether the pack has a note of that kind (and its time). */
+static enum cc_code note_find(struct saver *sv, struct damage *d, const struct cc_id *pack,
+			      unsigned kind, bool *ret_found, int64_t *ret_mtime,
+			      struct cc_err *err)
 {
 	struct store_object o = { 0 };
 	bool found = false;
 
-	*ret_damaged = false;
 	if (d->listed) {
-		struct damage_note key = { .pack = *pack }, *n;
+		struct damage_note key = { .pack = *pack, .kind = kind }, *n;
 
 		n = d->n ? bsearch(&key, d->v, d->n, sizeof(*d->v), note_cmp) : NULL;
 		found = n != NULL;
@@ -1362,11 +1383,36 @@ static enum cc_code damage_check(struct saver *sv, struct damage *d, const struc
 		enum cc_code rc;
 
 		cc_id_hex(pack, hex);
-		snprintf(name, sizeof(name), "%s%s.pack", STORE_DAMAGED_PREFIX, hex);
+		snprintf(name, sizeof(name), "%s%s.pack", note_prefix(kind), hex);
 		if ((rc = sv->store->ops->stat(sv->store, name, &found, &o, err)))
 			return rc;
 	}
-	*ret_damaged = found && pack_mtime <= o.mtime_ns;
+	*ret_found = found;
+	*ret_mtime = o.mtime_ns;
+	return CC_OK;
+}
+
+/* @return in *ret_why why the pack (stored with mtime pack_mtime) is not
+ * to be reused, or NULL: noted damaged and not put again since, or
+ * marked by a prune. */
+static enum cc_code damage_check(struct saver *sv, struct damage *d, const struct cc_id *pack,
+				 int64_t pack_mtime, const char **ret_why, struct cc_err *err)
+{
+	int64_t mtime;
+	bool found;
+	enum cc_code rc;
+
+	*ret_why = NULL;
+	if ((rc = note_find(sv, d, pack, NOTE_DAMAGED, &found, &mtime, err)))
+		return rc;
+	if (found && pack_mtime <= mtime) {
+		*ret_why = "a restore found it damaged";
+		return CC_OK;
+	}
+	if ((rc = note_find(sv, d, pack, NOTE_CONDEMNED, &found, &mtime, err)))
+		return rc;
+	if (found)
+		*ret_why = "a prune is deleting it";
 	return CC_OK;
 }
 
@@ -1412,23 +1458,24 @@ static enum cc_code load_base(struct saver *sv, const char *name, const char *ke
 		char hex[CC_ID_HEX_LEN + 1];
 		struct buf pname = BUF_INIT;
 		struct store_object o = { 0 };
-		bool have, damaged = false;
+		const char *why = NULL;
+		bool have;
 
 		/* A chunk is only reused if its pack is really there. */
 		cc_id_hex(&r.packs[i], hex);
 		if ((rc = buf_addf(&pname, sv->err, "%s%s.pack", STORE_PACKS_PREFIX, hex)) ||
 		    (rc = sv->store->ops->stat(sv->store, pname.data, &have, &o, &e2)) ||
-		    (have && (rc = damage_check(sv, dmg, &r.packs[i], o.mtime_ns, &damaged, &e2)))) {
+		    (have && (rc = damage_check(sv, dmg, &r.packs[i], o.mtime_ns, &why, &e2)))) {
 			buf_release(&pname);
 			goto soft;
 		}
-		if (damaged)
-			cc_warn("not reusing the pack '%s': a restore found it damaged; its chunks "
-				"are stored again", pname.data);
+		if (why)
+			cc_warn("not reusing the pack '%s': %s; its chunks are stored again",
+				pname.data, why);
 		buf_release(&pname);
 		packmap[i] = UINT32_MAX;
 		psize[i] = sv->store->ops->caps & STORE_CAP_NO_SIZE ? UINT64_MAX : o.size;
-		if (have && !damaged &&
+		if (have && !why &&
 		    (rc = chunkset_pack(&sv->cs, &r.packs[i], true, &packmap[i], sv->err)))
 			goto cleanup;
 	}
@@ -1561,7 +1608,8 @@ static enum cc_code load_bases(struct saver *sv)
 			break;
 		chosen[nchosen++] = best;
 	}
-	if (nchosen && (rc = damage_load(sv, &dmg)) && rc != CC_ENOMEM) {
+	if (nchosen && (rc = damage_load(sv, &dmg, NOTE_DAMAGED | NOTE_CONDEMNED)) &&
+	    rc != CC_ENOMEM) {
 		/* Without the notes a base might hand us damaged frames:
 		 * store everything instead. */
 		cc_warn("not deduplicating against stored entries: %s", sv->err->msg);
@@ -1591,6 +1639,41 @@ cleanup:
 }
 
 /* ------------------------------------------------------------------ */
+
+/* The pre-publish check (docs/format.md, "The commit protocol"): every
+ * pack the manifest references is there and has no prune mark, else
+ * nothing is published.  A prune deletes a pack only a grace period
+ * after marking it, so a check that passes before the mark is followed
+ * by the publication long before the deletion, and the prune that
+ * deletes lists the entries again first. */
+static enum cc_code prune_guard(struct saver *sv, const struct cc_id *packs, size_t n)
+{
+	struct damage marks;
+	enum cc_code rc;
+
+	if ((rc = damage_load(sv, &marks, NOTE_CONDEMNED)))
+		goto cleanup;
+	for (size_t i = 0; i < n && !rc; i++) {
+		char hex[CC_ID_HEX_LEN + 1], name[64];
+		bool have, marked;
+		int64_t mtime;
+
+		cc_id_hex(&packs[i], hex);
+		snprintf(name, sizeof(name), "%s%s.pack", STORE_PACKS_PREFIX, hex);
+		if ((rc = sv->store->ops->stat(sv->store, name, &have, NULL, sv->err)) ||
+		    (have && (rc = note_find(sv, &marks, &packs[i], NOTE_CONDEMNED, &marked,
+					     &mtime, sv->err))))
+			break;
+		if (!have || marked)
+			rc = cc_err_set(sv->err, CC_ESTORE, 0,
+					"pack %s that this entry references is being pruned%s: "
+					"nothing published; save again", hex,
+					have ? "" : " (it is gone)");
+	}
+cleanup:
+	free(marks.v);
+	return rc;
+}
 
 static enum cc_code publish(struct saver *sv)
 {
@@ -1627,6 +1710,8 @@ static enum cc_code publish(struct saver *sv)
 	if (rc)
 		goto cleanup;
 	if ((rc = store_entry_name(&name, sv->o->key, sv->o->version, sv->err)))
+		goto cleanup;
+	if ((rc = prune_guard(sv, packs, sv->nmpacks)))
 		goto cleanup;
 	/* The last chance to stop. Once the manifest is on its way the put
 	 * is not interrupted (a remote store might keep an object whose

@@ -1309,7 +1309,7 @@ enum cc_code gha_legacy_fetch(struct store *s, const char *url, const char *name
 
 const struct store_ops store_gha = {
 	.name = "gha",
-	.caps = STORE_CAP_LIST_NEWEST | STORE_CAP_NO_SIZE,
+	.caps = STORE_CAP_LIST_NEWEST | STORE_CAP_NO_SIZE | STORE_CAP_KEEPS_FIRST,
 	.open = gha_open,
 	.close = gha_close,
 	.prepare_write = gha_prepare_write,

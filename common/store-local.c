@@ -379,6 +379,15 @@ cleanup:
 	return rc;
 }
 
+/* The local version of an object: any rewrite (a rename onto the name)
+ * changes the inode, an in-place change the size or the mtime. */
+static void local_etag(const struct stat *st, char *ret, size_t n)
+{
+	snprintf(ret, n, "%llu:%llu:%llu:%lld", (unsigned long long)st->st_dev,
+		 (unsigned long long)st->st_ino, (unsigned long long)st->st_size,
+		 (long long)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec);
+}
+
 static enum cc_code local_stat(struct store *s, const char *name, bool *ret_found,
 			       struct store_object *ret, struct cc_err *err)
 {
@@ -402,6 +411,7 @@ static enum cc_code local_stat(struct store *s, const char *name, bool *ret_foun
 		ret->name = name;
 		ret->size = (uint64_t)st.st_size;
 		ret->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+		local_etag(&st, ret->etag, sizeof(ret->etag));
 	}
 cleanup:
 	buf_release(&path);
@@ -473,6 +483,8 @@ static enum cc_code walk_dir(struct walk *w, int dfd, const char *what, struct c
 				.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
 			};
 
+			local_etag(&st, o.etag, sizeof(o.etag));
+
 			if (w->fn(w->ctx, &o))
 				w->stop = true;
 		}
@@ -526,6 +538,78 @@ static enum cc_code local_del(struct store *s, const char *name, struct cc_err *
 	return rc;
 }
 
+/* Conditional replace.  The new file gets the old object's mtime, then
+ * is swapped in with renameat2(RENAME_EXCHANGE), which leaves what it
+ * replaced at src: if that is not the version etag names (a save renamed
+ * its own object onto the name after our check), it is swapped back.
+ * Remaining window: a rename onto the name between the two exchanges
+ * (microseconds) is swapped out and lost, and a reader in between sees
+ * our version.  Where RENAME_EXCHANGE is not supported, a check then
+ * rename(), whose window is the time between the two. */
+static enum cc_code local_put_if_match(struct store *s, const char *name, const char *src,
+				       const char *etag, bool *ret_mismatch, struct cc_err *err)
+{
+	struct local *l = s->priv;
+	struct buf dst = BUF_INIT;
+	struct timespec ts[2];
+	char cur[72];
+	struct stat st;
+	enum cc_code rc = CC_OK;
+
+	*ret_mismatch = false;
+	if ((rc = encode(l, name, &dst, err)))
+		goto cleanup;
+	if (lstat(dst.data, &st)) {
+		if (errno != ENOENT && errno != ENOTDIR) {
+			rc = cc_err_set(err, CC_ESTORE, errno, "cannot stat '%s'", dst.data);
+			goto cleanup;
+		}
+		*ret_mismatch = true;
+		goto cleanup;
+	}
+	local_etag(&st, cur, sizeof(cur));
+	if (!S_ISREG(st.st_mode) || strcmp(cur, etag)) {
+		*ret_mismatch = true;
+		goto cleanup;
+	}
+	ts[0] = st.st_atim;
+	ts[1] = st.st_mtim;
+	if (utimensat(AT_FDCWD, src, ts, 0)) {
+		rc = cc_err_set(err, CC_ESTORE, errno, "cannot set the time of '%s'", src);
+		goto cleanup;
+	}
+	if ((rc = sync_file(src, err)))
+		goto cleanup;
+	if (!renameat2(AT_FDCWD, src, AT_FDCWD, dst.data, RENAME_EXCHANGE)) {
+		/* src now holds what we replaced. */
+		if (lstat(src, &st)) {
+			rc = cc_err_set(err, CC_ESTORE, errno, "cannot stat '%s'", src);
+			goto cleanup;
+		}
+		local_etag(&st, cur, sizeof(cur));
+		if (!strcmp(cur, etag))
+			goto cleanup;
+		*ret_mismatch = true;
+		if (renameat2(AT_FDCWD, src, AT_FDCWD, dst.data, RENAME_EXCHANGE))
+			rc = cc_err_set(err, CC_ESTORE, errno, "cannot restore '%s'", dst.data);
+		goto cleanup;
+	}
+	if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP) {
+		rc = cc_err_set(err, CC_ESTORE, errno, "cannot publish '%s'", dst.data);
+		goto cleanup;
+	}
+	if (lstat(dst.data, &st) || (local_etag(&st, cur, sizeof(cur)), strcmp(cur, etag))) {
+		*ret_mismatch = true;
+		goto cleanup;
+	}
+	if (rename(src, dst.data))
+		rc = cc_err_set(err, CC_ESTORE, errno, "cannot publish '%s'", dst.data);
+cleanup:
+	unlink(src);
+	buf_release(&dst);
+	return rc;
+}
+
 static int local_dir(struct store *s, struct stat *ret)
 {
 	struct local *l = s->priv;
@@ -545,5 +629,6 @@ const struct store_ops store_local = {
 	.stat = local_stat,
 	.list = local_list,
 	.del = local_del,
+	.put_if_match = local_put_if_match,
 	.local_dir = local_dir,
 };

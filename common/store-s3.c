@@ -9,7 +9,10 @@
  *
  * Uploads up to the part size (s->part_size, else PART_SIZE) are one PUT with Content-MD5; larger ones are a
  * multipart upload (aborted on failure).  STORE_PUT_IF_ABSENT is a
- * conditional write (If-None-Match: *), 412 meaning "it exists". */
+ * conditional write (If-None-Match: *), 412 meaning "it exists";
+ * put_if_match is one with If-Match: ETAG, 412 (or 404 NoSuchKey: it
+ * vanished) meaning "it changed".  S3's LastModified of a rewritten
+ * object is the time of the rewrite. */
 #include "store.h"
 #include "store-answers.h"
 #include "aws-creds.h"
@@ -703,9 +706,25 @@ cleanup:
 	return ret;
 }
 
+/* Whether a failed conditional write's answer says the condition did not
+ * hold: 412, or for If-Match 404 NoSuchKey (the object is gone). */
+static bool cond_failed(const struct http_resp *r, const char *if_match)
+{
+	char code[128], msg[16];
+
+	if (r->status == 412)
+		return true;
+	if (!if_match || r->status != 404)
+		return false;
+	s3_error_words(r->err_body.data, r->err_body.len, code, sizeof(code), msg, sizeof(msg));
+	return !strcmp(code, "NoSuchKey");
+}
+
+/* if_absent: If-None-Match: *; if_match (or NULL): If-Match.  Either
+ * failing sets *ret_existed ("the condition did not hold"). */
 static enum cc_code put_single(struct s3 *s3, const char *key, const char *name, int fd,
-			       uint64_t size, uint64_t part, bool if_absent, bool *ret_existed,
-			       struct cc_err *err)
+			       uint64_t size, uint64_t part, bool if_absent, const char *if_match,
+			       bool *ret_existed, struct cc_err *err)
 {
 	struct s3_call c;
 	struct http_resp r;
@@ -720,13 +739,15 @@ static enum cc_code put_single(struct s3 *s3, const char *key, const char *name,
 	c.hdr[c.nhdr++] = (struct sigv4_pair){ "content-type", "application/octet-stream" };
 	if (if_absent)
 		c.hdr[c.nhdr++] = (struct sigv4_pair){ "if-none-match", "*" };
+	if (if_match)
+		c.hdr[c.nhdr++] = (struct sigv4_pair){ "if-match", if_match };
 	c.req.body_fd = fd;
 	c.req.body_len = size;
 	if ((rc = call_run(&c, &r, err)))
 		goto cleanup;
-	if (r.status == 412 && if_absent) {
-		/* After a retry the object that exists may be this upload's
-		 * own first attempt, whose answer was lost. */
+	if ((if_absent || if_match) && cond_failed(&r, if_match)) {
+		/* After a retry the object that exists (or changed) may be
+		 * this upload's own first attempt, whose answer was lost. */
 		*ret_existed = !(r.tries > 1 && etag_matches(s3, key, fd, size, part) == 1);
 	} else if (r.status != 200) {
 		rc = s3_fail(s3, "upload", name, &r, err);
@@ -753,8 +774,8 @@ static void abort_upload(struct s3 *s3, const char *key, const char *upload_id)
 }
 
 static enum cc_code put_multipart(struct store *st, const char *key, const char *name, int fd,
-				  uint64_t size, uint64_t part, bool if_absent, bool *ret_existed,
-				  struct cc_err *err)
+				  uint64_t size, uint64_t part, bool if_absent, const char *if_match,
+				  bool *ret_existed, struct cc_err *err)
 {
 	struct s3 *s3 = st->priv;
 	struct s3_call c, *parts = NULL;
@@ -837,12 +858,14 @@ static enum cc_code put_multipart(struct store *st, const char *key, const char 
 	c.hdr[c.nhdr++] = (struct sigv4_pair){ "content-type", "application/xml" };
 	if (if_absent)
 		c.hdr[c.nhdr++] = (struct sigv4_pair){ "if-none-match", "*" };
+	if (if_match)
+		c.hdr[c.nhdr++] = (struct sigv4_pair){ "if-match", if_match };
 	c.req.body = done.data;
 	c.req.body_len = done.len;
 	c.req.out = &out;
 	if ((rc = call_run(&c, &r, err)))
 		goto fail;
-	if (r.status == 412 && if_absent) {
+	if ((if_absent || if_match) && cond_failed(&r, if_match)) {
 		*ret_existed = true;
 		goto fail;	/* not a failure, but the parts must go */
 	}
@@ -874,8 +897,8 @@ cleanup:
 	return rc;
 }
 
-static enum cc_code s3_put(struct store *s, const char *name, const char *src, unsigned flags,
-			   bool *ret_existed, struct cc_err *err)
+static enum cc_code put_cond(struct store *s, const char *name, const char *src, unsigned flags,
+			     const char *if_match, bool *ret_existed, struct cc_err *err)
 {
 	struct s3 *s3 = s->priv;
 	struct buf key = BUF_INIT;
@@ -896,10 +919,10 @@ static enum cc_code s3_put(struct store *s, const char *name, const char *src, u
 	}
 	if ((uint64_t)st.st_size <= part)
 		rc = put_single(s3, key.data, name, fd, (uint64_t)st.st_size, part,
-				flags & STORE_PUT_IF_ABSENT, &existed, err);
+				flags & STORE_PUT_IF_ABSENT, if_match, &existed, err);
 	else
 		rc = put_multipart(s, key.data, name, fd, (uint64_t)st.st_size, part,
-				   flags & STORE_PUT_IF_ABSENT, &existed, err);
+				   flags & STORE_PUT_IF_ABSENT, if_match, &existed, err);
 	if (rc)
 		goto cleanup;
 	if (ret_existed)
@@ -911,6 +934,28 @@ cleanup:
 	if (fd >= 0)
 		close(fd);
 	buf_release(&key);
+	return rc;
+}
+
+static enum cc_code s3_put(struct store *s, const char *name, const char *src, unsigned flags,
+			   bool *ret_existed, struct cc_err *err)
+{
+	return put_cond(s, name, src, flags, NULL, ret_existed, err);
+}
+
+static enum cc_code s3_put_if_match(struct store *s, const char *name, const char *src,
+				    const char *etag, bool *ret_mismatch, struct cc_err *err)
+{
+	enum cc_code rc;
+
+	*ret_mismatch = false;
+	if (!etag[0]) {
+		*ret_mismatch = true;
+		unlink(src);
+		return CC_OK;
+	}
+	rc = put_cond(s, name, src, STORE_PUT_MOVE, etag, ret_mismatch, err);
+	unlink(src);
 	return rc;
 }
 
@@ -1052,6 +1097,9 @@ static enum cc_code s3_stat(struct store *s, const char *name, bool *ret_found,
 			ret->name = name;
 			ret->size = r.has_length ? r.content_length : 0;
 			ret->mtime_ns = r.last_modified >= 0 ? r.last_modified * 1000000000 : 0;
+			ret->etag[0] = '\0';
+			if (strlen(r.etag) < sizeof(ret->etag))
+				strcpy(ret->etag, r.etag);
 		}
 	} else if (r.status != 404) {
 		struct http_resp why;
@@ -1124,6 +1172,14 @@ enum cc_code s3_list_page(const char *body, size_t len, const char *prefix, stor
 			if ((rc = buf_add(&text, s0, (size_t)(e0 - s0), err)))
 				goto cleanup;
 			o.mtime_ns = parse_iso8601(text.data);
+		}
+		/* Entity-decoded: the quotes kept, as HEAD gives them. */
+		if (xml_find(cs, ce, "ETag", &s0, &e0)) {
+			buf_reset(&text);
+			if ((rc = xml_text(&text, s0, e0, err)))
+				goto cleanup;
+			if (text.len < sizeof(o.etag) && strlen(text.data) == text.len)
+				memcpy(o.etag, text.data, text.len + 1);
 		}
 		if (fn(ctx, &o)) {
 			*ret_stopped = true;
@@ -1248,6 +1304,7 @@ const struct store_ops store_s3 = {
 	.stat = s3_stat,
 	.list = s3_list,
 	.del = s3_del,
+	.put_if_match = s3_put_if_match,
 	.name_max = s3_name_max,
 	.name_max_why = "S3 object names are at most 1024 bytes, this store's prefix, "
 			"'keys/' and the 18 bytes of an entry's identity included",

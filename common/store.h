@@ -25,11 +25,16 @@
 #define STORE_CAP_LOCAL_DIR 4u	/* a directory of this machine holds it: see local_dir */
 #define STORE_CAP_NO_SIZE 8u	/* stat() and list() do not know sizes (size is 0) */
 #define STORE_CAP_MTIME_NS 16u	/* mtime_ns is exact to the ns (else: to the second) */
+#define STORE_CAP_KEEPS_FIRST 32u	/* put never replaces an existing object (GitHub cache service) */
 
 struct store_object {
 	const char *name;	/* full object name */
 	uint64_t size;
 	int64_t mtime_ns;	/* when it was published */
+	/* Opaque version of the object, from stat() and list(); "" if
+	 * unknown.  put_if_match compares it.  Local store:
+	 * "<dev>:<ino>:<size>:<mtime_ns>"; S3: the ETag, quotes kept. */
+	char etag[72];
 };
 
 /* One range of a batched read. */
@@ -75,6 +80,14 @@ struct store_ops {
 	 * STORE_CAP_LIST_NEWEST (for lifecycle work: cache-store). */
 	enum cc_code (*list_all)(struct store *s, const char *prefix, store_list_fn fn, void *ctx, struct cc_err *err);
 	enum cc_code (*del)(struct store *s, const char *name, struct cc_err *err);
+	/* Optional (NULL: this store cannot write conditionally).  Publishes
+	 * the local file src_path as object name only if the object's current
+	 * version is etag (a store_object's etag); when it changed or
+	 * vanished, *ret_mismatch is set, nothing is published and the result
+	 * is CC_OK.  src_path is consumed either way.  The local store keeps
+	 * the old object's mtime (a rewrite must not change "newest first"). */
+	enum cc_code (*put_if_match)(struct store *s, const char *name, const char *src_path,
+				     const char *etag, bool *ret_mismatch, struct cc_err *err);
 	/* Optional (NULL: callers loop over get_range).  Reads n ranges,
 	 * up to s->jobs transfers at a time, merging adjacent ranges of one
 	 * object where the backend gains from it.  Fails as a whole: on
@@ -144,6 +157,12 @@ bool store_entry_parse(const char *name, struct buf *ret_key, char ret_version[1
 #define STORE_PACKS_PREFIX "packs/"
 /* "damaged/HEX.pack": a restore found that pack damaged (docs/format.md). */
 #define STORE_DAMAGED_PREFIX "damaged/"
+/* "sums/HEX": an entry's summary; "used/" + the rest of its keys/ name:
+ * its last-use record; "condemned/HEX.pack": prune's mark on a pack it
+ * will delete (docs/format.md, "Lifecycle"). */
+#define STORE_SUMS_PREFIX "sums/"
+#define STORE_USED_PREFIX "used/"
+#define STORE_CONDEMNED_PREFIX "condemned/"
 
 /* Lists every object whose name starts with prefix: list_all if the
  * store has it, else list when that yields every match (no

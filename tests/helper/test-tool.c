@@ -2181,6 +2181,75 @@ static int cmd_store_put(int argc, char **argv)
 	return 0;
 }
 
+/* "NAME SIZE MTIME_NS ETAG" of an object, or "missing". */
+static int cmd_store_stat(int argc, char **argv)
+{
+	struct store *s = NULL;
+	struct store_object o;
+	struct cc_err err;
+	bool found;
+
+	if (argc != 3)
+		die("usage: test-tool store-stat STORE NAME");
+	check(store_open(&s, argv[1], &err), &err);
+	check(s->ops->stat(s, argv[2], &found, &o, &err), &err);
+	if (found)
+		printf("%s %llu %lld %s\n", argv[2], (unsigned long long)o.size,
+		       (long long)o.mtime_ns, o.etag);
+	else
+		printf("missing\n");
+	store_close(s);
+	return 0;
+}
+
+static int print_listed(void *ctx, const struct store_object *o)
+{
+	printf("%s %llu %lld %s\n", o->name, (unsigned long long)o->size, (long long)o->mtime_ns,
+	       o->etag);
+	return 0;
+}
+
+/* One "NAME SIZE MTIME_NS ETAG" line per object under PREFIX. */
+static int cmd_store_list(int argc, char **argv)
+{
+	struct store *s = NULL;
+	struct cc_err err;
+
+	if (argc != 3)
+		die("usage: test-tool store-list STORE PREFIX");
+	check(store_open(&s, argv[1], &err), &err);
+	check(s->ops->list(s, argv[2], print_listed, NULL, &err), &err);
+	store_close(s);
+	return 0;
+}
+
+/* put_if_match: prints "replaced" or "mismatch". */
+static int cmd_store_put_if_match(int argc, char **argv)
+{
+	struct store *s = NULL;
+	struct cc_err err;
+	struct buf data = BUF_INIT, tmp = BUF_INIT;
+	bool mismatch;
+	int fd;
+
+	if (argc != 5)
+		die("usage: test-tool store-put-if-match STORE NAME FILE ETAG");
+	read_file(argv[3], &data);
+	check(store_open(&s, argv[1], &err), &err);
+	if (!s->ops->put_if_match)
+		die("store '%s' cannot write conditionally", argv[1]);
+	if ((fd = store_tmpfile(s, &tmp, &err)) < 0)
+		check(err.code, &err);
+	close(fd);
+	write_file(tmp.data, data.data, data.len);
+	check(s->ops->put_if_match(s, argv[2], tmp.data, argv[4], &mismatch, &err), &err);
+	printf("%s\n", mismatch ? "mismatch" : "replaced");
+	buf_release(&data);
+	buf_release(&tmp);
+	store_close(s);
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 
 static const struct {
@@ -2194,7 +2263,10 @@ static const struct {
 	{ "id", cmd_id },
 	{ "manifest-dump", cmd_manifest_dump },
 	{ "mf-flip", cmd_mf_flip },
+	{ "store-list", cmd_store_list },
 	{ "store-put", cmd_store_put },
+	{ "store-put-if-match", cmd_store_put_if_match },
+	{ "store-stat", cmd_store_stat },
 };
 
 int main(int argc, char **argv)

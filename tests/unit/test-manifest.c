@@ -1359,6 +1359,166 @@ static void test_patterns(void)
 	mf_entry_release(&e);
 }
 
+/* ---- repoint (prune's repack) ---- */
+
+static int move_sort(const void *a, const void *b)
+{
+	const struct mf_move *x = a, *y = b;
+	int c = memcmp(x->old_pack, y->old_pack, 16);
+
+	return c ? c : x->old_off < y->old_off ? -1 : x->old_off > y->old_off;
+}
+
+static int new_tmp_fd(void)
+{
+	FILE *f = tmpfile();
+	int fd = f ? dup(fileno(f)) : -1;
+
+	if (f)
+		fclose(f);
+	return fd;
+}
+
+static bool same_file(int a, int b)
+{
+	off_t na = lseek(a, 0, SEEK_END), nb = lseek(b, 0, SEEK_END);
+	char *pa = malloc((size_t)na + 1), *pb = malloc((size_t)nb + 1);
+	bool same = na == nb && pread(a, pa, (size_t)na, 0) == na &&
+		    pread(b, pb, (size_t)nb, 0) == nb && !memcmp(pa, pb, (size_t)na);
+
+	free(pa);
+	free(pb);
+	return same;
+}
+
+/* A manifest of three packs A B C: every frame of B and one of A move to
+ * a new pack N.  The result reads back (its checksum holds) with the
+ * same entries, the chunks in their new places, and the table A C N. */
+static void test_repoint(void)
+{
+	struct model m, want;
+	struct mf_move *moves = NULL;
+	struct mf_reader r;
+	struct cc_id newp;
+	struct cc_err err;
+	enum cc_code rc;
+	uint64_t nv = 0xbeef, new_off = 0, moved_a = UINT64_MAX;
+	size_t nmoves = 0;
+	bool changed = true;
+	int in, out;
+
+	model_init(&m);
+	add_root(&m, "~/.cache");
+	add_entry(&m, MF_DIR, "", 0, NULL);
+	add_file(&m, "a", 300000);
+	add_file(&m, "b", 77777);
+	set_packs(&m, 3);
+	make_chunks(&m, 30000, 10000);
+	cc_id_of(&newp, &nv, sizeof(nv));
+	/* The moves, one per distinct frame; the expected model alongside. */
+	model_init(&want);
+	want = m;
+	want.items = NULL;
+	want.nitems = 0;
+	want.chunks = calloc(m.nchunks, sizeof(*m.chunks));
+	memcpy(want.chunks, m.chunks, m.nchunks * sizeof(*m.chunks));
+	want.packs = calloc(3, sizeof(*want.packs));
+	want.packs[0] = m.packs[0];
+	want.packs[1] = m.packs[2];
+	want.packs[2] = newp;
+	want.npacks = 3;
+	moves = calloc(m.nchunks, sizeof(*moves));
+	for (size_t i = 0; i < m.nchunks; i++) {
+		struct mf_frame *f = &m.chunks[i].frame;
+		bool first = !i || f->pack != m.chunks[i - 1].frame.pack ||
+			     f->off != m.chunks[i - 1].frame.off;
+		bool move = f->pack == 1 || (f->pack == 0 && (moved_a == UINT64_MAX ||
+							      moved_a == f->off));
+
+		if (move && first) {
+			if (f->pack == 0)
+				moved_a = f->off;
+			memcpy(moves[nmoves].old_pack, m.packs[f->pack].b, 16);
+			moves[nmoves].old_off = f->off;
+			memcpy(moves[nmoves].new_pack, newp.b, 16);
+			moves[nmoves].new_off = new_off;
+			new_off += f->clen;
+			nmoves++;
+		}
+		want.chunks[i].frame.pack = move ? 2 : f->pack == 2 ? 1 : 0;
+		if (move)
+			want.chunks[i].frame.off = moves[nmoves - 1].new_off;
+	}
+	CHECK(nmoves > 2);
+	qsort(moves, nmoves, sizeof(*moves), move_sort);
+	/* The entries are the same as the original's. */
+	want.items = m.items;
+	want.nitems = m.nitems;
+
+	in = write_model(&m, &rc);
+	out = new_tmp_fd();
+	CHECK(in >= 0 && out >= 0);
+	cc_err_clear(&err);
+	CHECK_EQ(cc_manifest_repoint(in, out, moves, nmoves, &changed, &err), CC_OK);
+	CHECK(changed);
+	CHECK_EQ(mf_open(&r, out, &err), CC_OK);
+	CHECK_EQ(r.hdr.n_packs, 3);
+	CHECK(!memcmp(r.packs, want.packs, 3 * sizeof(*want.packs)));
+	CHECK_STR(r.key, m.key);
+	CHECK_EQ(r.hdr.created_ns, m.created_ns);
+	CHECK_EQ(r.hdr.data_bytes, m.data_bytes);
+	CHECK_EQ(r.hdr.n_chunks, m.nchunks);
+	rc = read_all(&r, &want, &err);
+	if (rc)
+		printf("#   %s\n", err.msg);
+	CHECK_EQ(rc, CC_OK);
+	mf_close(&r);
+
+	/* No moves at all: unchanged, and the same bytes. */
+	{
+		int same = new_tmp_fd();
+
+		CHECK_EQ(cc_manifest_repoint(in, same, NULL, 0, &changed, &err), CC_OK);
+		CHECK(!changed);
+		CHECK(same_file(in, same));
+		close(same);
+	}
+	/* Unsorted moves are refused. */
+	if (nmoves > 1) {
+		struct mf_move t = moves[0];
+		int o2 = new_tmp_fd();
+
+		moves[0] = moves[1];
+		moves[1] = t;
+		CHECK_EQ(cc_manifest_repoint(in, o2, moves, nmoves, &changed, &err), CC_ECORRUPT);
+		moves[1] = moves[0];
+		moves[0] = t;
+		close(o2);
+	}
+	/* A corrupt manifest is refused, whatever byte is flipped. */
+	for (off_t at = 0; at < lseek(in, 0, SEEK_END); at += 997) {
+		unsigned char b;
+		int o2 = new_tmp_fd();
+
+		CHECK(pread(in, &b, 1, at) == 1);
+		b ^= 0x20;
+		CHECK(pwrite(in, &b, 1, at) == 1);
+		rc = cc_manifest_repoint(in, o2, moves, nmoves, &changed, &err);
+		if (rc != CC_ECORRUPT)
+			printf("#   flip at %lld: %d\n", (long long)at, rc);
+		CHECK_EQ(rc, CC_ECORRUPT);
+		b ^= 0x20;
+		CHECK(pwrite(in, &b, 1, at) == 1);
+		close(o2);
+	}
+	close(in);
+	close(out);
+	free(moves);
+	free(want.chunks);
+	free(want.packs);
+	model_release(&m);
+}
+
 int main(void)
 {
 	RUN(test_empty);
@@ -1376,5 +1536,6 @@ int main(void)
 	RUN(test_hostile_paths);
 	RUN(test_hostile_fields);
 	RUN(test_patterns);
+	RUN(test_repoint);
 	return test_summary();
 }

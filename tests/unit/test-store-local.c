@@ -686,6 +686,78 @@ static void test_names_stay_inside(void)
 	store_close(s);
 }
 
+/* etag from stat and list; put_if_match replaces only the version it
+ * names, keeps the old mtime, and reports a changed or vanished object. */
+static int list_etag_fn(void *ctx, const struct store_object *o)
+{
+	if (!strcmp(o->name, "keys/k"))
+		snprintf(ctx, 72, "%s", o->etag);
+	return 0;
+}
+
+static void test_put_if_match(void)
+{
+	struct store *s = open_store("ifmatch", true);
+	struct store_object o1, o2;
+	struct cc_err err;
+	char listed[72] = "", got[8] = "";
+	struct timespec ts[2] = { { 1000000000, 0 }, { 1000000000, 123456789 } };
+	char path[512], *src;
+	bool found, mismatch;
+
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK(s->ops->put_if_match != NULL);
+	CHECK_EQ(put_data(s, "keys/k", "one", 3, 0, NULL), CC_OK);
+	snprintf(path, sizeof(path), "%s/ifmatch/keys/k", base);
+	CHECK(!utimensat(AT_FDCWD, path, ts, 0));
+	CHECK_EQ(s->ops->stat(s, "keys/k", &found, &o1, &err), CC_OK);
+	CHECK(found && o1.etag[0]);
+	CHECK_EQ(s->ops->list(s, "keys/", list_etag_fn, listed, &err), CC_OK);
+	CHECK_STR(listed, o1.etag);
+	/* Matching version: replaced, old mtime kept, staged file gone. */
+	src = stage(s, "two!", 4);
+	CHECK_EQ(s->ops->put_if_match(s, "keys/k", src, o1.etag, &mismatch, &err), CC_OK);
+	CHECK(!mismatch);
+	CHECK(!exists(src));
+	free(src);
+	CHECK_EQ(s->ops->get_range(s, "keys/k", 0, 4, got, &err), CC_OK);
+	CHECK_STR(got, "two!");
+	CHECK_EQ(s->ops->stat(s, "keys/k", &found, &o2, &err), CC_OK);
+	CHECK_EQ(o2.mtime_ns, o1.mtime_ns);
+	CHECK_EQ(o2.mtime_ns, 1000000000123456789LL);
+	CHECK(strcmp(o2.etag, o1.etag) != 0);
+	/* The old version again: a mismatch, nothing changes. */
+	src = stage(s, "three", 5);
+	CHECK_EQ(s->ops->put_if_match(s, "keys/k", src, o1.etag, &mismatch, &err), CC_OK);
+	CHECK(mismatch);
+	CHECK(!exists(src));
+	free(src);
+	memset(got, 0, sizeof(got));
+	CHECK_EQ(s->ops->get_range(s, "keys/k", 0, 4, got, &err), CC_OK);
+	CHECK_STR(got, "two!");
+	/* Same size, same mtime, rewritten by rename: still a mismatch. */
+	CHECK_EQ(put_data(s, "keys/k", "TWO!", 4, 0, NULL), CC_OK);
+	CHECK(!utimensat(AT_FDCWD, path, ts, 0));
+	src = stage(s, "four", 4);
+	CHECK_EQ(s->ops->put_if_match(s, "keys/k", src, o2.etag, &mismatch, &err), CC_OK);
+	CHECK(mismatch);
+	free(src);
+	memset(got, 0, sizeof(got));
+	CHECK_EQ(s->ops->get_range(s, "keys/k", 0, 4, got, &err), CC_OK);
+	CHECK_STR(got, "TWO!");
+	/* Vanished: a mismatch, nothing created. */
+	CHECK_EQ(s->ops->del(s, "keys/k", &err), CC_OK);
+	src = stage(s, "five", 4);
+	CHECK_EQ(s->ops->put_if_match(s, "keys/k", src, o2.etag, &mismatch, &err), CC_OK);
+	CHECK(mismatch);
+	free(src);
+	CHECK_EQ(s->ops->stat(s, "keys/k", &found, NULL, &err), CC_OK);
+	CHECK(!found);
+	store_close(s);
+}
+
 /* Many objects read through the handle's descriptor cache. */
 static void test_many_objects(void)
 {
@@ -736,6 +808,7 @@ int main(void)
 	RUN(test_comma_names);
 	RUN(test_names_stay_inside);
 	RUN(test_many_objects);
+	RUN(test_put_if_match);
 	rc = test_summary();
 	rm_rf(base);
 	return rc;

@@ -126,7 +126,22 @@ struct state {
 	size_t ndf;
 	uint64_t stored;	/* pack bytes */
 	size_t unknown;		/* entries whose summary could not be had */
+	bool prepared;		/* prepare_write done */
 };
+
+/* Before the first write: what a save does first (the local store
+ * creates its tmp directory). */
+static enum cc_code state_prepare(struct state *st, struct cc_err *err)
+{
+	enum cc_code rc;
+
+	if (st->prepared)
+		return CC_OK;
+	if ((rc = st->s->ops->prepare_write(st->s, err)))
+		return rc;
+	st->prepared = true;
+	return CC_OK;
+}
 
 static void state_free(struct state *st)
 {
@@ -224,7 +239,7 @@ static enum cc_code ent_summary(struct state *st, struct ent *e, bool write, str
 	if (write) {
 		struct cc_err e2 = { 0 };
 
-		if (cc_summary_store(s, &e->sum, &e2))
+		if (state_prepare(st, &e2) || cc_summary_store(s, &e->sum, &e2))
 			cc_debug("cannot store the summary of '%s': %s", e->o->name, e2.msg);
 		else
 			cc_debug("stored the missing summary of '%s'", e->o->name);
@@ -663,6 +678,8 @@ enum cc_code cc_store_prune(struct store *s, const struct cc_prune_opts *o,
 		for (size_t j = 0; j < n && live > o->max_size; j++)
 			ent_drop(&st, &st.ents[bu[j].i], &live);
 	}
+	if (!dry && (st.nents || st.packs.n) && (rc = state_prepare(&st, err)))
+		goto out;
 	/* 2. Entries go: the key object first, then its last-use record. */
 	for (size_t i = 0; i < st.nents; i++) {
 		struct ent *e = &st.ents[i];

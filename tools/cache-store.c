@@ -112,8 +112,8 @@ static void parse_sub(int argc, char **argv, const char *cmd, struct args *a)
 
 	a->prune.keep_last = -1;
 	a->prune.grace = 3600;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+hqv", sub_opts, NULL)) != -1) {
+	optind = 0;	/* glibc: rescan from scratch */
+	while ((c = getopt_long(argc, argv, "hqv", sub_opts, NULL)) != -1) {
 		if (c == '?')
 			usage_error("bad option for '%s'", cmd);
 		if (!allowed(cmd, c))

@@ -626,6 +626,7 @@ struct cc_entry {
 	char **roots;
 	size_t nroots;
 	uint64_t *pack_end;	/* per pack: end of the last frame the chunks read */
+	char *name;		/* its keys/ object */
 };
 
 void cc_entry_close(struct cc_entry *e)
@@ -639,6 +640,7 @@ void cc_entry_close(struct cc_entry *e)
 	for (size_t i = 0; i < e->nroots; i++)
 		free(e->roots[i]);
 	free(e->roots);
+	free(e->name);
 	free(e->pack_end);
 	free(e);
 }
@@ -698,6 +700,10 @@ enum cc_code cc_entry_open(struct store *s, const char *name, const char *key,
 		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 	e->store = s;
 	e->fd = -1;
+	if (!(e->name = strdup(name))) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		goto fail;
+	}
 	if (!tmpdir || !*tmpdir)
 		tmpdir = "/tmp";
 	/* Nameless, so nothing is left behind however the restore ends; the
@@ -1768,6 +1774,63 @@ enum cc_code cc_entry_precheck(struct cc_entry *e, const struct restore_opts *o,
 	return plan_space(e, o, err);
 }
 
+/* The last-use record (docs/format.md, "Lifecycle"): "used/" + the rest
+ * of the entry's keys/ name, whose mtime is when a restore last used it.
+ * Written at most once an hour per entry (a stat first), never on a store
+ * whose puts keep the first object (gha tracks use itself).  This is the
+ * one write a restore makes; it failing (read-only credentials) changes
+ * nothing but a note under -v. */
+#define USE_RECORD_EVERY_NS (3600LL * 1000000000)
+
+static void record_use(struct cc_entry *e)
+{
+	struct store *s = e->store;
+	struct buf name = BUF_INIT, tmp = BUF_INIT, text = BUF_INIT;
+	struct store_object o;
+	struct cc_err err;
+	int64_t now = now_realtime_ns();
+	bool found = false;
+	int fd = -1;
+
+	cc_err_clear(&err);
+	if ((s->ops->caps & STORE_CAP_KEEPS_FIRST) ||
+	    strncmp(e->name, STORE_KEYS_PREFIX, strlen(STORE_KEYS_PREFIX)))
+		return;
+	if (buf_addf(&name, &err, "%s%s", STORE_USED_PREFIX, e->name + strlen(STORE_KEYS_PREFIX)) ||
+	    s->ops->stat(s, name.data, &found, &o, &err))
+		goto fail;
+	if (found && o.mtime_ns > now - USE_RECORD_EVERY_NS)
+		goto cleanup;	/* recorded within the hour */
+	if (buf_addf(&text, &err, "cicache used 1\n%lld\n", (long long)now) ||
+	    (fd = store_tmpfile(s, &tmp, &err)) < 0)
+		goto fail;
+	if (write(fd, text.data, text.len) != (ssize_t)text.len) {
+		cc_err_set(&err, CC_ESTORE, errno, "cannot write '%s'", tmp.data);
+		goto fail;
+	}
+	if (close(fd)) {
+		fd = -1;
+		cc_err_set(&err, CC_ESTORE, errno, "cannot write '%s'", tmp.data);
+		goto fail;
+	}
+	fd = -1;
+	if (s->ops->put(s, name.data, tmp.data, STORE_PUT_MOVE, NULL, &err))
+		goto fail;
+	cc_debug("recorded the use of '%s'", name.data);
+	goto cleanup;
+fail:
+	cc_debug("cannot record the use of this entry (a prune may take it for unused): %s",
+		 err.msg);
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	if (tmp.len)
+		unlink(tmp.data);
+	buf_release(&tmp);
+	buf_release(&name);
+	buf_release(&text);
+}
+
 enum cc_code cc_entry_restore(struct cc_entry *e, const struct restore_opts *o,
 			      struct restore_stats *ret_stats, struct cc_err *err)
 {
@@ -1780,5 +1843,8 @@ enum cc_code cc_entry_restore(struct cc_entry *e, const struct restore_opts *o,
 	if ((rc = cc_entry_precheck(e, o, err)) || (rc = mf_rewind(&e->mr, err)))
 		return rc;
 	ret_stats->started = true;
-	return walk(e, o, false, ret_stats, err);
+	rc = walk(e, o, false, ret_stats, err);
+	if (!rc && ret_stats->roots)
+		record_use(e);
+	return rc;
 }

@@ -23,6 +23,7 @@ struct obj {
 	char *name;
 	uint64_t size;
 	int64_t mtime_ns;
+	char etag[72];
 };
 
 struct objs {
@@ -52,6 +53,7 @@ static int objs_add(void *ctx, const struct store_object *o)
 	}
 	l->v[l->n].size = o->size;
 	l->v[l->n].mtime_ns = o->mtime_ns;
+	memcpy(l->v[l->n].etag, o->etag, sizeof(l->v[l->n].etag));
 	l->n++;
 	return 0;
 }
@@ -623,6 +625,215 @@ static enum cc_code put_mark(struct store *s, const char *name, int64_t now_ns,
 	return rc;
 }
 
+/* ---- repack (docs/format.md, "Lifecycle", step 5) ---- */
+
+#define PACK_MAGIC "CCPACK1\n"
+#define REPACK_MAX (64u << 20)	/* live bytes copied into one new pack per run */
+
+static int move_cmp(const void *a, const void *b)
+{
+	const struct mf_move *x = a, *y = b;
+	int c = memcmp(x->old_pack, y->old_pack, CC_ID_LEN);
+
+	if (c)
+		return c;
+	return x->old_off < y->old_off ? -1 : x->old_off > y->old_off;
+}
+
+/* Rewrites entry e's manifest with its frames moved, its summary first,
+ * then publishes it only if the key object is still the version listed.
+ * *ret_done: the entry now points at the new pack. */
+static enum cc_code repoint_entry(struct state *st, struct ent *e, const struct mf_move *mv,
+				  size_t nmv, bool *ret_done, struct cc_err *err)
+{
+	struct store *s = st->s;
+	const char *tmpdir = getenv("TMPDIR");
+	struct buf tmp = BUF_INIT;
+	struct cc_summary ns = { 0 };
+	unsigned char ck[CC_ID_LEN];
+	bool found = false, changed = false, mismatch = false;
+	enum cc_code rc;
+	int in = -1, out = -1;
+	off_t end;
+
+	*ret_done = false;
+	in = tmpfile_unnamed(tmpdir && *tmpdir ? tmpdir : "/tmp");
+	if (in < 0)
+		return cc_err_set(err, CC_ESTORE, errno, "cannot create a temporary file");
+	if ((rc = s->ops->get_file(s, e->o->name, in, MF_MAX_SIZE, &found, err)))
+		goto out;
+	end = lseek(in, 0, SEEK_END);
+	/* Gone or republished since the listing: a save won; leave it. */
+	if (!found || end < CC_ID_LEN || pread(in, ck, CC_ID_LEN, end - CC_ID_LEN) != CC_ID_LEN ||
+	    memcmp(ck, e->sum.manifest, CC_ID_LEN))
+		goto out;
+	out = store_tmpfile(s, &tmp, err);
+	if (out < 0) {
+		rc = err->code;
+		goto out;
+	}
+	if ((rc = cc_manifest_repoint(in, out, mv, nmv, &changed, err)) || !changed)
+		goto out;
+	if ((rc = cc_summary_from_manifest(out, &ns, err)) || (rc = cc_summary_store(s, &ns, err)))
+		goto out;
+	close(out);
+	out = -1;
+	if ((rc = s->ops->put_if_match(s, e->o->name, tmp.data, e->o->etag, &mismatch, err)))
+		goto out;
+	if (mismatch)
+		cc_info("'%s' was saved again meanwhile: that save wins, not repacked", e->key.data);
+	*ret_done = !mismatch;
+out:
+	cc_summary_release(&ns);
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	if (tmp.len)
+		unlink(tmp.data);
+	buf_release(&tmp);
+	return rc;
+}
+
+/* Copies the live frames of the packs chosen (cand[p]) into one new
+ * pack, repoints the entries that use them, and sets pack_live[p] = 0
+ * for every old pack all of whose entries now point elsewhere (step 4
+ * then marks it).  *ret_new: the new pack's size (0: none). */
+static enum cc_code repack(struct state *st, bool *cand, uint64_t *pack_live,
+			   const struct cc_prune_opts *o, uint64_t *ret_new, size_t *ret_n,
+			   struct cc_err *err)
+{
+	struct store *s = st->s;
+	struct buf pack = BUF_INIT, tmp = BUF_INIT, pname = BUF_INIT;
+	struct mf_move *mv = NULL;
+	size_t nmv = 0;
+	bool *failed = NULL;
+	struct cc_id nid;
+	char hex[CC_ID_HEX_LEN + 1];
+	enum cc_code rc;
+	bool existed;
+	int fd;
+
+	*ret_new = 0;
+	*ret_n = 0;
+	mv = calloc(st->ndf ? st->ndf : 1, sizeof(*mv));
+	failed = calloc(st->packs.n ? st->packs.n : 1, sizeof(*failed));
+	if (!mv || !failed) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		goto out;
+	}
+	if ((rc = buf_add(&pack, PACK_MAGIC, 8, err)))
+		goto out;
+	/* Byte for byte: frames are self-contained, no recompression. */
+	for (size_t i = 0; i < st->ndf; i++) {
+		struct dframe *d = &st->df[i];
+		const struct obj *po;
+
+		if (!d->refs || d->pack == SIZE_MAX || !cand[d->pack])
+			continue;
+		if (pack.len + d->len > REPACK_MAX) {
+			cand[d->pack] = false;	/* next run */
+			continue;
+		}
+		po = &st->packs.v[d->pack];
+		if ((rc = buf_grow(&pack, (size_t)d->len, err)) ||
+		    (rc = s->ops->get_range(s, po->name, d->off, (size_t)d->len,
+					    pack.data + pack.len, err)))
+			goto out;
+		struct cc_id oid;
+
+		cc_id_parse_hex(&oid, po->name + strlen(STORE_PACKS_PREFIX));
+		memcpy(mv[nmv].old_pack, oid.b, CC_ID_LEN);
+		mv[nmv].old_off = d->off;
+		mv[nmv].new_off = pack.len;
+		nmv++;
+		buf_setlen(&pack, pack.len + (size_t)d->len);
+	}
+	/* A pack dropped for size after some of its frames were taken. */
+	size_t k = 0;
+	for (size_t i = 0; i < nmv; i++) {
+		char h[CC_ID_HEX_LEN + 1];
+		struct cc_id id;
+		struct obj *po;
+
+		memcpy(id.b, mv[i].old_pack, CC_ID_LEN);
+		cc_id_hex(&id, h);
+		buf_reset(&pname);
+		if ((rc = buf_addf(&pname, err, "%s%s.pack", STORE_PACKS_PREFIX, h)))
+			goto out;
+		po = objs_find(&st->packs, pname.data);
+		if (po && cand[po - st->packs.v])
+			mv[k++] = mv[i];
+	}
+	nmv = k;
+	if (!nmv)
+		goto out;
+	cc_id_of(&nid, pack.data, pack.len);
+	cc_id_hex(&nid, hex);
+	for (size_t i = 0; i < nmv; i++)
+		memcpy(mv[i].new_pack, nid.b, CC_ID_LEN);
+	qsort(mv, nmv, sizeof(*mv), move_cmp);
+	fd = store_tmpfile(s, &tmp, err);
+	if (fd < 0) {
+		rc = err->code;
+		goto out;
+	}
+	if (write(fd, pack.data, pack.len) != (ssize_t)pack.len) {
+		rc = cc_err_set(err, CC_ESTORE, errno ? errno : ENOSPC, "cannot write '%s'", tmp.data);
+		close(fd);
+		goto out;
+	}
+	if (close(fd)) {
+		rc = cc_err_set(err, CC_ESTORE, errno, "cannot write '%s'", tmp.data);
+		goto out;
+	}
+	buf_reset(&pname);
+	if ((rc = buf_addf(&pname, err, "%s%s.pack", STORE_PACKS_PREFIX, hex)) ||
+	    (rc = s->ops->put(s, pname.data, tmp.data, STORE_PUT_MOVE | STORE_PUT_IF_ABSENT,
+			      &existed, err)))
+		goto out;
+	*ret_new = pack.len;
+	if (o->note)
+		o->note(o->ctx, "new pack", hex, pack.len);
+	/* Every live entry that uses a chosen pack. */
+	for (size_t i = 0; i < st->nents; i++) {
+		struct ent *e = &st->ents[i];
+		bool uses = false, done = false;
+
+		if (e->gone || !e->known)
+			continue;
+		for (size_t j = 0; j < e->ndf && !uses; j++) {
+			size_t p = st->df[e->df[j]].pack;
+
+			uses = p != SIZE_MAX && cand[p];
+		}
+		if (!uses)
+			continue;
+		if ((rc = repoint_entry(st, e, mv, nmv, &done, err)))
+			goto out;
+		if (o->note)
+			o->note(o->ctx, done ? "repoint entry" : "leave entry", e->key.data, 0);
+		if (!done)
+			for (size_t j = 0; j < e->ndf; j++)
+				if (st->df[e->df[j]].pack != SIZE_MAX)
+					failed[st->df[e->df[j]].pack] = true;
+	}
+	for (size_t p = 0; p < st->packs.n; p++)
+		if (cand[p] && !failed[p]) {
+			pack_live[p] = 0;
+			(*ret_n)++;
+		}
+out:
+	if (tmp.len)
+		unlink(tmp.data);
+	buf_release(&tmp);
+	buf_release(&pack);
+	buf_release(&pname);
+	free(mv);
+	free(failed);
+	return rc;
+}
+
 enum cc_code cc_store_prune(struct store *s, const struct cc_prune_opts *o,
 			    struct cc_prune_result *ret, struct cc_err *err)
 {
@@ -672,7 +883,8 @@ enum cc_code cc_store_prune(struct store *s, const struct cc_prune_opts *o,
 	if (o->max_size) {
 		n = 0;
 		for (size_t i = 0; i < st.nents; i++)
-			if (!st.ents[i].gone)
+			if (!st.ents[i].gone &&
+			    !(o->protect_key && !strcmp(st.ents[i].key.data, o->protect_key)))
 				bu[n++] = (struct by_use){ i, ent_used(&st.ents[i]) };
 		qsort(bu, n, sizeof(*bu), by_use_cmp);
 		for (size_t j = 0; j < n && live > o->max_size; j++)
@@ -709,6 +921,45 @@ enum cc_code cc_store_prune(struct store *s, const struct cc_prune_opts *o,
 		if (st.df[i].refs && st.df[i].pack != SIZE_MAX)
 			pack_live[st.df[i].pack] += st.df[i].len;
 	ret->stored_after = st.stored;
+	/* Repack: a pack at least half dead, or any partly dead pack while
+	 * --max-size is not reached by what stays. */
+	if (s->ops->put_if_match) {
+		uint64_t keep = 0, newsz = 0;
+		size_t nrep = 0, ncand = 0;
+		bool *cand = calloc(st.packs.n ? st.packs.n : 1, sizeof(*cand));
+
+		if (!cand) {
+			rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+			goto out;
+		}
+		for (size_t p = 0; p < st.packs.n; p++)
+			if (pack_live[p])
+				keep += st.packs.v[p].size;
+		for (size_t p = 0; p < st.packs.n; p++) {
+			uint64_t sz = st.packs.v[p].size, dead = sz > 8 + pack_live[p] ? sz - 8 - pack_live[p] : 0;
+
+			if (!pack_live[p] || !dead)
+				continue;
+			if (dead * 2 >= sz || (o->max_size && keep > o->max_size)) {
+				cand[p] = true;
+				ncand++;
+				if (dry && o->note) {
+					char hex[CC_ID_HEX_LEN + 1];
+
+					pack_hex(st.packs.v[p].name, hex);
+					o->note(o->ctx, "repack", hex, dead);
+				}
+			}
+		}
+		if (ncand && !dry) {
+			rc = repack(&st, cand, pack_live, o, &newsz, &nrep, err);
+			ret->packs_repacked = nrep;
+			ret->stored_after += newsz;
+		}
+		free(cand);
+		if (rc)
+			goto out;
+	}
 	for (size_t p = 0; p < st.packs.n; p++) {
 		struct obj *pk = &st.packs.v[p], *mark;
 		char hex[CC_ID_HEX_LEN + 1];

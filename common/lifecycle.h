@@ -74,6 +74,8 @@ struct cc_prune_opts {
 	double max_age;		/* seconds; 0: none */
 	long keep_last;		/* -1: none */
 	const char *keep_prefix;	/* with keep_last; NULL = "" */
+	const char *protect_key;	/* --max-size never deletes this key's entries
+				 * (cache-save --max-store-size: the one just saved) */
 	double grace;		/* seconds */
 	bool dry_run;
 	int64_t now_ns;		/* 0: the clock */

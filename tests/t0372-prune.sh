@@ -147,4 +147,49 @@ test_expect_success 'an entry that cannot be read stops every pack deletion' '
 	expect_grep "^delete pack" out
 '
 
+test_expect_success 'repack: a rolling key over a changing file; --max-size is reached by copying live frames' '
+	rm -rf "$S" r && mkdir r && head -c 12000000 /dev/urandom >r/f &&
+	cache-save -q -k roll -p r >/dev/null &&
+	head -c 4500000 /dev/urandom | dd of=r/f conv=notrunc 2>/dev/null &&
+	cache-save -q -k roll -p r >/dev/null &&
+	expect_eq "$(npacks)" 2 &&
+	before=$(cat "$S"/packs/* | wc -c) &&
+	test "$before" -gt 16000000 &&
+	cache-store prune --max-size 13M --grace 0 --dry-run >out && cat out &&
+	expect_grep "^would repack" out &&
+	expect_eq "$(cat "$S"/packs/* | wc -c)" "$before" &&
+	cache-store prune --max-size 13M --grace 0 >out && cat out &&
+	expect_grep "^new pack" out && expect_grep "^repoint entry roll" out &&
+	expect_grep "^delete pack" out &&
+	after=$(cat "$S"/packs/* | wc -c) &&
+	test "$after" -le $((13 * 1024 * 1024)) &&
+	expect_eq "$(nkeys)" 1 &&
+	cache-store check --read-data &&
+	cp -a r r.orig && rm -rf r &&
+	cache-restore -k roll -p r >out && expect_grep "cache-hit=true" out &&
+	cmp r/f r.orig/f
+'
+
+test_expect_success 'repack without --max-size: packs at least half dead are rewritten, the store stays under half dead' '
+	head -c 4500000 /dev/urandom | dd of=r/f conv=notrunc 2>/dev/null &&
+	cache-save -q -k roll -p r >/dev/null &&
+	head -c 4500000 /dev/urandom | dd of=r/f bs=1 seek=4500000 conv=notrunc 2>/dev/null &&
+	cache-save -q -k roll -p r >/dev/null &&
+	cache-store prune --grace 0 >out && cat out &&
+	cache-store check --read-data &&
+	stored=$(cat "$S"/packs/* | wc -c) &&
+	cache-store stats >st && cat st &&
+	ref=$(sed -n "s/^referenced bytes: \([0-9]*\).*/\1/p" st) &&
+	test $((stored - ref)) -lt $((stored / 2)) &&
+	cp -a r r.orig2 && rm -rf r &&
+	cache-restore -k roll -p r >out && cmp r/f r.orig2/f
+'
+
+test_expect_success 'cache-save --max-store-size never deletes the entry it just saved' '
+	rm -rf "$S" && mkdir -p big && head -c 3000000 /dev/urandom >big/f &&
+	CACHE_PRUNE_GRACE=0 cache-save -q -k big -p big --max-store-size 1M >/dev/null &&
+	expect_eq "$(nkeys)" 1 &&
+	rm -rf big && cache-restore -k big -p big >out && expect_grep "cache-hit=true" out
+'
+
 test_done

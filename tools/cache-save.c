@@ -95,9 +95,10 @@ struct args {
 
 /* --max-store-size: a prune after the save (cache-store prune
  * --max-size); its failure is a warning, the save stands. */
-static void cap_store(struct store *store, uint64_t max)
+static void cap_store(struct store *store, uint64_t max, const char *key)
 {
-	struct cc_prune_opts po = { .max_size = max, .keep_last = -1, .grace = 3600 };
+	struct cc_prune_opts po = { .max_size = max, .keep_last = -1, .grace = 3600,
+				    .protect_key = key };
 	struct cc_prune_result pr;
 	struct cc_err err = { 0 };
 	const char *env = getenv("CACHE_PRUNE_GRACE");
@@ -337,7 +338,7 @@ int main(int argc, char **argv)
 	}
 	cli_output("cache-key", a.key);
 	if (a.max_store_size)
-		cap_store(store, a.max_store_size);
+		cap_store(store, a.max_store_size, a.key);
 	goto out;
 nothing:
 	cli_error("nothing was saved under '%s'", a.key);

@@ -192,4 +192,49 @@ test_expect_success 'cache-save --max-store-size never deletes the entry it just
 	rm -rf big && cache-restore -k big -p big >out && expect_grep "cache-hit=true" out
 '
 
+test_expect_success 'concurrent saves, restores and prunes: every published entry stays restorable' '
+	rm -rf "$S" && mkdir -p ca cb &&
+	head -c 3000000 /dev/urandom >ca/f && head -c 3000000 /dev/urandom >cb/f &&
+	saver() {
+		for i in 1 2 3 4 5 6 7 8; do
+			head -c 300000 /dev/urandom | dd of="c$1/f" bs=300000 seek=$((i % 10)) conv=notrunc 2>/dev/null
+			cache-save -k "conc-$1" -p "c$1" >/dev/null 2>"save-$1-$i.err"
+			echo $? >"save-$1-$i.rc"
+		done
+	}
+	restorer() {
+		for i in 1 2 3 4 5 6 7 8 9 10; do
+			rm -rf "r$1" && mkdir "r$1" && (cd "r$1" && cache-restore -k "conc-$1" -r conc- >/dev/null 2>../"rest-$1-$i.err"; echo $? >../"rest-$1-$i.rc")
+		done
+	}
+	pruner() {
+		for i in 1 2 3 4 5 6 7 8 9 10 11 12; do
+			cache-store prune --grace 1 --max-size 7M >/dev/null 2>>prune.err || echo "prune $?" >>prune.fail
+			sleep 0.3
+		done
+	}
+	saver a &
+	sa=$!
+	saver b &
+	sb=$!
+	restorer a &
+	ra=$!
+	pruner &
+	pr=$!
+	wait $sa $sb $ra $pr &&
+	cat save-*.err | sort | uniq -c && cat prune.err &&
+	! test -e prune.fail &&
+	for f in save-*.rc; do
+		rc=$(cat "$f")
+		if [ "$rc" != 0 ]; then
+			expect_eq "$rc" 4 "$f" && expect_grep "being pruned" "${f%.rc}.err"
+		fi
+	done &&
+	for f in rest-*.rc; do expect_eq "$(cat "$f")" 0 "$f"; done &&
+	cache-store check --read-data &&
+	sleep 1.2 && cache-store prune --grace 1 >/dev/null && sleep 1.2 && cache-store prune --grace 1 >/dev/null &&
+	cache-store check --read-data &&
+	cache-store list >out && cat out && expect_grep "conc-" out
+'
+
 test_done

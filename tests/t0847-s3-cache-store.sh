@@ -60,4 +60,50 @@ test_expect_success 'with the default grace a fresh unreferenced pack is kept' '
 	expect_eq "$(objs packs/)" $n
 '
 
+test_expect_success 'repack on S3: a rolling key reaches --max-size, the manifest is rewritten with If-Match' '
+	mkdir r && head -c 12000000 /dev/urandom >r/f &&
+	cache-save -q -k roll -p r >/dev/null &&
+	head -c 4500000 /dev/urandom | dd of=r/f conv=notrunc 2>/dev/null &&
+	cache-save -q -k roll -p r >/dev/null &&
+	cache-store prune --max-size 13M --grace 0 >out && cat out &&
+	expect_grep "^repoint entry roll" out && expect_grep "^delete pack" out &&
+	cache-store stats >st && cat st &&
+	stored=$(sed -n "s/^stored bytes: \([0-9]*\).*/\1/p" st) &&
+	test "$stored" -le $((13 * 1024 * 1024)) &&
+	cache-store check --read-data &&
+	cp -a r r.orig && rm -rf r &&
+	cache-restore -k roll -p r >out && expect_grep "cache-hit=true" out && cmp r/f r.orig/f
+'
+
+test_expect_success 'on S3, concurrent saves and prunes (grace 1 s) leave every entry restorable' '
+	mkdir -p ca && head -c 2000000 /dev/urandom >ca/f &&
+	saver() {
+		for i in 1 2 3 4 5; do
+			head -c 200000 /dev/urandom | dd of=ca/f bs=200000 seek=$i conv=notrunc 2>/dev/null
+			cache-save -k conc -p ca >/dev/null 2>"save-$i.err"
+			echo $? >"save-$i.rc"
+		done
+	}
+	pruner() {
+		for i in 1 2 3 4 5 6; do
+			cache-store prune --grace 1 --max-size 20M >/dev/null 2>>prune.err || echo "prune $?" >>prune.fail
+			sleep 0.5
+		done
+	}
+	saver &
+	sp=$!
+	pruner &
+	pp=$!
+	wait $sp $pp &&
+	! test -e prune.fail &&
+	for f in save-*.rc; do
+		rc=$(cat "$f")
+		if [ "$rc" != 0 ]; then
+			expect_eq "$rc" 4 "$f" && expect_grep "being pruned" "${f%.rc}.err"
+		fi
+	done &&
+	cache-store check --read-data &&
+	rm -rf ca && cache-restore -k conc -p ca >out && expect_grep "cache-hit=true" out
+'
+
 test_done

@@ -1786,7 +1786,7 @@ static void record_use(struct cc_entry *e)
 {
 	struct store *s = e->store;
 	struct buf name = BUF_INIT, tmp = BUF_INIT, text = BUF_INIT;
-	struct store_object o;
+	struct store_object o = { 0 };
 	struct cc_err err;
 	int64_t now = now_realtime_ns();
 	bool found = false;

@@ -83,8 +83,11 @@ size_t cc_entry_restorable(struct cc_entry *e, const struct restore_opts *opts);
  * does not fit, with nothing written.
  * Every chunk is verified; the first mismatch is CC_ECORRUPT naming the
  * file, and leaves a note in the store for the next save (docs/format.md
- * 7.1); the store is never otherwise changed.  Nothing is ever written
- * outside the resolved roots. */
+ * 7.1).  After a restore that wrote a root, the last-use record
+ * used/E(K),@V is put when missing or more than an hour old (not on
+ * STORE_CAP_KEEPS_FIRST stores; a failure is a debug note only); the
+ * store is never otherwise changed.  Nothing is ever written outside the
+ * resolved roots. */
 /* The checks cc_entry_restore() makes before its first write (roots by
  * identity, free space and opts->max_bytes), without writing anything:
  * what --lookup-only runs so that it agrees with a restore.

@@ -590,8 +590,13 @@ static enum cc_code local_put_if_match(struct store *s, const char *name, const 
 		if (!strcmp(cur, etag))
 			goto cleanup;
 		*ret_mismatch = true;
-		if (renameat2(AT_FDCWD, src, AT_FDCWD, dst.data, RENAME_EXCHANGE))
-			rc = cc_err_set(err, CC_ESTORE, errno, "cannot restore '%s'", dst.data);
+		if (renameat2(AT_FDCWD, src, AT_FDCWD, dst.data, RENAME_EXCHANGE)) {
+			/* src holds the other writer's object: leave it there. */
+			rc = cc_err_set(err, CC_ESTORE, errno, "cannot put '%s' back as '%s'", src,
+					dst.data);
+			buf_release(&dst);
+			return rc;
+		}
 		goto cleanup;
 	}
 	if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP) {

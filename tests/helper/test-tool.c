@@ -2185,7 +2185,7 @@ static int cmd_store_put(int argc, char **argv)
 static int cmd_store_stat(int argc, char **argv)
 {
 	struct store *s = NULL;
-	struct store_object o;
+	struct store_object o = { 0 };
 	struct cc_err err;
 	bool found;
 

@@ -16,6 +16,7 @@
 #include "key.h"
 #include "log.h"
 #include "manifest.h"
+#include "summary.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -1697,6 +1698,13 @@ static enum cc_code publish(struct saver *sv)
 			      sv->err);
 	if (!rc && fstat(fd, &st) == 0)
 		sv->st->new_bytes += (uint64_t)st.st_size;
+	/* Its summary first (docs/format.md, "Lifecycle"): prune reads
+	 * that, not the manifest; one that is missing costs prune a
+	 * manifest download, so a failure here is only a warning. */
+	if (!rc && cc_summary_put(sv->store, fd, sv->err)) {
+		cc_warn("cannot store the entry summary: %s", sv->err->msg);
+		cc_err_clear(sv->err);
+	}
 	if (close(fd) && !rc)
 		rc = cc_err_set(sv->err, CC_ESTORE, errno, "cannot write '%s'", tmp.data);
 	if (rc)

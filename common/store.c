@@ -73,7 +73,9 @@ enum cc_code store_list_all(struct store *s, const char *prefix, store_list_fn f
 		return s->ops->list_all(s, prefix, fn, ctx, err);
 	if (!(s->ops->caps & STORE_CAP_LIST_NEWEST))
 		return s->ops->list(s, prefix, fn, ctx, err);
-	return cc_err_set(err, CC_EUSAGE, 0, "this store cannot list all its objects");
+	return cc_err_set(err, CC_EUSAGE, 0,
+			  "the %s store cannot list all its objects: lifecycle commands need that",
+			  s->ops->name);
 }
 
 enum cc_code store_key_name(struct buf *ret, const char *key, struct cc_err *err)

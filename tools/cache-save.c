@@ -1,5 +1,6 @@
 /* cache-save: snapshot paths under a key into a store. */
 #include "cli.h"
+#include "../common/lifecycle.h"
 #include "../common/glob.h"
 #include "../common/log.h"
 #include "../common/identity.h"
@@ -44,6 +45,11 @@ static const char usage[] =
 "                           objects are one PUT) or a gha block; 5M to 128M\n"
 "                           (suffixes K, M: powers of 1024; default 8M;\n"
 "                           env CACHE_PART_SIZE)\n"
+"      --max-store-size SIZE\n"
+"                           after the save, prune the store (least recently\n"
+"                           used entries first) until the data its entries\n"
+"                           reference is at most SIZE (K, M, G, T suffixes;\n"
+"                           env CACHE_MAX_STORE_SIZE; see cache-store(1))\n"
 "      --timeout DURATION   give up after DURATION (seconds, or with an s, m\n"
 "                           or h suffix): nothing is published, a warning,\n"
 "                           cache-saved=false, exit 0 (env CACHE_TIMEOUT)\n"
@@ -64,6 +70,7 @@ static const struct option longopts[] = {
 	{ "jobs", required_argument, NULL, 'j' },
 	{ "key", required_argument, NULL, 'k' },
 	{ "level", required_argument, NULL, 'l' },
+	{ "max-store-size", required_argument, NULL, 'M' },
 	{ "part-size", required_argument, NULL, 'P' },
 	{ "path", required_argument, NULL, 'p' },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -83,7 +90,33 @@ struct args {
 	bool immutable, strict_paths;
 	int level, jobs;
 	uint64_t part_size;
+	uint64_t max_store_size;
 };
+
+/* --max-store-size: a prune after the save (cache-store prune
+ * --max-size); its failure is a warning, the save stands. */
+static void cap_store(struct store *store, uint64_t max, const char *key)
+{
+	struct cc_prune_opts po = { .max_size = max, .keep_last = -1, .grace = 3600,
+				    .protect_key = key };
+	struct cc_prune_result pr;
+	struct cc_err err = { 0 };
+	const char *env = getenv("CACHE_PRUNE_GRACE");
+	char b1[32], b2[32];
+
+	if (env && *env)
+		po.grace = strcmp(env, "0") ? cli_duration("CACHE_PRUNE_GRACE", env) : 0;
+	if (cc_store_prune(store, &po, &pr, &err)) {
+		cli_warn("cannot prune the store to --max-store-size: %s", err.msg);
+		return;
+	}
+	if (pr.entries_deleted || pr.packs_marked || pr.packs_deleted || cli_verbosity > 0)
+		cli_info("pruned to --max-store-size: %llu entries deleted, %llu packs marked, "
+			 "%llu deleted; store %s -> %s",
+			 (unsigned long long)pr.entries_deleted, (unsigned long long)pr.packs_marked,
+			 (unsigned long long)pr.packs_deleted, fmt_bytes(b1, sizeof(b1), pr.stored_before),
+			 fmt_bytes(b2, sizeof(b2), pr.stored_after));
+}
 
 static void parse(int argc, char **argv, struct args *a)
 {
@@ -104,6 +137,7 @@ static void parse(int argc, char **argv, struct args *a)
 		case 'k': a->key = optarg; break;
 		case 'l': a->level = cli_int("--level", optarg, 1, 19); break;
 		case 'P': a->part_size = cli_size("--part-size", optarg); break;
+		case 'M': a->max_store_size = cli_size("--max-store-size", optarg); break;
 		case 'p': cli_list_add(&a->paths, &a->npaths, optarg); break;
 		case 'q': cli_verbosity = -1; break;
 		case 'r': cli_list_add(&a->restore_keys, &a->nrestore_keys, optarg); break;
@@ -124,6 +158,8 @@ static void parse(int argc, char **argv, struct args *a)
 	/* Twins are read after the flags, so a flag hides a bad twin. */
 	if (!a->level && (env = getenv("CACHE_LEVEL")) && *env)
 		a->level = cli_int("CACHE_LEVEL", env, 1, 19);
+	if (!a->max_store_size && (env = getenv("CACHE_MAX_STORE_SIZE")) && *env)
+		a->max_store_size = cli_size("CACHE_MAX_STORE_SIZE", env);
 	if (!a->part_size && (env = getenv("CACHE_PART_SIZE")) && *env)
 		a->part_size = cli_size("CACHE_PART_SIZE", env);
 	if (a->part_size && (a->part_size < STORE_PART_MIN || a->part_size > STORE_PART_MAX)) {
@@ -301,6 +337,8 @@ int main(int argc, char **argv)
 		cli_output("cache-saved", "true");
 	}
 	cli_output("cache-key", a.key);
+	if (a.max_store_size)
+		cap_store(store, a.max_store_size, a.key);
 	goto out;
 nothing:
 	cli_error("nothing was saved under '%s'", a.key);

@@ -460,6 +460,7 @@ double cli_duration(const char *opt, const char *val)
 		case 's': break;
 		case 'm': v *= 60; break;
 		case 'h': v *= 3600; break;
+		case 'd': v *= 86400; break;
 		default: goto bad;
 		}
 	}
@@ -468,8 +469,8 @@ double cli_duration(const char *opt, const char *val)
 		goto bad;
 	return v;
 bad:
-	cli_error("%s takes a duration: a positive number of seconds, or with an s, m or "
-		  "h suffix (90, 1.5m, 2h), not '%s'", opt, val);
+	cli_error("%s takes a duration: a positive number of seconds, or with an s, m, "
+		  "h or d suffix (90, 1.5m, 2h, 7d), not '%s'", opt, val);
 	exit(EXIT_USAGE);
 }
 

@@ -1,0 +1,339 @@
+/* summary.c: entry summaries (summary.h). */
+#include "summary.h"
+#include "hash.h"
+#include "log.h"
+#include "manifest.h"
+#include "store.h"
+#include "util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void cc_summary_release(struct cc_summary *s)
+{
+	free(s->packs);
+	free(s->frames);
+	memset(s, 0, sizeof(*s));
+}
+
+void cc_summary_name(const unsigned char manifest[16], char *out, size_t n)
+{
+	struct cc_id id;
+	char hex[CC_ID_HEX_LEN + 1];
+
+	memcpy(id.b, manifest, CC_ID_LEN);
+	cc_id_hex(&id, hex);
+	snprintf(out, n, "%s%s", STORE_SUMS_PREFIX, hex);
+}
+
+static int frame_cmp(const void *a, const void *b)
+{
+	const struct cc_summary_frame *x = a, *y = b;
+
+	if (x->pack != y->pack)
+		return x->pack < y->pack ? -1 : 1;
+	if (x->off != y->off)
+		return x->off < y->off ? -1 : 1;
+	return 0;
+}
+
+enum cc_code cc_summary_from_manifest(int fd, struct cc_summary *ret, struct cc_err *err)
+{
+	struct mf_reader r;
+	struct mf_chunk c;
+	size_t alloc = 0, n = 0;
+	struct cc_summary_frame *fr = NULL;
+	enum cc_code rc;
+	off_t end;
+	bool done = false;
+
+	memset(ret, 0, sizeof(*ret));
+	if ((rc = mf_open(&r, fd, err)))
+		goto out_close;
+	end = lseek(fd, 0, SEEK_END);
+	if (end < CC_ID_LEN || pread(fd, ret->manifest, CC_ID_LEN, end - CC_ID_LEN) != CC_ID_LEN) {
+		rc = cc_err_set(err, CC_ESTORE, errno, "cannot read the manifest");
+		goto out_close;
+	}
+	ret->bytes = (uint64_t)end;
+	ret->created_ns = r.hdr.created_ns;
+	ret->size = r.hdr.data_bytes;
+	ret->files = r.hdr.n_entries;
+	ret->n_packs = (size_t)r.hdr.n_packs;
+	ret->packs = calloc(ret->n_packs ? ret->n_packs : 1, sizeof(*ret->packs));
+	if (!ret->packs) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		goto out_close;
+	}
+	for (size_t i = 0; i < ret->n_packs; i++)
+		memcpy(ret->packs[i], r.packs[i].b, CC_ID_LEN);
+	/* Chunk records name their frame; consecutive chunks mostly share
+	 * one, so only a change of frame is a new row (duplicates from
+	 * dedup across the stream are removed after sorting). */
+	while (!(rc = mf_next_chunk(&r, &c, &done, err)) && !done) {
+		if (n && fr[n - 1].pack == c.frame.pack && fr[n - 1].off == c.frame.off)
+			continue;
+		if (n == alloc) {
+			size_t na = alloc ? alloc * 2 : 256;
+			void *p = realloc(fr, na * sizeof(*fr));
+
+			if (!p) {
+				rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+				goto out_close;
+			}
+			fr = p;
+			alloc = na;
+		}
+		fr[n].pack = c.frame.pack;
+		fr[n].off = c.frame.off;
+		fr[n].len = c.frame.clen;
+		n++;
+	}
+	if (rc)
+		goto out_close;
+	if (n)
+		qsort(fr, n, sizeof(*fr), frame_cmp);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!k || frame_cmp(&fr[k - 1], &fr[i]))
+			fr[k++] = fr[i];
+	ret->frames = fr;
+	ret->n_frames = k;
+	fr = NULL;
+out_close:
+	mf_close(&r);
+	free(fr);
+	if (rc)
+		cc_summary_release(ret);
+	return rc;
+}
+
+enum cc_code cc_summary_format(const struct cc_summary *s, struct buf *out, struct cc_err *err)
+{
+	char hex[CC_ID_HEX_LEN + 1];
+	struct cc_id id;
+	enum cc_code rc;
+
+	memcpy(id.b, s->manifest, CC_ID_LEN);
+	cc_id_hex(&id, hex);
+	if ((rc = buf_addf(out, err,
+			   "cicache summary 1\nmanifest %s\nbytes %" PRIu64 "\ncreated %" PRId64
+			   "\nsize %" PRIu64 "\nfiles %" PRIu64 "\n",
+			   hex, s->bytes, s->created_ns, s->size, s->files)))
+		return rc;
+	for (size_t i = 0; i < s->n_packs; i++) {
+		memcpy(id.b, s->packs[i], CC_ID_LEN);
+		cc_id_hex(&id, hex);
+		if ((rc = buf_addf(out, err, "pack %s\n", hex)))
+			return rc;
+	}
+	for (size_t i = 0; i < s->n_frames; i++)
+		if ((rc = buf_addf(out, err, "frame %" PRIu32 " %" PRIu64 " %" PRIu64 "\n",
+				   s->frames[i].pack, s->frames[i].off, s->frames[i].len)))
+			return rc;
+	return buf_addstr(out, "end\n", err);
+}
+
+/* ---- parsing: strict, whole or nothing ---- */
+
+struct lines {
+	const char *p, *end;
+	char line[128];
+};
+
+/* Next line (without LF) into l->line; false at the end, on a line
+ * without LF, or one too long or holding a NUL. */
+static bool next_line(struct lines *l)
+{
+	const char *nl;
+	size_t n;
+
+	if (l->p >= l->end || !(nl = memchr(l->p, '\n', (size_t)(l->end - l->p))))
+		return false;
+	n = (size_t)(nl - l->p);
+	if (n >= sizeof(l->line) || memchr(l->p, '\0', n))
+		return false;
+	memcpy(l->line, l->p, n);
+	l->line[n] = '\0';
+	l->p = nl + 1;
+	return true;
+}
+
+/* A decimal number without sign, leading zeros or spaces, ending at
+ * *end (which is then past it). */
+static bool parse_u64(const char *s, const char **end, uint64_t *ret)
+{
+	uint64_t v = 0;
+	const char *p = s;
+
+	if (*p < '0' || *p > '9' || (*p == '0' && p[1] >= '0' && p[1] <= '9'))
+		return false;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	*end = p;
+	*ret = v;
+	return true;
+}
+
+static bool field_u64(const char *line, const char *name, uint64_t *ret)
+{
+	size_t n = strlen(name);
+	const char *end;
+
+	return !strncmp(line, name, n) && line[n] == ' ' && parse_u64(line + n + 1, &end, ret) &&
+	       !*end;
+}
+
+static bool field_hex(const char *line, const char *name, unsigned char out[16])
+{
+	size_t n = strlen(name);
+	struct cc_id id;
+	const char *h = line + n + 1;
+
+	if (strncmp(line, name, n) || line[n] != ' ' || strlen(h) != CC_ID_HEX_LEN)
+		return false;
+	for (const char *q = h; *q; q++)
+		if (!((*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'f')))
+			return false;
+	if (!cc_id_parse_hex(&id, h))
+		return false;
+	memcpy(out, id.b, CC_ID_LEN);
+	return true;
+}
+
+enum cc_code cc_summary_parse(const void *p, size_t n, struct cc_summary *ret,
+			      struct cc_err *err)
+{
+	struct lines l = { .p = p, .end = (const char *)p + n };
+	size_t pa = 0, fa = 0;
+	uint64_t v;
+
+	memset(ret, 0, sizeof(*ret));
+	if (n > CC_SUMMARY_MAX)
+		goto bad;
+	if (!next_line(&l) || strcmp(l.line, "cicache summary 1"))
+		goto bad;
+	if (!next_line(&l) || !field_hex(l.line, "manifest", ret->manifest))
+		goto bad;
+	if (!next_line(&l) || !field_u64(l.line, "bytes", &ret->bytes) ||
+	    ret->bytes > MF_MAX_SIZE)
+		goto bad;
+	if (!next_line(&l) || !field_u64(l.line, "created", &v) || v > INT64_MAX)
+		goto bad;
+	ret->created_ns = (int64_t)v;
+	if (!next_line(&l) || !field_u64(l.line, "size", &ret->size))
+		goto bad;
+	if (!next_line(&l) || !field_u64(l.line, "files", &ret->files))
+		goto bad;
+	for (;;) {
+		if (!next_line(&l))
+			goto bad;
+		if (!strncmp(l.line, "pack ", 5)) {
+			if (ret->n_frames || ret->n_packs >= CC_SUMMARY_MAX_PACKS)
+				goto bad;
+			if (ret->n_packs == pa) {
+				size_t na = pa ? pa * 2 : 16;
+				void *q = realloc(ret->packs, na * sizeof(*ret->packs));
+
+				if (!q)
+					goto nomem;
+				ret->packs = q;
+				pa = na;
+			}
+			if (!field_hex(l.line, "pack", ret->packs[ret->n_packs]))
+				goto bad;
+			ret->n_packs++;
+		} else if (!strncmp(l.line, "frame ", 6)) {
+			struct cc_summary_frame f;
+			const char *q = l.line + 6;
+			uint64_t pk;
+
+			if (ret->n_frames >= CC_SUMMARY_MAX_FRAMES)
+				goto bad;
+			if (!parse_u64(q, &q, &pk) || *q++ != ' ' || !parse_u64(q, &q, &f.off) ||
+			    *q++ != ' ' || !parse_u64(q, &q, &f.len) || *q || pk >= ret->n_packs ||
+			    !f.len || f.len > MF_MAX_FRAME || f.off > UINT64_MAX - f.len)
+				goto bad;
+			f.pack = (uint32_t)pk;
+			if (ret->n_frames && frame_cmp(&ret->frames[ret->n_frames - 1], &f) >= 0)
+				goto bad;	/* sorted, distinct */
+			if (ret->n_frames == fa) {
+				size_t na = fa ? fa * 2 : 256;
+				void *q2 = realloc(ret->frames, na * sizeof(*ret->frames));
+
+				if (!q2)
+					goto nomem;
+				ret->frames = q2;
+				fa = na;
+			}
+			ret->frames[ret->n_frames++] = f;
+		} else if (!strcmp(l.line, "end")) {
+			break;
+		} else {
+			goto bad;
+		}
+	}
+	if (l.p != l.end)
+		goto bad;
+	return CC_OK;
+bad:
+	cc_summary_release(ret);
+	return cc_err_set(err, CC_ECORRUPT, 0, "malformed entry summary");
+nomem:
+	cc_summary_release(ret);
+	return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+}
+
+enum cc_code cc_summary_store(struct store *st, const struct cc_summary *s, struct cc_err *err)
+{
+	struct buf text = BUF_INIT, tmp = BUF_INIT;
+	char name[64];
+	enum cc_code rc;
+	bool existed = false;
+	int fd;
+
+	if ((rc = cc_summary_format(s, &text, err)))
+		goto out;
+	fd = store_tmpfile(st, &tmp, err);
+	if (fd < 0) {
+		rc = err->code;
+		goto out;
+	}
+	if (write(fd, text.data, text.len) != (ssize_t)text.len) {
+		rc = cc_err_set(err, CC_ESTORE, errno ? errno : ENOSPC, "cannot write '%s'",
+				tmp.data);
+		close(fd);
+		goto out;
+	}
+	if (close(fd)) {
+		rc = cc_err_set(err, CC_ESTORE, errno, "cannot write '%s'", tmp.data);
+		goto out;
+	}
+	cc_summary_name(s->manifest, name, sizeof(name));
+	rc = st->ops->put(st, name, tmp.data, STORE_PUT_MOVE | STORE_PUT_IF_ABSENT, &existed, err);
+out:
+	if (tmp.len)
+		unlink(tmp.data);
+	buf_release(&tmp);
+	buf_release(&text);
+	return rc;
+}
+
+enum cc_code cc_summary_put(struct store *st, int manifest_fd, struct cc_err *err)
+{
+	struct cc_summary s;
+	enum cc_code rc;
+
+	if ((rc = cc_summary_from_manifest(manifest_fd, &s, err)))
+		return rc;
+	rc = cc_summary_store(st, &s, err);
+	cc_summary_release(&s);
+	return rc;
+}

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run-tests: alone (runs saves, restores and prunes against one another with short grace periods)
 # t0372: cache-store prune: the policies (--max-age, --keep-last with
 # --prefix, --max-size: least recently used first), --dry-run, and the
 # two-phase pack deletion (docs/format.md, "Lifecycle"): an unreferenced

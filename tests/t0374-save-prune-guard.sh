@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run-tests: alone (pauses a save with SIGSTOP at a point of its work)
 # t0374: a save and a prune meet (docs/format.md, "The commit protocol").
 # A pack with prune's mark, condemned/HEX.pack, is not reused by a save,
 # which stores its chunks again.  A mark put (or a pack deleted) after the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# run-tests: alone (runs saves, restores and prunes against one another with short grace periods)
 # t0847: cache-store on the S3 store (moto, signatures checked): list
 # with summaries, an old entry without one, stats, delete, check, and
 # prune's two phases (mark, then delete after the grace) through

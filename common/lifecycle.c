@@ -450,6 +450,8 @@ enum cc_code cc_store_list(struct store *s, const char *prefix, struct cc_store_
 			l->files = e->sum.files;
 			l->created_ns = e->sum.created_ns;
 			l->manifest_bytes = e->sum.bytes;
+			l->patterns = e->sum.patterns.data;
+			l->n_patterns = e->sum.n_patterns;
 			ent_bytes(st, e, &l->stored, &l->unique);
 		}
 	}

@@ -18,6 +18,8 @@ struct cc_list_entry {
 	const char *name;	/* object name, "keys/..." */
 	const char *key;
 	char version[17];	/* identity of the --path list; "" legacy */
+	const char *patterns;	/* that list as given: n_patterns NUL-terminated strings */
+	size_t n_patterns;	/* 0: not recorded (or not known) */
 	bool known;		/* summary or manifest read; else only name/times */
 	uint64_t size;		/* logical bytes */
 	uint64_t files;

@@ -15,6 +15,7 @@
 
 void cc_summary_release(struct cc_summary *s)
 {
+	buf_release(&s->patterns);
 	free(s->packs);
 	free(s->frames);
 	memset(s, 0, sizeof(*s));
@@ -39,6 +40,33 @@ static int frame_cmp(const void *a, const void *b)
 	if (x->off != y->off)
 		return x->off < y->off ? -1 : 1;
 	return 0;
+}
+
+/* The P records (the --path patterns as given), which come before the
+ * first root of the entries stream. */
+static enum cc_code read_patterns(struct mf_reader *r, struct cc_summary *ret,
+				  struct cc_err *err)
+{
+	struct buf pat = BUF_INIT;
+	struct mf_entry e;
+	enum mf_item item = MF_ITEM_PATTERN;
+	enum cc_code rc = CC_OK;
+
+	memset(&e, 0, sizeof(e));
+	r->want_patterns = true;
+	while (!(rc = mf_next(r, &item, &pat, &e, err)) && item == MF_ITEM_PATTERN) {
+		if (ret->n_patterns == CC_SUMMARY_MAX_PATTERNS || pat.len > CC_SUMMARY_MAX_PATTERN ||
+		    memchr(pat.data, '\0', pat.len)) {
+			rc = cc_err_set(err, CC_ECORRUPT, 0, "too many or too long --path patterns");
+			break;
+		}
+		if ((rc = buf_add(&ret->patterns, pat.data, pat.len + 1, err)))
+			break;
+		ret->n_patterns++;
+	}
+	mf_entry_release(&e);
+	buf_release(&pat);
+	return rc;
 }
 
 enum cc_code cc_summary_from_manifest(int fd, struct cc_summary *ret, struct cc_err *err)
@@ -71,6 +99,8 @@ enum cc_code cc_summary_from_manifest(int fd, struct cc_summary *ret, struct cc_
 	}
 	for (size_t i = 0; i < ret->n_packs; i++)
 		memcpy(ret->packs[i], r.packs[i].b, CC_ID_LEN);
+	if ((rc = read_patterns(&r, ret, err)))
+		goto out_close;
 	/* Chunk records name their frame; consecutive chunks mostly share
 	 * one, so only a change of frame is a new row (duplicates from
 	 * dedup across the stream are removed after sorting). */
@@ -125,6 +155,21 @@ enum cc_code cc_summary_format(const struct cc_summary *s, struct buf *out, stru
 			   "\nsize %" PRIu64 "\nfiles %" PRIu64 "\n",
 			   hex, s->bytes, s->created_ns, s->size, s->files)))
 		return rc;
+	for (size_t at = 0, i = 0; i < s->n_patterns; i++) {
+		const unsigned char *q = (const unsigned char *)s->patterns.data + at;
+
+		if ((rc = buf_addstr(out, "path ", err)))
+			return rc;
+		/* %XX for what would break a line or a field: controls,
+		 * space, DEL and %; the rest (UTF-8 too) as it is. */
+		for (; *q; q++)
+			if ((rc = *q <= 0x20 || *q == 0x7f || *q == '%' ?
+				  buf_addf(out, err, "%%%02X", *q) : buf_add(out, q, 1, err)))
+				return rc;
+		if ((rc = buf_addstr(out, "\n", err)))
+			return rc;
+		at += strlen(s->patterns.data + at) + 1;
+	}
 	for (size_t i = 0; i < s->n_packs; i++) {
 		memcpy(id.b, s->packs[i], CC_ID_LEN);
 		cc_id_hex(&id, hex);
@@ -142,7 +187,7 @@ enum cc_code cc_summary_format(const struct cc_summary *s, struct buf *out, stru
 
 struct lines {
 	const char *p, *end;
-	char line[128];
+	char line[16 + 3 * CC_SUMMARY_MAX_PATTERN];
 };
 
 /* Next line (without LF) into l->line; false at the end, on a line
@@ -208,6 +253,44 @@ static bool field_hex(const char *line, const char *name, unsigned char out[16])
 	return true;
 }
 
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* One "path" line's value: %XX exactly where the writer puts it. */
+static bool parse_pattern(const char *p, struct cc_summary *ret, struct cc_err *err)
+{
+	size_t start = ret->patterns.len, n = 0;
+
+	if (!*p || ret->n_patterns == CC_SUMMARY_MAX_PATTERNS)
+		return false;
+	for (; *p; p++, n++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c == '%') {
+			int h = hexval(p[1]), l = h < 0 ? -1 : hexval(p[2]);
+
+			if (l < 0)
+				return false;
+			c = (unsigned char)(h << 4 | l);
+			if (!c || !(c <= 0x20 || c == 0x7f || c == '%'))
+				return false;
+			p += 2;
+		} else if (c <= 0x20 || c == 0x7f) {
+			return false;
+		}
+		if (n == CC_SUMMARY_MAX_PATTERN || buf_add(&ret->patterns, &c, 1, err))
+			return false;
+	}
+	if (buf_add(&ret->patterns, "", 1, err)) {
+		ret->patterns.len = start;
+		return false;
+	}
+	ret->n_patterns++;
+	return true;
+}
+
 enum cc_code cc_summary_parse(const void *p, size_t n, struct cc_summary *ret,
 			      struct cc_err *err)
 {
@@ -235,7 +318,10 @@ enum cc_code cc_summary_parse(const void *p, size_t n, struct cc_summary *ret,
 	for (;;) {
 		if (!next_line(&l))
 			goto bad;
-		if (!strncmp(l.line, "pack ", 5)) {
+		if (!strncmp(l.line, "path ", 5)) {
+			if (ret->n_packs || ret->n_frames || !parse_pattern(l.line + 5, ret, err))
+				goto bad;
+		} else if (!strncmp(l.line, "pack ", 5)) {
 			if (ret->n_frames || ret->n_packs >= CC_SUMMARY_MAX_PACKS)
 				goto bad;
 			if (ret->n_packs == pa) {

@@ -30,6 +30,8 @@
 #define CC_SUMMARY_MAX (16u << 20)
 #define CC_SUMMARY_MAX_PACKS (1u << 20)
 #define CC_SUMMARY_MAX_FRAMES (1u << 24)
+#define CC_SUMMARY_MAX_PATTERNS 4096u
+#define CC_SUMMARY_MAX_PATTERN 4096u	/* bytes of one pattern */
 
 struct cc_summary_frame {
 	uint32_t pack;		/* index in packs */
@@ -41,6 +43,8 @@ struct cc_summary {
 	uint64_t bytes;			/* manifest object size */
 	int64_t created_ns;
 	uint64_t size, files;
+	struct buf patterns;		/* the --path patterns, each NUL-terminated */
+	size_t n_patterns;
 	size_t n_packs;
 	unsigned char (*packs)[16];
 	size_t n_frames;

@@ -17,7 +17,7 @@ test_expect_success 'set up: three entries, two sharing most of their data' '
 	echo two >data/small &&
 	cache-save -q -k app-2 -p data >/dev/null &&
 	head -c 300000 /dev/urandom >other/x &&
-	cache-save -q -k "other key" -p other >/dev/null &&
+	cache-save -q -k "other key" -p other -p "!other/y*" >/dev/null &&
 	expect_eq "$(ls "$S/sums" | wc -l)" 3
 '
 
@@ -46,6 +46,7 @@ test_expect_success 'list --json: valid JSON with the numbers of each entry' '
 	assert a2["only"] < 100000, a2
 	assert o["only"] == o["stored"] > 0, o
 	assert len(a1["paths"]) == 16 and a1["last_used_ns"] is None, a1
+	assert a1["patterns"] == ["data"] and o["patterns"] == ["other", "!other/y*"], o
 	PY
 '
 

@@ -213,6 +213,16 @@ static int cmd_list(struct store *st, const struct args *a)
 				json_str(stdout, e->version);
 			else
 				fputs("null", stdout);
+			if (e->n_patterns) {
+				const char *q = e->patterns;
+
+				fputs(", \"patterns\": [", stdout);
+				for (size_t j = 0; j < e->n_patterns; j++, q += strlen(q) + 1) {
+					fputs(j ? ", " : "", stdout);
+					json_str(stdout, q);
+				}
+				fputs("]", stdout);
+			}
 			if (e->known)
 				printf(", \"size\": %" PRIu64 ", \"files\": %" PRIu64
 				       ", \"stored\": %" PRIu64 ", \"only\": %" PRIu64

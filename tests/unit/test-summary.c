@@ -26,6 +26,8 @@ static int make_manifest(void)
 	memset(packs[0].b, 0xaa, 16);
 	memset(packs[1].b, 0x0b, 16);
 	CHECK_EQ(mf_writer_init(&w, &err), CC_OK);
+	CHECK_EQ(mf_add_pattern(&w, "data", &err), CC_OK);
+	CHECK_EQ(mf_add_pattern(&w, "!data/a b%\tc", &err), CC_OK);
 	CHECK_EQ(mf_add_root(&w, "data", &err), CC_OK);
 	mf_entry_init(&e);
 	e.type = MF_DIR;
@@ -74,6 +76,9 @@ static void test_roundtrip(void)
 	CHECK_EQ(s.size, 400);
 	CHECK_EQ(s.files, 2);
 	CHECK_EQ(s.n_packs, 2);
+	CHECK_EQ(s.n_patterns, 2);
+	CHECK_STR(s.patterns.data, "data");
+	CHECK_STR(s.patterns.data + 5, "!data/a b%\tc");
 	/* distinct, sorted by (pack, offset) */
 	CHECK_EQ(s.n_frames, 3);
 	CHECK_EQ(s.frames[0].pack, 0);
@@ -84,6 +89,7 @@ static void test_roundtrip(void)
 	CHECK_EQ(s.frames[2].len, 40);
 	CHECK_EQ(cc_summary_format(&s, &text, &err), CC_OK);
 	CHECK(!strncmp(text.data, "cicache summary 1\nmanifest ", 27));
+	CHECK(strstr(text.data, "\nfiles 2\npath data\npath !data/a%20b%25%09c\npack ") != NULL);
 	CHECK(strstr(text.data, "\npack aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\npack 0b0b0b0b") != NULL);
 	CHECK(strstr(text.data, "\nframe 0 8 30\nframe 0 100 20\nframe 1 500 40\nend\n") != NULL);
 	CHECK_EQ(cc_summary_parse(text.data, text.len, &t, &err), CC_OK);
@@ -111,6 +117,7 @@ static const char good[] =
 	"cicache summary 1\n"
 	"manifest 0123456789abcdef0123456789abcdef\n"
 	"bytes 500\ncreated 7\nsize 10\nfiles 1\n"
+	"path ~/.npm\npath a%20b\n"
 	"pack aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n"
 	"frame 0 8 30\nframe 0 40 2\nend\n";
 
@@ -142,6 +149,8 @@ static void test_parse_strict(void)
 
 	CHECK_EQ(cc_summary_parse(good, strlen(good), &s, &err), CC_OK);
 	CHECK_EQ(s.n_frames, 2);
+	CHECK_EQ(s.n_patterns, 2);
+	CHECK_STR(s.patterns.data + 7, "a b");
 	cc_summary_release(&s);
 	refused("summary 1", "summary 2");
 	refused("0123456789abcdef0123", "0123456789ABCDEF0123");	/* lowercase only */
@@ -158,6 +167,13 @@ static void test_parse_strict(void)
 	refused("files 1\n", "");
 	refused("pack aaaa", "pack  aaaa");
 	refused("frame 0 8 30\n", "frame 0 8 30\npack bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n");
+	refused("path a%20b", "path a b");		/* a blank unescaped */
+	refused("path a%20b", "path a%2");		/* a cut escape */
+	refused("path a%20b", "path a%00b");	/* NUL */
+	refused("path a%20b", "path a%41b");	/* escaped where the writer does not */
+	refused("path a%20b", "path a%2fb");	/* lowercase hex */
+	refused("path a%20b", "path ");		/* empty */
+	refused("frame 0 8 30\n", "frame 0 8 30\npath x\n");	/* after the packs */
 }
 
 int main(void)

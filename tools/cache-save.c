@@ -105,7 +105,7 @@ static void cap_store(struct store *store, uint64_t max, const char *key)
 	char b1[32], b2[32];
 
 	if (env && *env)
-		po.grace = strcmp(env, "0") ? cli_duration("CACHE_PRUNE_GRACE", env) : 0;
+		po.grace = strcmp(env, "0") ? cli_age("CACHE_PRUNE_GRACE", env) : 0;
 	if (cc_store_prune(store, &po, &pr, &err)) {
 		cli_warn("cannot prune the store to --max-store-size: %s", err.msg);
 		return;

@@ -127,14 +127,14 @@ static void parse_sub(int argc, char **argv, const char *cmd, struct args *a)
 		case O_DRY: a->dry_run = true; break;
 		case O_READ: a->read_data = true; break;
 		case O_MAX_SIZE: a->prune.max_size = cli_size("--max-size", optarg); break;
-		case O_MAX_AGE: a->prune.max_age = cli_duration("--max-age", optarg); have_age = true; break;
+		case O_MAX_AGE: a->prune.max_age = cli_age("--max-age", optarg); have_age = true; break;
 		case O_KEEP_LAST: a->prune.keep_last = cli_int("--keep-last", optarg, 0, 1 << 30); break;
 		case O_GRACE:
 			have_grace = true;
 			if (!strcmp(optarg, "0"))
 				a->prune.grace = 0;
 			else
-				a->prune.grace = cli_duration("--grace", optarg);
+				a->prune.grace = cli_age("--grace", optarg);
 			break;
 		}
 	}
@@ -142,9 +142,9 @@ static void parse_sub(int argc, char **argv, const char *cmd, struct args *a)
 		if (!a->prune.max_size && (env = getenv("CACHE_MAX_STORE_SIZE")) && *env)
 			a->prune.max_size = cli_size("CACHE_MAX_STORE_SIZE", env);
 		if (!have_age && (env = getenv("CACHE_MAX_AGE")) && *env)
-			a->prune.max_age = cli_duration("CACHE_MAX_AGE", env);
+			a->prune.max_age = cli_age("CACHE_MAX_AGE", env);
 		if (!have_grace && (env = getenv("CACHE_PRUNE_GRACE")) && *env)
-			a->prune.grace = strcmp(env, "0") ? cli_duration("CACHE_PRUNE_GRACE", env) : 0;
+			a->prune.grace = strcmp(env, "0") ? cli_age("CACHE_PRUNE_GRACE", env) : 0;
 		if (a->have_prefix && a->prune.keep_last < 0)
 			usage_error("%s", "prune --prefix goes with --keep-last");
 		a->prune.keep_prefix = a->prefix;

@@ -444,7 +444,8 @@ void cli_reraise(void)
 	raise(sig);
 }
 
-double cli_duration(const char *opt, const char *val)
+/* A duration; days only where days make sense (cache-store's ages). */
+static double duration(const char *opt, const char *val, bool days)
 {
 	char *end;
 	double v;
@@ -460,7 +461,7 @@ double cli_duration(const char *opt, const char *val)
 		case 's': break;
 		case 'm': v *= 60; break;
 		case 'h': v *= 3600; break;
-		case 'd': v *= 86400; break;
+		case 'd': if (days) { v *= 86400; break; } goto bad;
 		default: goto bad;
 		}
 	}
@@ -469,9 +470,20 @@ double cli_duration(const char *opt, const char *val)
 		goto bad;
 	return v;
 bad:
-	cli_error("%s takes a duration: a positive number of seconds, or with an s, m, "
-		  "h or d suffix (90, 1.5m, 2h, 7d), not '%s'", opt, val);
+	cli_error("%s takes a duration: a positive number of seconds, or with an s, m%s "
+		  "suffix (90, 1.5m, 2h%s), not '%s'", opt, days ? ", h or d" : " or h",
+		  days ? ", 7d" : "", val);
 	exit(EXIT_USAGE);
+}
+
+double cli_duration(const char *opt, const char *val)
+{
+	return duration(opt, val, false);
+}
+
+double cli_age(const char *opt, const char *val)
+{
+	return duration(opt, val, true);
 }
 
 static double deadline_at;		/* on now_monotonic()'s clock */

@@ -74,8 +74,10 @@ int cli_settle_signals(void);
 const char *cli_rate(char *out, size_t n, uint64_t bytes, double seconds);
 
 /* Parses a duration: a positive number of seconds (fractions allowed)
- * with an optional s, m, h or d suffix; exits with EXIT_USAGE otherwise. */
+ * with an optional s, m or h suffix, at most a year; exits with
+ * EXIT_USAGE otherwise.  cli_age also takes a d suffix (cache-store). */
 double cli_duration(const char *opt, const char *val);
+double cli_age(const char *opt, const char *val);
 /* After parsing: sets the segment timeout from SEGMENT_DOWNLOAD_TIMEOUT_MINS
  * (http.h; a bad value is a warning) and, when flag (--timeout) or
  * CACHE_TIMEOUT gives one, starts the overall deadline, counted from

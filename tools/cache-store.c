@@ -44,7 +44,8 @@ static const char usage[] =
 "\n"
 "SIZE: bytes with an optional K, M, G or T suffix (powers of 1024; env\n"
 "CACHE_MAX_STORE_SIZE).  DURATION: seconds, or with an s, m, h or d suffix\n"
-"(--max-age: env CACHE_MAX_AGE; --grace: env CACHE_PRUNE_GRACE).\n"
+"(--max-age: env CACHE_MAX_AGE; --grace: env CACHE_PRUNE_GRACE).  Also\n"
+"--keep-last: env CACHE_KEEP_LAST; --dry-run: env CACHE_DRY_RUN=true.\n"
 "\n"
 "Exit codes: 0 done (check: the store is sound), 1 delete: a KEY had no\n"
 "entry, 2 usage, 4 store error, 5 check: some entry is damaged, 7 internal\n"
@@ -138,6 +139,8 @@ static void parse_sub(int argc, char **argv, const char *cmd, struct args *a)
 			break;
 		}
 	}
+	if (!a->dry_run && allowed(cmd, O_DRY))
+		a->dry_run = cli_env_bool("CACHE_DRY_RUN");
 	if (!strcmp(cmd, "prune")) {
 		if (!a->prune.max_size && (env = getenv("CACHE_MAX_STORE_SIZE")) && *env)
 			a->prune.max_size = cli_size("CACHE_MAX_STORE_SIZE", env);
@@ -145,6 +148,8 @@ static void parse_sub(int argc, char **argv, const char *cmd, struct args *a)
 			a->prune.max_age = cli_age("CACHE_MAX_AGE", env);
 		if (!have_grace && (env = getenv("CACHE_PRUNE_GRACE")) && *env)
 			a->prune.grace = strcmp(env, "0") ? cli_age("CACHE_PRUNE_GRACE", env) : 0;
+		if (a->prune.keep_last < 0 && (env = getenv("CACHE_KEEP_LAST")) && *env)
+			a->prune.keep_last = cli_int("CACHE_KEEP_LAST", env, 0, 1 << 30);
 		if (a->have_prefix && a->prune.keep_last < 0)
 			usage_error("%s", "prune --prefix goes with --keep-last");
 		a->prune.keep_prefix = a->prefix;

@@ -571,8 +571,11 @@ static enum cc_code verify(int root, const char *out, unsigned i, struct cc_err 
 			goto out;
 		}
 	}
-	qsort(have.v, have.n, sizeof(*have.v), cmp_str);
-	qsort(want.v, want.n, sizeof(*want.v), cmp_str);
+	/* An empty list has no array: qsort must not see its NULL. */
+	if (have.n)
+		qsort(have.v, have.n, sizeof(*have.v), cmp_str);
+	if (want.n)
+		qsort(want.v, want.n, sizeof(*want.v), cmp_str);
 	for (size_t k = 0; k < have.n || k < want.n; k++) {
 		const char *h = k < have.n ? have.v[k] : "(nothing)";
 		const char *w = k < want.n ? want.v[k] : "(nothing)";

@@ -159,7 +159,8 @@ static int sig(const char *dir, char ret[33])
 	int rc = h ? walk_tree(dir, sig_line, &l) : fail("out of memory");
 
 	if (!rc) {
-		qsort(l.v, l.n, sizeof(*l.v), cmp_str);
+		if (l.n)
+			qsort(l.v, l.n, sizeof(*l.v), cmp_str);
 		XXH3_128bits_reset(h);
 		for (size_t i = 0; i < l.n; i++)
 			XXH3_128bits_update(h, l.v[i], strlen(l.v[i]) + 1);
@@ -454,7 +455,7 @@ static int read_manifest(const char *path, struct delta *d)
 	}
 	free(line);
 	fclose(f);
-	if (!rc)
+	if (!rc && d->nh)
 		qsort(d->h, d->nh, sizeof(*d->h), cmp_host);
 	return rc;
 }

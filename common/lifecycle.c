@@ -161,20 +161,37 @@ static void state_free(struct state *st)
 	objs_free(&st->marks);
 }
 
+/* Copies object name (at most max bytes) into a new unnamed file in
+ * $TMPDIR (else /tmp): *ret_fd is it, to be closed by the caller, also
+ * when *ret_found is false; on error it is -1. */
+static enum cc_code fetch(struct store *s, const char *name, uint64_t max, int *ret_fd,
+			  bool *ret_found, struct cc_err *err)
+{
+	const char *tmpdir = getenv("TMPDIR");
+	enum cc_code rc;
+
+	*ret_found = false;
+	*ret_fd = tmpfile_unnamed(tmpdir && *tmpdir ? tmpdir : "/tmp");
+	if (*ret_fd < 0)
+		return cc_err_set(err, CC_ESTORE, errno, "cannot create a temporary file");
+	if ((rc = s->ops->get_file(s, name, *ret_fd, max, ret_found, err))) {
+		close(*ret_fd);
+		*ret_fd = -1;
+	}
+	return rc;
+}
+
 /* Reads a whole small object into out (at most max bytes). */
 static enum cc_code get_small(struct store *s, const char *name, uint64_t max, struct buf *out,
 			      bool *ret_found, struct cc_err *err)
 {
-	const char *tmpdir = getenv("TMPDIR");
 	enum cc_code rc;
 	off_t end;
 	int fd;
 
-	fd = tmpfile_unnamed(tmpdir && *tmpdir ? tmpdir : "/tmp");
-	if (fd < 0)
-		return cc_err_set(err, CC_ESTORE, errno, "cannot create a temporary file");
-	rc = s->ops->get_file(s, name, fd, max, ret_found, err);
-	if (!rc && *ret_found) {
+	if ((rc = fetch(s, name, max, &fd, ret_found, err)))
+		return rc;
+	if (*ret_found) {
 		end = lseek(fd, 0, SEEK_END);
 		buf_reset(out);
 		if (end < 0)
@@ -224,15 +241,13 @@ static enum cc_code ent_summary(struct state *st, struct ent *e, bool write, str
 		}
 	}
 	/* No usable summary: the manifest, whole. */
-	const char *tmpdir = getenv("TMPDIR");
-	int fd = tmpfile_unnamed(tmpdir && *tmpdir ? tmpdir : "/tmp");
+	int fd;
 
-	if (fd < 0)
-		return cc_err_set(err, CC_ESTORE, errno, "cannot create a temporary file");
-	rc = s->ops->get_file(s, e->o->name, fd, MF_MAX_SIZE, &found, err);
-	if (!rc && !found)
+	if ((rc = fetch(s, e->o->name, MF_MAX_SIZE, &fd, &found, err)))
+		return rc;
+	if (!found)
 		rc = cc_err_set(err, CC_ECORRUPT, 0, "entry '%s' vanished", e->o->name);
-	if (!rc && (rc = cc_summary_from_manifest(fd, &e->sum, err)))
+	else if ((rc = cc_summary_from_manifest(fd, &e->sum, err)))
 		cc_err_prefix(err, "entry '%s'", e->o->name);
 	close(fd);
 	if (rc)
@@ -649,7 +664,6 @@ static enum cc_code repoint_entry(struct state *st, struct ent *e, const struct 
 				  size_t nmv, bool *ret_done, struct cc_err *err)
 {
 	struct store *s = st->s;
-	const char *tmpdir = getenv("TMPDIR");
 	struct buf tmp = BUF_INIT;
 	struct cc_summary ns = { 0 };
 	unsigned char ck[CC_ID_LEN];
@@ -659,10 +673,7 @@ static enum cc_code repoint_entry(struct state *st, struct ent *e, const struct 
 	off_t end;
 
 	*ret_done = false;
-	in = tmpfile_unnamed(tmpdir && *tmpdir ? tmpdir : "/tmp");
-	if (in < 0)
-		return cc_err_set(err, CC_ESTORE, errno, "cannot create a temporary file");
-	if ((rc = s->ops->get_file(s, e->o->name, in, MF_MAX_SIZE, &found, err)))
+	if ((rc = fetch(s, e->o->name, MF_MAX_SIZE, &in, &found, err)))
 		goto out;
 	end = lseek(in, 0, SEEK_END);
 	/* Gone or republished since the listing: a save won; leave it. */
@@ -1066,7 +1077,6 @@ out:
 static enum cc_code check_data(struct store *s, const char *name, struct cc_check_result *res,
 			       struct cc_err *err)
 {
-	const char *tmpdir = getenv("TMPDIR");
 	struct mf_reader r;
 	struct mf_chunk c;
 	struct buf cbuf = BUF_INIT, ubuf = BUF_INIT;
@@ -1077,12 +1087,12 @@ static enum cc_code check_data(struct store *s, const char *name, struct cc_chec
 	enum cc_code rc;
 	int fd;
 
-	fd = tmpfile_unnamed(tmpdir && *tmpdir ? tmpdir : "/tmp");
-	if (fd < 0 || !dc) {
-		rc = cc_err_set(err, CC_ESTORE, errno, "cannot create a temporary file");
+	if (!dc) {
+		fd = -1;
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate a zstd context");
 		goto out;
 	}
-	if ((rc = s->ops->get_file(s, name, fd, MF_MAX_SIZE, &found, err)))
+	if ((rc = fetch(s, name, MF_MAX_SIZE, &fd, &found, err)))
 		goto out;
 	if (!found) {
 		rc = cc_err_set(err, CC_ECORRUPT, 0, "entry vanished");

@@ -274,23 +274,13 @@ enum cc_code mf_add_chunk(struct mf_writer *w, const struct mf_chunk *c, struct 
 	return zappend(w->zc_chunks, &w->chunks, s->data, s->len, ZSTD_e_continue, err);
 }
 
-static enum cc_code write_all(int fd, const void *p, size_t n, XXH3_state_t *st,
-			      struct cc_err *err)
+/* Writes p to fd and adds it to the checksum st. */
+static enum cc_code write_hashed(int fd, const void *p, size_t n, XXH3_state_t *st,
+				 struct cc_err *err)
 {
-	const char *c = p;
-
 	XXH3_128bits_update(st, p, n);
-	while (n) {
-		ssize_t k = write(fd, c, n);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return cc_err_set(err, CC_ESTORE,
-					  errno, "cannot write the manifest");
-		c += k;
-		n -= (size_t)k;
-	}
+	if (write_all(fd, p, n))
+		return cc_err_set(err, CC_ESTORE, errno, "cannot write the manifest");
 	return CC_OK;
 }
 
@@ -345,15 +335,15 @@ enum cc_code mf_writer_finish(struct mf_writer *w, const char *key, int64_t crea
 	if (!st)
 		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot create a hash state");
 	XXH3_128bits_reset(st);
-	if ((rc = write_all(fd, h, sizeof(h), st, err)) ||
-	    (rc = write_all(fd, key, klen, st, err)) ||
-	    (rc = write_all(fd, w->entries.data, w->entries.len, st, err)) ||
-	    (rc = write_all(fd, w->chunks.data, w->chunks.len, st, err)) ||
-	    (rc = write_all(fd, packs, npacks * sizeof(*packs), st, err)))
+	if ((rc = write_hashed(fd, h, sizeof(h), st, err)) ||
+	    (rc = write_hashed(fd, key, klen, st, err)) ||
+	    (rc = write_hashed(fd, w->entries.data, w->entries.len, st, err)) ||
+	    (rc = write_hashed(fd, w->chunks.data, w->chunks.len, st, err)) ||
+	    (rc = write_hashed(fd, packs, npacks * sizeof(*packs), st, err)))
 		goto cleanup;
 	cc_id_from_hash(&sum, XXH3_128bits_digest(st));
 	memcpy(trailer, sum.b, sizeof(trailer));
-	rc = write_all(fd, trailer, sizeof(trailer), st, err);
+	rc = write_hashed(fd, trailer, sizeof(trailer), st, err);
 cleanup:
 	XXH3_freeState(st);
 	return rc;
@@ -1150,13 +1140,13 @@ enum cc_code cc_manifest_repoint(int in_fd, int out_fd, const struct mf_move *mo
 		goto cleanup;
 	}
 	XXH3_128bits_reset(st);
-	if ((rc = write_all(out_fd, h, sizeof(h), st, err)) ||
-	    (rc = write_all(out_fd, copy.data, r.hdr.key_len + r.hdr.entries_clen, st, err)) ||
-	    (rc = write_all(out_fd, w.chunks.data, w.chunks.len, st, err)) ||
-	    (rc = write_all(out_fd, table, n_packs * sizeof(*table), st, err)))
+	if ((rc = write_hashed(out_fd, h, sizeof(h), st, err)) ||
+	    (rc = write_hashed(out_fd, copy.data, r.hdr.key_len + r.hdr.entries_clen, st, err)) ||
+	    (rc = write_hashed(out_fd, w.chunks.data, w.chunks.len, st, err)) ||
+	    (rc = write_hashed(out_fd, table, n_packs * sizeof(*table), st, err)))
 		goto cleanup;
 	cc_id_from_hash(&sum, XXH3_128bits_digest(st));
-	rc = write_all(out_fd, sum.b, CC_ID_LEN, st, err);
+	rc = write_hashed(out_fd, sum.b, CC_ID_LEN, st, err);
 cleanup:
 	XXH3_freeState(st);
 	buf_release(&copy);

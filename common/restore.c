@@ -915,22 +915,6 @@ static enum cc_code finish_file(struct walker *w, struct dest_file *f, const cha
 	return dest_file_commit(f, what, err);
 }
 
-static enum cc_code write_all(int fd, const unsigned char *p, size_t n, const char *what,
-			      struct cc_err *err)
-{
-	while (n) {
-		ssize_t k = write(fd, p, n);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return cc_err_set(err, CC_EDEST, errno, "cannot write '%s'", what);
-		p += k;
-		n -= (size_t)k;
-	}
-	return CC_OK;
-}
-
 static void wjob_free(struct wjob *j)
 {
 	free(j->name);
@@ -951,7 +935,8 @@ static void run_job(struct walker *w, struct wjob *j)
 		fail(w, &e);
 		return;
 	}
-	if (write_all(f.fd, j->data, j->len, j->what, &e)) {
+	if (write_all(f.fd, j->data, j->len)) {
+		cc_err_set(&e, CC_EDEST, errno, "cannot write '%s'", j->what);
 		dest_file_abort(&f);
 		fail(w, &e);
 		return;

@@ -65,6 +65,88 @@ const char *fmt_bytes(char *out, size_t outsz, uint64_t n)
 	return out;
 }
 
+int array_grow(void *pp, size_t *alloc, size_t need, size_t elem)
+{
+	void *p, *q;
+	size_t n, bytes;
+
+	if (need <= *alloc)
+		return 0;
+	n = *alloc < 8 ? 8 : *alloc + *alloc / 2;
+	if (n < need)
+		n = need;
+	if (mul_overflow_size(n, elem, &bytes)) {
+		errno = ENOMEM;
+		return -1;
+	}
+	memcpy(&p, pp, sizeof(p));
+	if (!(q = realloc(p, bytes)))
+		return -1;
+	memcpy(pp, &q, sizeof(q));
+	*alloc = n;
+	return 0;
+}
+
+int write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n) {
+		ssize_t k = write(fd, c, n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			if (k == 0)
+				errno = EIO;
+			return -1;
+		}
+		c += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+int pwrite_all(int fd, const void *p, size_t n, off_t off)
+{
+	const char *c = p;
+
+	while (n) {
+		ssize_t k = pwrite(fd, c, n, off);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			if (k == 0)
+				errno = EIO;
+			return -1;
+		}
+		c += k;
+		n -= (size_t)k;
+		off += k;
+	}
+	return 0;
+}
+
+ssize_t pread_full(int fd, void *p, size_t n, off_t off)
+{
+	char *c = p;
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t k = pread(fd, c + got, n - got, off + (off_t)got);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -1;
+		if (k == 0)
+			break;
+		got += (size_t)k;
+	}
+	return (ssize_t)got;
+}
+
 int tmpfile_unnamed(const char *dir)
 {
 	char *path = NULL;

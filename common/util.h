@@ -1,5 +1,5 @@
-/* util.h: checked size arithmetic, varints, little-endian helpers, time,
- * unnamed temporary files. */
+/* util.h: checked size arithmetic, growing arrays, whole reads and
+ * writes, varints, little-endian helpers, time, unnamed temporary files. */
 #ifndef CC_UTIL_H
 #define CC_UTIL_H
 
@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/types.h>
 
 /* @return true on overflow; *ret is only valid when false is returned. */
 static inline bool add_overflow_u64(uint64_t a, uint64_t b, uint64_t *ret)
@@ -18,6 +19,22 @@ static inline bool mul_overflow_size(size_t a, size_t b, size_t *ret)
 {
 	return __builtin_mul_overflow(a, b, ret);
 }
+
+/* Makes room for need elements of elem bytes in the array *pp (a pointer
+ * to the array pointer), whose capacity is *alloc elements: grows to at
+ * least need, and by at least half (8 at first).  @return 0, or -1 with
+ * errno ENOMEM (also on overflow), *pp and *alloc unchanged.  Use the
+ * macro: `if (ARRAY_GROW(v->items, v->alloc, v->n + 1)) ...`. */
+int array_grow(void *pp, size_t *alloc, size_t need, size_t elem);
+#define ARRAY_GROW(p, alloc, need) array_grow(&(p), &(alloc), (need), sizeof(*(p)))
+
+/* Whole writes and reads: retry short counts and EINTR.  write_all and
+ * pwrite_all @return 0, or -1 with errno set.  pread_full reads until n
+ * bytes or end of file; @return the bytes read (less than n only at end
+ * of file), or -1 with errno set. */
+int write_all(int fd, const void *p, size_t n);
+int pwrite_all(int fd, const void *p, size_t n, off_t off);
+ssize_t pread_full(int fd, void *p, size_t n, off_t off);
 
 static inline void put_le32(unsigned char *p, uint32_t v)
 {

@@ -3,7 +3,7 @@
 # Idempotent: skips apt-get when everything is already there.
 set -euo pipefail
 pkgs=(build-essential pkg-config libzstd-dev libxxhash-dev zstd clang libclang-rt-14-dev
-      time e2fsprogs libcurl4-openssl-dev libssl-dev awscli libarchive-dev
+      time e2fsprogs libcurl4-openssl-dev libssl-dev awscli libarchive-dev libjansson-dev libexpat1-dev
       docker.io busybox-static python3-yaml)
 # --packages: print the Debian packages above and stop (.ci/run installs
 # them itself).

@@ -172,3 +172,24 @@ int store_tmpfile(struct store *s, struct buf *ret_path, struct cc_err *err)
 	cc_err_set(err, CC_ESTORE, EEXIST, "cannot create a temporary file in '%s'", s->tmpdir);
 	return -1;
 }
+
+void store_pack_name(char out[STORE_PACK_NAME_SIZE], const char *prefix, const struct cc_id *id)
+{
+	char hex[CC_ID_HEX_LEN + 1];
+
+	cc_id_hex(id, hex);
+	snprintf(out, STORE_PACK_NAME_SIZE, "%s%s.pack", prefix, hex);
+}
+
+bool store_pack_parse(const char *name, const char *prefix, struct cc_id *ret)
+{
+	size_t n = strlen(prefix);
+	char hex[CC_ID_HEX_LEN + 1];
+
+	if (strncmp(name, prefix, n) || strlen(name + n) != CC_ID_HEX_LEN + 5 ||
+	    strcmp(name + n + CC_ID_HEX_LEN, ".pack"))
+		return false;
+	memcpy(hex, name + n, CC_ID_HEX_LEN);
+	hex[CC_ID_HEX_LEN] = '\0';
+	return cc_id_parse_hex(ret, hex);
+}

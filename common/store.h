@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include "buf.h"
 #include "err.h"
+#include "hash.h"
 
 #define STORE_PUT_MOVE 1u	/* src_path may be renamed into the store */
 #define STORE_PUT_IF_ABSENT 2u	/* keep an existing object; report it */
@@ -165,6 +166,14 @@ bool store_entry_parse(const char *name, struct buf *ret_key, char ret_version[1
 /* "sums/HEX": an entry's summary; "used/" + the rest of its keys/ name:
  * its last-use record; "condemned/HEX.pack": prune's mark on a pack it
  * will delete (docs/format.md, "Lifecycle"). */
+/* A pack's object name: prefix (STORE_PACKS_PREFIX, STORE_DAMAGED_PREFIX
+ * or STORE_CONDEMNED_PREFIX) + the 32 hex digits of its id + ".pack".
+ * The one place that spells it; out holds STORE_PACK_NAME_SIZE bytes. */
+#define STORE_PACK_NAME_SIZE 64
+void store_pack_name(char out[STORE_PACK_NAME_SIZE], const char *prefix, const struct cc_id *id);
+/* The reverse: @return true with *ret set when name is prefix + a pack
+ * id + ".pack", false for any other name. */
+bool store_pack_parse(const char *name, const char *prefix, struct cc_id *ret);
 #define STORE_SUMS_PREFIX "sums/"
 #define STORE_USED_PREFIX "used/"
 #define STORE_CONDEMNED_PREFIX "condemned/"

@@ -847,226 +847,295 @@ out:
 	return rc;
 }
 
-enum cc_code cc_store_prune(struct store *s, const struct cc_prune_opts *o,
-			    struct cc_prune_result *ret, struct cc_err *err)
-{
+/* What one prune works with: the store's state, the options, the clock. */
+struct prune {
+	struct store *s;
+	const struct cc_prune_opts *o;
+	struct cc_prune_result *ret;
 	struct state st;
-	struct by_use *bu = NULL;
-	uint64_t live = 0, *pack_live = NULL;
-	size_t n = 0;
-	enum cc_code rc;
-	const bool dry = o->dry_run;
-	int64_t now, grace_ns = (int64_t)(o->grace * 1e9);
-	struct buf name = BUF_INIT;
+	int64_t now, grace_ns;
+	uint64_t live;		/* bytes of frames the remaining entries use */
+	uint64_t *pack_live;	/* per pack: bytes of its frames still referenced */
+	bool dry;
+};
 
-	memset(ret, 0, sizeof(*ret));
-	if ((rc = state_load(&st, s, "", !dry, err)))
-		goto out;
-	now = o->now_ns ? o->now_ns : st.now_ns;
-	ret->entries_before = st.nents;
-	ret->stored_before = st.stored;
-	for (size_t i = 0; i < st.ndf; i++)
-		if (st.df[i].pack != SIZE_MAX)
-			live += st.df[i].len;
-
-	/* 1. The policies choose entries. */
-	bu = calloc(st.nents ? st.nents : 1, sizeof(*bu));
-	if (!bu) {
-		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-		goto out;
+/* Sorts the candidates bu[0..n) by last use and drops them oldest first,
+ * keeping the newest keep_last (SIZE_MAX: no such bound), until the live
+ * bytes are at most max_size (0: no such bound). */
+static void drop_oldest(struct prune *pr, struct by_use *bu, size_t n, size_t keep_last,
+			uint64_t max_size)
+{
+	qsort(bu, n, sizeof(*bu), by_use_cmp);
+	for (size_t j = 0; j < n; j++) {
+		if (keep_last != SIZE_MAX && j + keep_last >= n)
+			break;
+		if (max_size && pr->live <= max_size)
+			break;
+		ent_drop(&pr->st, &pr->st.ents[bu[j].i], &pr->live);
 	}
-	if (o->max_age > 0) {
-		int64_t cut = now - (int64_t)(o->max_age * 1e9);
+}
 
-		for (size_t i = 0; i < st.nents; i++)
-			if (ent_used(&st.ents[i]) < cut)
-				ent_drop(&st, &st.ents[i], &live);
+/* Step 1: the policies choose entries (--max-age, --keep-last, --max-size,
+ * in this order). */
+static enum cc_code choose_entries(struct prune *pr, struct cc_err *err)
+{
+	const struct cc_prune_opts *o = pr->o;
+	struct state *st = &pr->st;
+	struct by_use *bu = calloc(st->nents ? st->nents : 1, sizeof(*bu));
+	size_t n;
+
+	if (!bu)
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	if (o->max_age > 0) {
+		int64_t cut = pr->now - (int64_t)(o->max_age * 1e9);
+
+		for (size_t i = 0; i < st->nents; i++)
+			if (ent_used(&st->ents[i]) < cut)
+				ent_drop(st, &st->ents[i], &pr->live);
 	}
 	if (o->keep_last >= 0) {
 		const char *p = o->keep_prefix ? o->keep_prefix : "";
 
 		n = 0;
-		for (size_t i = 0; i < st.nents; i++)
-			if (!st.ents[i].gone && !strncmp(st.ents[i].key.data, p, strlen(p)))
-				bu[n++] = (struct by_use){ i, ent_used(&st.ents[i]) };
-		qsort(bu, n, sizeof(*bu), by_use_cmp);
-		for (size_t j = 0; j + (size_t)o->keep_last < n; j++)
-			ent_drop(&st, &st.ents[bu[j].i], &live);
+		for (size_t i = 0; i < st->nents; i++)
+			if (!st->ents[i].gone && !strncmp(st->ents[i].key.data, p, strlen(p)))
+				bu[n++] = (struct by_use){ i, ent_used(&st->ents[i]) };
+		drop_oldest(pr, bu, n, (size_t)o->keep_last, 0);
 	}
 	if (o->max_size) {
 		n = 0;
-		for (size_t i = 0; i < st.nents; i++)
-			if (!st.ents[i].gone &&
-			    !(o->protect_key && !strcmp(st.ents[i].key.data, o->protect_key)))
-				bu[n++] = (struct by_use){ i, ent_used(&st.ents[i]) };
-		qsort(bu, n, sizeof(*bu), by_use_cmp);
-		for (size_t j = 0; j < n && live > o->max_size; j++)
-			ent_drop(&st, &st.ents[bu[j].i], &live);
+		for (size_t i = 0; i < st->nents; i++)
+			if (!st->ents[i].gone &&
+			    !(o->protect_key && !strcmp(st->ents[i].key.data, o->protect_key)))
+				bu[n++] = (struct by_use){ i, ent_used(&st->ents[i]) };
+		drop_oldest(pr, bu, n, SIZE_MAX, o->max_size);
 	}
-	if (!dry && (st.nents || st.packs.n) && (rc = state_prepare(&st, err)))
-		goto out;
-	/* 2. Entries go: the key object first, then its last-use record. */
-	for (size_t i = 0; i < st.nents; i++) {
-		struct ent *e = &st.ents[i];
+	free(bu);
+	return CC_OK;
+}
+
+/* Step 2: the chosen entries go: the key object first, then its last-use
+ * record. */
+static enum cc_code delete_entries(struct prune *pr, struct cc_err *err)
+{
+	for (size_t i = 0; i < pr->st.nents; i++) {
+		struct ent *e = &pr->st.ents[i];
+		enum cc_code rc;
 
 		if (!e->gone)
 			continue;
+		if (pr->o->note)
+			pr->o->note(pr->o->ctx, "delete entry", e->key.data, e->known ? e->sum.size : 0);
+		pr->ret->entries_deleted++;
+		if (!pr->dry && (rc = delete_entry(pr->s, e->o->name, err)))
+			return rc;
+	}
+	return CC_OK;
+}
+
+/* Step 3a: repack a pack at least half dead, or any partly dead pack
+ * while --max-size is not reached by what stays (stores that write
+ * conditionally only). */
+static enum cc_code repack_packs(struct prune *pr, struct cc_err *err)
+{
+	struct state *st = &pr->st;
+	uint64_t keep = 0, newsz = 0;
+	size_t nrep = 0, ncand = 0;
+	enum cc_code rc = CC_OK;
+	bool *cand;
+
+	if (!pr->s->ops->put_if_match)
+		return CC_OK;
+	if (!(cand = calloc(st->packs.n ? st->packs.n : 1, sizeof(*cand))))
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	for (size_t p = 0; p < st->packs.n; p++)
+		if (pr->pack_live[p])
+			keep += st->packs.v[p].size;
+	for (size_t p = 0; p < st->packs.n; p++) {
+		uint64_t sz = st->packs.v[p].size, live = pr->pack_live[p];
+		uint64_t dead = sz > 8 + live ? sz - 8 - live : 0;
+
+		if (!live || !dead || (dead * 2 < sz && !(pr->o->max_size && keep > pr->o->max_size)))
+			continue;
+		cand[p] = true;
+		ncand++;
+		if (pr->dry && pr->o->note) {
+			char hex[CC_ID_HEX_LEN + 1];
+
+			pack_hex(st->packs.v[p].name, hex);
+			pr->o->note(pr->o->ctx, "repack", hex, dead);
+		}
+	}
+	if (ncand && !pr->dry) {
+		rc = repack(st, cand, pr->pack_live, pr->o, &newsz, &nrep, err);
+		pr->ret->packs_repacked = nrep;
+		pr->ret->stored_after += newsz;
+	}
+	free(cand);
+	return rc;
+}
+
+/* Step 3b: an unreferenced pack is marked, and deleted by a later prune
+ * once its mark is older than the grace; a referenced pack loses a mark
+ * (docs/format.md, two phases). */
+static enum cc_code settle_pack(struct prune *pr, size_t p, struct buf *name,
+				struct cc_err *err)
+{
+	const struct cc_prune_opts *o = pr->o;
+	struct obj *pk = &pr->st.packs.v[p], *mark;
+	char hex[CC_ID_HEX_LEN + 1];
+	enum cc_code rc;
+
+	pack_hex(pk->name, hex);
+	buf_reset(name);
+	if ((rc = buf_addf(name, err, "%s%s", STORE_CONDEMNED_PREFIX,
+			   pk->name + strlen(STORE_PACKS_PREFIX))))
+		return rc;
+	mark = objs_find(&pr->st.marks, name->data);
+	if (pr->pack_live[p] > 0) {
+		if (!mark)
+			return CC_OK;
 		if (o->note)
-			o->note(o->ctx, "delete entry", e->key.data, e->known ? e->sum.size : 0);
-		ret->entries_deleted++;
-		if (!dry && (rc = delete_entry(s, e->o->name, err)))
-			goto out;
+			o->note(o->ctx, "unmark pack", hex, pk->size);
+		pr->ret->packs_rescued++;
+		return pr->dry ? CC_OK : pr->s->ops->del(pr->s, name->data, err);
 	}
-	/* 3. Packs: two phases with a grace period (docs/format.md). */
-	if (st.unknown) {
-		cc_warn("%zu entr%s could not be read: no pack is marked or deleted", st.unknown,
-			st.unknown == 1 ? "y" : "ies");
-		ret->packs_skipped = true;
-		ret->stored_after = st.stored;
-		goto sweep;
+	if (pk->mtime_ns > pr->now - pr->grace_ns) {
+		pr->ret->packs_kept_young++;
+		return CC_OK;
 	}
-	pack_live = calloc(st.packs.n ? st.packs.n : 1, sizeof(*pack_live));
-	if (!pack_live) {
-		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-		goto out;
-	}
-	for (size_t i = 0; i < st.ndf; i++)
-		if (st.df[i].refs && st.df[i].pack != SIZE_MAX)
-			pack_live[st.df[i].pack] += st.df[i].len;
-	ret->stored_after = st.stored;
-	/* Repack: a pack at least half dead, or any partly dead pack while
-	 * --max-size is not reached by what stays. */
-	if (s->ops->put_if_match) {
-		uint64_t keep = 0, newsz = 0;
-		size_t nrep = 0, ncand = 0;
-		bool *cand = calloc(st.packs.n ? st.packs.n : 1, sizeof(*cand));
-
-		if (!cand) {
-			rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-			goto out;
-		}
-		for (size_t p = 0; p < st.packs.n; p++)
-			if (pack_live[p])
-				keep += st.packs.v[p].size;
-		for (size_t p = 0; p < st.packs.n; p++) {
-			uint64_t sz = st.packs.v[p].size, dead = sz > 8 + pack_live[p] ? sz - 8 - pack_live[p] : 0;
-
-			if (!pack_live[p] || !dead)
-				continue;
-			if (dead * 2 >= sz || (o->max_size && keep > o->max_size)) {
-				cand[p] = true;
-				ncand++;
-				if (dry && o->note) {
-					char hex[CC_ID_HEX_LEN + 1];
-
-					pack_hex(st.packs.v[p].name, hex);
-					o->note(o->ctx, "repack", hex, dead);
-				}
-			}
-		}
-		if (ncand && !dry) {
-			rc = repack(&st, cand, pack_live, o, &newsz, &nrep, err);
-			ret->packs_repacked = nrep;
-			ret->stored_after += newsz;
-		}
-		free(cand);
-		if (rc)
-			goto out;
-	}
-	for (size_t p = 0; p < st.packs.n; p++) {
-		struct obj *pk = &st.packs.v[p], *mark;
-		char hex[CC_ID_HEX_LEN + 1];
-		bool referenced = pack_live[p] > 0;
-
-		pack_hex(pk->name, hex);
-		buf_reset(&name);
-		if ((rc = buf_addf(&name, err, "%s%s", STORE_CONDEMNED_PREFIX,
-				   pk->name + strlen(STORE_PACKS_PREFIX))))
-			goto out;
-		mark = objs_find(&st.marks, name.data);
-		if (referenced) {
-			if (mark) {
-				if (o->note)
-					o->note(o->ctx, "unmark pack", hex, pk->size);
-				ret->packs_rescued++;
-				if (!dry && (rc = s->ops->del(s, name.data, err)))
-					goto out;
-			}
-			continue;
-		}
-		if (pk->mtime_ns > now - grace_ns) {
-			ret->packs_kept_young++;
-			continue;
-		}
-		if (!mark || grace_ns > 0) {
-			if (!mark) {
-				if (o->note)
-					o->note(o->ctx, "mark pack", hex, pk->size);
-				ret->packs_marked++;
-				if (!dry && (rc = put_mark(s, name.data, now, err)))
-					goto out;
-				if (grace_ns > 0)
-					continue;
-			} else if (mark->mtime_ns > now - grace_ns) {
-				continue;	/* marked, grace not over */
-			}
-		}
+	if (!mark) {
 		if (o->note)
-			o->note(o->ctx, "delete pack", hex, pk->size);
-		ret->packs_deleted++;
-		ret->bytes_freed += pk->size;
-		ret->stored_after -= pk->size;
-		if (!dry && ((rc = s->ops->del(s, pk->name, err)) ||
-			     (rc = s->ops->del(s, name.data, err))))
-			goto out;
+			o->note(o->ctx, "mark pack", hex, pk->size);
+		pr->ret->packs_marked++;
+		if (!pr->dry && (rc = put_mark(pr->s, name->data, pr->now, err)))
+			return rc;
+		if (pr->grace_ns > 0)
+			return CC_OK;
+	} else if (pr->grace_ns > 0 && mark->mtime_ns > pr->now - pr->grace_ns) {
+		return CC_OK;	/* marked, grace not over */
 	}
-sweep:
-	/* 4. Leftovers: summaries no entry names (older than the grace),
-	 * last-use records of no entry, marks of packs that are gone. */
-	if (dry)
-		goto out;
-	for (size_t i = 0; i < st.sums.n; i++) {
-		struct obj *so = &st.sums.v[i];
-		bool named = false;
+	if (o->note)
+		o->note(o->ctx, "delete pack", hex, pk->size);
+	pr->ret->packs_deleted++;
+	pr->ret->bytes_freed += pk->size;
+	pr->ret->stored_after -= pk->size;
+	if (pr->dry)
+		return CC_OK;
+	if ((rc = pr->s->ops->del(pr->s, pk->name, err)))
+		return rc;
+	return pr->s->ops->del(pr->s, name->data, err);
+}
 
-		if (so->mtime_ns > now - grace_ns)
+/* Step 3: packs (skipped when an entry could not be read). */
+static enum cc_code prune_packs(struct prune *pr, struct cc_err *err)
+{
+	struct state *st = &pr->st;
+	struct buf name = BUF_INIT;
+	enum cc_code rc = CC_OK;
+
+	if (st->unknown) {
+		cc_warn("%zu entr%s could not be read: no pack is marked or deleted", st->unknown,
+			st->unknown == 1 ? "y" : "ies");
+		pr->ret->packs_skipped = true;
+		pr->ret->stored_after = st->stored;
+		return CC_OK;
+	}
+	if (!(pr->pack_live = calloc(st->packs.n ? st->packs.n : 1, sizeof(*pr->pack_live))))
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	for (size_t i = 0; i < st->ndf; i++)
+		if (st->df[i].refs && st->df[i].pack != SIZE_MAX)
+			pr->pack_live[st->df[i].pack] += st->df[i].len;
+	pr->ret->stored_after = st->stored;
+	if ((rc = repack_packs(pr, err)))
+		return rc;
+	for (size_t p = 0; p < st->packs.n && !rc; p++)
+		rc = settle_pack(pr, p, &name, err);
+	buf_release(&name);
+	return rc;
+}
+
+/* Whether a remaining entry's summary is the object so. */
+static bool sum_named(const struct state *st, const struct obj *so)
+{
+	for (size_t j = 0; j < st->nents; j++) {
+		char sn[64];
+
+		if (st->ents[j].gone || !st->ents[j].known)
 			continue;
-		for (size_t j = 0; j < st.nents && !named; j++) {
-			char sn[64];
-
-			if (st.ents[j].gone || !st.ents[j].known)
-				continue;
-			cc_summary_name(st.ents[j].sum.manifest, sn, sizeof(sn));
-			named = !strcmp(sn, so->name);
-		}
-		if (!named && !st.unknown && (rc = s->ops->del(s, so->name, err)))
-			goto out;
+		cc_summary_name(st->ents[j].sum.manifest, sn, sizeof(sn));
+		if (!strcmp(sn, so->name))
+			return true;
 	}
-	for (size_t i = 0; i < st.used.n; i++) {
-		struct obj *k;
+	return false;
+}
 
+/* Step 4: leftovers: summaries no entry names (older than the grace),
+ * last-use records of no entry, marks of packs that are gone. */
+static enum cc_code sweep(struct prune *pr, struct cc_err *err)
+{
+	struct state *st = &pr->st;
+	struct store *s = pr->s;
+	struct buf name = BUF_INIT;
+	enum cc_code rc = CC_OK;
+
+	for (size_t i = 0; i < st->sums.n; i++) {
+		struct obj *so = &st->sums.v[i];
+
+		if (so->mtime_ns > pr->now - pr->grace_ns || st->unknown || sum_named(st, so))
+			continue;
+		if ((rc = s->ops->del(s, so->name, err)))
+			goto cleanup;
+	}
+	for (size_t i = 0; i < st->used.n; i++) {
 		buf_reset(&name);
 		if ((rc = buf_addf(&name, err, "%s%s", STORE_KEYS_PREFIX,
-				   st.used.v[i].name + strlen(STORE_USED_PREFIX))))
-			goto out;
-		if (!(k = objs_find(&st.keys, name.data)) &&
-		    (rc = s->ops->del(s, st.used.v[i].name, err)))
-			goto out;
+				   st->used.v[i].name + strlen(STORE_USED_PREFIX))))
+			goto cleanup;
+		if (!objs_find(&st->keys, name.data) &&
+		    (rc = s->ops->del(s, st->used.v[i].name, err)))
+			goto cleanup;
 	}
-	for (size_t i = 0; i < st.marks.n; i++) {
+	for (size_t i = 0; i < st->marks.n; i++) {
 		buf_reset(&name);
 		if ((rc = buf_addf(&name, err, "%s%s", STORE_PACKS_PREFIX,
-				   st.marks.v[i].name + strlen(STORE_CONDEMNED_PREFIX))))
-			goto out;
-		if (!objs_find(&st.packs, name.data) &&
-		    (rc = s->ops->del(s, st.marks.v[i].name, err)))
-			goto out;
+				   st->marks.v[i].name + strlen(STORE_CONDEMNED_PREFIX))))
+			goto cleanup;
+		if (!objs_find(&st->packs, name.data) &&
+		    (rc = s->ops->del(s, st->marks.v[i].name, err)))
+			goto cleanup;
 	}
-out:
-	free(bu);
-	free(pack_live);
+cleanup:
 	buf_release(&name);
-	state_free(&st);
+	return rc;
+}
+
+enum cc_code cc_store_prune(struct store *s, const struct cc_prune_opts *o,
+			    struct cc_prune_result *ret, struct cc_err *err)
+{
+	struct prune pr = { .s = s, .o = o, .ret = ret, .dry = o->dry_run,
+			    .grace_ns = (int64_t)(o->grace * 1e9) };
+	enum cc_code rc;
+
+	memset(ret, 0, sizeof(*ret));
+	if ((rc = state_load(&pr.st, s, "", !pr.dry, err)))
+		goto cleanup;
+	pr.now = o->now_ns ? o->now_ns : pr.st.now_ns;
+	ret->entries_before = pr.st.nents;
+	ret->stored_before = pr.st.stored;
+	for (size_t i = 0; i < pr.st.ndf; i++)
+		if (pr.st.df[i].pack != SIZE_MAX)
+			pr.live += pr.st.df[i].len;
+	if ((rc = choose_entries(&pr, err)) ||
+	    (!pr.dry && (pr.st.nents || pr.st.packs.n) && (rc = state_prepare(&pr.st, err))) ||
+	    (rc = delete_entries(&pr, err)) ||
+	    (rc = prune_packs(&pr, err)))
+		goto cleanup;
+	if (!pr.dry)
+		rc = sweep(&pr, err);
+cleanup:
+	free(pr.pack_live);
+	state_free(&pr.st);
 	return rc;
 }
 

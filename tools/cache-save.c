@@ -176,187 +176,220 @@ static void parse(int argc, char **argv, struct args *a)
 	cli_timeouts(a->timeout);
 }
 
-int main(int argc, char **argv)
-{
-	struct args a = { 0 };
-	struct cc_err err;
-	struct save_root *roots = NULL;
-	struct glob g = { 0 };
-	struct glob_root *groots = NULL;
-	size_t ngroots = 0;
-	bool missing = false;
-	struct buf *specs = NULL, *abss = NULL;
-	struct save_opts so = { 0 };
-	struct save_stats st;
-	struct store *store = NULL;
-	char cwd[PATH_MAX], b1[32], b2[32], rate[32], why[160];
-	const char *home = getenv("HOME");
+/* One run of cache-save: the arguments and what main builds from them. */
+struct job {
+	struct args a;
+	char cwd[PATH_MAX];
+	struct glob g;
+	struct glob_root *groots;
+	size_t ngroots;
+	struct save_root *roots;
+	struct buf *specs, *abss;	/* per root: its record and absolute path */
 	char version[CC_IDENTITY_LEN + 1];
-	enum cc_code rc;
-	int code, sig;
-	double secs;
+	struct store *store;
+	struct cc_err err;
+};
 
-	cli_init("cache-save");
-	cc_err_clear(&err);
-	parse(argc, argv, &a);
-	if (!getcwd(cwd, sizeof(cwd))) {
-		cli_error("cannot determine the current directory");
-		code = EXIT_SOURCE;
-		goto out;
+static void job_release(struct job *j)
+{
+	store_close(j->store);
+	for (size_t i = 0; j->specs && j->abss && i < j->ngroots; i++) {
+		buf_release(&j->specs[i]);
+		buf_release(&j->abss[i]);
 	}
-	if ((rc = glob_init(&g, a.paths, a.npaths, cwd, home, &err))) {
-		cli_error("%s", err.msg);
-		code = cli_exit_code(rc);
-		goto out;
-	}
-	if ((rc = glob_expand(&g, &groots, &ngroots, &err))) {
-		cli_error("%s", err.msg);
-		code = cli_exit_code(rc);
-		goto nothing;
+	free(j->specs);
+	free(j->abss);
+	free(j->roots);
+	glob_roots_free(j->groots, j->ngroots);
+	glob_release(&j->g);
+	free(j->a.paths);
+	free(j->a.restore_keys);
+}
+
+/* The outputs of a save that published nothing. */
+static void output_unsaved(const struct job *j)
+{
+	cli_output("cache-saved", "false");
+	cli_output("cache-key", j->a.key);
+}
+
+/* Prints err and @return the exit status of rc. */
+static int fail(const struct job *j, enum cc_code rc)
+{
+	cli_error("%s", j->err.msg);
+	return cli_exit_code(rc);
+}
+
+/* Expands the --path patterns into roots.  @return -1 to go on, or the
+ * exit status (a usage or source error, or nothing matched). */
+static int expand_paths(struct job *j)
+{
+	const char *home = getenv("HOME");
+	bool missing = false;
+	enum cc_code rc;
+
+	if ((rc = glob_init(&j->g, j->a.paths, j->a.npaths, j->cwd, home, &j->err)))
+		return fail(j, rc);
+	if ((rc = glob_expand(&j->g, &j->groots, &j->ngroots, &j->err))) {
+		int code = fail(j, rc);
+
+		cli_error("nothing was saved under '%s'", j->a.key);
+		output_unsaved(j);
+		return code;
 	}
 	/* As actions/cache: what matches nothing is named and passed over,
 	 * unless the caller asked for the old all-or-nothing rule. */
-	for (size_t i = 0; i < g.n; i++) {
-		if (g.pats[i].negate || g.pats[i].hits)
+	for (size_t i = 0; i < j->g.n; i++) {
+		if (j->g.pats[i].negate || j->g.pats[i].hits)
 			continue;
 		missing = true;
-		if (a.strict_paths)
-			cli_error("path '%s' matches nothing", g.pats[i].raw);
+		if (j->a.strict_paths)
+			cli_error("path '%s' matches nothing", j->g.pats[i].raw);
 		else
-			cli_warn("path '%s' matches nothing: saving the rest", g.pats[i].raw);
+			cli_warn("path '%s' matches nothing: saving the rest", j->g.pats[i].raw);
 	}
-	if (a.strict_paths && (missing || !ngroots)) {
-		code = EXIT_SOURCE;
-		goto nothing;
+	if (j->a.strict_paths && (missing || !j->ngroots)) {
+		cli_error("nothing was saved under '%s'", j->a.key);
+		output_unsaved(j);
+		return EXIT_SOURCE;
 	}
-	if (!ngroots) {
-		cli_warn("nothing to save under '%s': no path matched", a.key);
-		cli_output("cache-saved", "false");
-		cli_output("cache-key", a.key);
-		code = EXIT_OK;
-		goto out;
+	if (!j->ngroots) {
+		cli_warn("nothing to save under '%s': no path matched", j->a.key);
+		output_unsaved(j);
+		return EXIT_OK;
 	}
-	roots = calloc(ngroots, sizeof(*roots));
-	specs = calloc(ngroots, sizeof(*specs));
-	abss = calloc(ngroots, sizeof(*abss));
-	if (!roots || !specs || !abss) {
+	return -1;
+}
+
+/* Records each root as the manifest will name it (cc_path_record) and
+ * fills the save options.  @return -1 to go on, or the exit status. */
+static int plan(struct job *j, struct save_opts *so)
+{
+	enum cc_code rc;
+
+	j->roots = calloc(j->ngroots, sizeof(*j->roots));
+	j->specs = calloc(j->ngroots, sizeof(*j->specs));
+	j->abss = calloc(j->ngroots, sizeof(*j->abss));
+	if (!j->roots || !j->specs || !j->abss) {
 		cli_error("out of memory");
-		code = EXIT_INTERNAL;
-		goto out;
+		return EXIT_INTERNAL;
 	}
-	for (size_t i = 0; i < ngroots; i++) {
-		buf_init(&specs[i], 0);
-		buf_init(&abss[i], 0);
+	for (size_t i = 0; i < j->ngroots; i++) {
+		buf_init(&j->specs[i], 0);
+		buf_init(&j->abss[i], 0);
 	}
-	for (size_t i = 0; i < ngroots; i++) {
-		if ((rc = cc_path_record(groots[i].arg, cwd, home, &specs[i], &abss[i], &err))) {
-			cli_error("%s", err.msg);
-			code = cli_exit_code(rc);
-			goto out;
-		}
+	for (size_t i = 0; i < j->ngroots; i++) {
+		if ((rc = cc_path_record(j->groots[i].arg, j->cwd, getenv("HOME"), &j->specs[i],
+					 &j->abss[i], &j->err)))
+			return fail(j, rc);
 		if (cli_verbosity > 0)
-			cli_info("saving '%s'", specs[i].data);
-		roots[i].spec = specs[i].data;
-		roots[i].abs = abss[i].data;
+			cli_info("saving '%s'", j->specs[i].data);
+		j->roots[i].spec = j->specs[i].data;
+		j->roots[i].abs = j->abss[i].data;
 	}
-	so.key = a.key;
-	so.roots = roots;
-	so.nroots = ngroots;
-	so.patterns = a.paths;
-	so.npatterns = a.npaths;
-	so.filter = g.has_exclusions ? &g : NULL;
-	so.restore_keys = a.restore_keys;
-	so.nrestore_keys = a.nrestore_keys;
-	so.level = a.level;
-	so.jobs = a.jobs;
-	so.immutable = a.immutable;
 	/* The --path list exactly as given is part of the entry's identity
 	 * (docs/format.md, section 1), as actions/cache's version is. */
-	if ((rc = cc_identity(a.paths, a.npaths, version, &err))) {
-		cli_error("%s", err.msg);
-		code = cli_exit_code(rc);
-		goto out;
-	}
-	so.version = version;
+	if ((rc = cc_identity(j->a.paths, j->a.npaths, j->version, &j->err)))
+		return fail(j, rc);
 	if (cli_verbosity > 0)
-		cli_info("path-list identity %s", version);
+		cli_info("path-list identity %s", j->version);
+	*so = (struct save_opts){
+		.key = j->a.key, .roots = j->roots, .nroots = j->ngroots,
+		.patterns = j->a.paths, .npatterns = j->a.npaths,
+		.filter = j->g.has_exclusions ? &j->g : NULL,
+		.restore_keys = j->a.restore_keys, .nrestore_keys = j->a.nrestore_keys,
+		.level = j->a.level, .jobs = j->a.jobs, .immutable = j->a.immutable,
+		.version = j->version,
+	};
+	return -1;
+}
+
+/* The summary line and outputs of a save that succeeded. */
+static void report(const struct job *j, const struct save_stats *st, double secs)
+{
+	char b1[32], b2[32], rate[32];
+	int sig;
+
+	if (st->excluded && cli_verbosity > 0)
+		cli_info("%llu paths left out by exclusions", (unsigned long long)st->excluded);
+	if ((sig = cli_settle_signals()))
+		cli_info("SIG%s came after '%s' was published: the entry stands",
+			 sigabbrev_np(sig), j->a.key);
+	if (st->kept_existing) {
+		cli_info("kept the existing entry '%s' (--immutable): nothing saved", j->a.key);
+		cli_output("cache-saved", "false");
+	} else {
+		cli_info("saved '%s': %llu files, %s, %s new (%.1f%% deduplicated), %.2f s, %s",
+			 j->a.key, (unsigned long long)st->files, fmt_bytes(b1, sizeof(b1), st->bytes),
+			 fmt_bytes(b2, sizeof(b2), st->new_bytes),
+			 st->bytes ? 100.0 * (double)(st->bytes - st->new_data) / (double)st->bytes
+				   : 100.0,
+			 secs, cli_rate(rate, sizeof(rate), st->bytes, secs));
+		if (cli_verbosity > 0)
+			cli_info("%llu dirs, %llu symlinks, %llu hard links, %llu skipped; %llu chunks "
+				 "(%llu new), %llu packs, %u dedup bases",
+				 (unsigned long long)st->dirs, (unsigned long long)st->symlinks,
+				 (unsigned long long)st->hardlinks, (unsigned long long)st->skipped,
+				 (unsigned long long)st->chunks, (unsigned long long)st->new_chunks,
+				 (unsigned long long)st->packs, st->bases);
+		cli_output("cache-saved", "true");
+	}
+	cli_output("cache-key", j->a.key);
+}
+
+/* Opens the store and saves.  @return the exit status. */
+static int save(struct job *j, const struct save_opts *so)
+{
+	struct save_stats st;
+	char why[160];
+	enum cc_code rc;
 
 	cli_trap_signals();
-	if ((rc = store_open(&store, a.store, &err))) {
-		cli_error("%s", err.msg);
-		code = cli_exit_code(rc);
-		goto out;
-	}
-	if (a.jobs)
-		store->jobs = a.jobs;
-	store->part_size = a.part_size;
-	rc = cc_save(store, &so, &st, &err);
-	secs = cli_elapsed();
+	if ((rc = store_open(&j->store, j->a.store, &j->err)))
+		return fail(j, rc);
+	if (j->a.jobs)
+		j->store->jobs = j->a.jobs;
+	j->store->part_size = j->a.part_size;
+	rc = cc_save(j->store, so, &st, &j->err);
 	if (rc && cli_gave_up_why(why, sizeof(why))) {
 		/* As actions/cache treats a save that fails: a warning, and the
 		 * job goes on.  The entry was not published (a publish, once
 		 * begun, finishes: cc_cancel_hold), so the store is as before. */
-		cli_warn("%s: save abandoned, nothing was saved under '%s'", why, a.key);
+		cli_warn("%s: save abandoned, nothing was saved under '%s'", why, j->a.key);
 		if (cli_verbosity > 0)
-			cli_info("%s", err.msg);
-		code = EXIT_OK;
-		cli_output("cache-saved", "false");
-		cli_output("cache-key", a.key);
-		goto out;
+			cli_info("%s", j->err.msg);
+		output_unsaved(j);
+		return EXIT_OK;
 	}
 	if (rc) {
-		cli_error("%s", err.msg);
-		cli_error("nothing was saved under '%s'", a.key);
-		code = cli_exit_code(rc);
-		cli_output("cache-saved", "false");
-		cli_output("cache-key", a.key);
-		goto out;
+		int code = fail(j, rc);
+
+		cli_error("nothing was saved under '%s'", j->a.key);
+		output_unsaved(j);
+		return code;
 	}
-	code = EXIT_OK;
-	if (st.excluded && cli_verbosity > 0)
-		cli_info("%llu paths left out by exclusions", (unsigned long long)st.excluded);
-	if ((sig = cli_settle_signals()))
-		cli_info("SIG%s came after '%s' was published: the entry stands",
-			 sigabbrev_np(sig), a.key);
-	if (st.kept_existing) {
-		cli_info("kept the existing entry '%s' (--immutable): nothing saved", a.key);
-		cli_output("cache-saved", "false");
-	} else {
-		cli_info("saved '%s': %llu files, %s, %s new (%.1f%% deduplicated), %.2f s, %s",
-			 a.key, (unsigned long long)st.files, fmt_bytes(b1, sizeof(b1), st.bytes),
-			 fmt_bytes(b2, sizeof(b2), st.new_bytes),
-			 st.bytes ? 100.0 * (double)(st.bytes - st.new_data) / (double)st.bytes : 100.0,
-			 secs, cli_rate(rate, sizeof(rate), st.bytes, secs));
-		if (cli_verbosity > 0)
-			cli_info("%llu dirs, %llu symlinks, %llu hard links, %llu skipped; %llu chunks "
-				 "(%llu new), %llu packs, %u dedup bases",
-				 (unsigned long long)st.dirs, (unsigned long long)st.symlinks,
-				 (unsigned long long)st.hardlinks, (unsigned long long)st.skipped,
-				 (unsigned long long)st.chunks, (unsigned long long)st.new_chunks,
-				 (unsigned long long)st.packs, st.bases);
-		cli_output("cache-saved", "true");
+	report(j, &st, cli_elapsed());
+	if (j->a.max_store_size)
+		cap_store(j->store, j->a.max_store_size, j->a.key);
+	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct job j = { 0 };
+	struct save_opts so;
+	int code;
+
+	cli_init("cache-save");
+	cc_err_clear(&j.err);
+	parse(argc, argv, &j.a);
+	if (!getcwd(j.cwd, sizeof(j.cwd))) {
+		cli_error("cannot determine the current directory");
+		code = EXIT_SOURCE;
+	} else if ((code = expand_paths(&j)) < 0 && (code = plan(&j, &so)) < 0) {
+		code = save(&j, &so);
 	}
-	cli_output("cache-key", a.key);
-	if (a.max_store_size)
-		cap_store(store, a.max_store_size, a.key);
-	goto out;
-nothing:
-	cli_error("nothing was saved under '%s'", a.key);
-	cli_output("cache-saved", "false");
-	cli_output("cache-key", a.key);
-out:
-	store_close(store);
-	for (size_t i = 0; specs && abss && i < ngroots; i++) {
-		buf_release(&specs[i]);
-		buf_release(&abss[i]);
-	}
-	free(specs);
-	free(abss);
-	free(roots);
-	glob_roots_free(groots, ngroots);
-	glob_release(&g);
-	free(a.paths);
-	free(a.restore_keys);
+	job_release(&j);
 	cli_reraise();
 	return code;
 }

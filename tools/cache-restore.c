@@ -288,201 +288,252 @@ out:
 	return code;
 }
 
+/* One run of cache-restore: the arguments and what main builds from them. */
+struct job {
+	struct args a;
+	char cwd[PATH_MAX];
+	const char *home;
+	struct buf *specs, abs;		/* recorded spellings of --path, then --only */
+	size_t nspecs;
+	const char **only, **allow;
+	char version[CC_IDENTITY_LEN + 1];
+	struct store *store;
+	struct cc_match *m;		/* the candidates, best first */
+	size_t nm, chosen;
+	struct cc_entry *entry;		/* m[chosen], open; NULL: none fits */
+	struct restore_opts ro;
+	struct cc_err err;
+};
+
+static void job_release(struct job *j)
+{
+	cc_entry_close(j->entry);
+	cc_matches_free(j->m, j->nm);
+	store_close(j->store);
+	for (size_t i = 0; j->specs && i < j->nspecs; i++)
+		buf_release(&j->specs[i]);
+	buf_release(&j->abs);
+	free(j->specs);
+	free(j->only);
+	free(j->allow);
+	free(j->a.paths);
+	free(j->a.only);
+	free(j->a.restore_keys);
+}
+
+/* Prints err and @return the exit status of rc. */
+static int fail(const struct job *j, enum cc_code rc)
+{
+	cli_error("%s", j->err.msg);
+	return cli_exit_code(rc);
+}
+
+/* The exit status of a miss, its outputs printed. */
+static int miss(const struct job *j)
+{
+	output_no_hit(j->a.key);
+	return j->a.fail_on_miss ? EXIT_MISS : EXIT_OK;
+}
+
+/* Records the spellings of --path (the roots a restore may write outside
+ * cwd and home) and --only (the roots it selects), and the identity of
+ * the entries sought (docs/format.md, section 1).  @return -1 to go on,
+ * or the exit status. */
+static int plan(struct job *j)
+{
+	const struct args *a = &j->a;
+	enum cc_code rc;
+
+	j->specs = calloc(a->npaths + a->nonly + 1, sizeof(*j->specs));
+	j->only = calloc(a->nonly + 1, sizeof(*j->only));
+	j->allow = calloc(a->npaths + 1, sizeof(*j->allow));
+	if (!j->specs || !j->only || !j->allow) {
+		cli_error("out of memory");
+		return EXIT_INTERNAL;
+	}
+	for (size_t i = 0; i < a->npaths + a->nonly; i++) {
+		const char *p = i < a->npaths ? a->paths[i] : a->only[i - a->npaths];
+
+		buf_init(&j->specs[i], 0);
+		j->nspecs = i + 1;
+		if ((rc = cc_path_record(p, j->cwd, j->home, &j->specs[i], &j->abs, &j->err)))
+			return fail(j, rc);
+		if (i < a->npaths)
+			j->allow[i] = j->specs[i].data;
+		else
+			j->only[i - a->npaths] = j->specs[i].data;
+	}
+	if (a->npaths && (rc = cc_identity(a->paths, a->npaths, j->version, &j->err)))
+		return fail(j, rc);
+	j->ro = (struct restore_opts){
+		.cwd = j->cwd, .home = j->home,
+		.only = a->nonly ? j->only : NULL, .nonly = a->nonly,
+		.allow = j->allow, .nallow = a->npaths,
+		.same_owner = a->same_owner, .jobs = a->jobs,
+		.keep_dir_symlink = a->keep_dir_symlink, .max_bytes = a->max_size,
+	};
+	return -1;
+}
+
+/* Opens candidate m[j->chosen]: j->entry is set when it fits.  @return -1
+ * to take it or pass it over (entry NULL), or the exit status. */
+static int try_entry(struct job *j)
+{
+	const struct cc_match *m = &j->m[j->chosen];
+	enum cc_code rc;
+	int code;
+
+	rc = cc_entry_open(j->store, m->name, m->key, &j->entry, &j->err);
+	if (rc == CC_ECORRUPT) {
+		cli_warn("skipping entry '%s': %s", m->key, j->err.msg);
+		return -1;
+	}
+	if (rc && given_up(&j->a, &j->err, false, &code))
+		return code;
+	if (rc) {
+		code = fail(j, rc);
+		/* The store answered but the entry could not be opened
+		 * here ($TMPDIR, memory, a signal): a failed restore. */
+		if (rc != CC_ESTORE && rc != CC_RETRY)
+			output_no_hit(j->a.key);
+		return code;
+	}
+	if (j->a.nonly && !entry_has_paths(j->entry, m->key, j->only, j->a.nonly)) {
+		cc_entry_close(j->entry);
+		j->entry = NULL;
+		return -1;
+	}
+	/* A pack missing or cut short is seen before anything is written:
+	 * passed over like a bad manifest. */
+	if (!(rc = cc_entry_check_packs(j->entry, &j->err)))
+		return -1;
+	cc_entry_close(j->entry);
+	j->entry = NULL;
+	if (given_up(&j->a, &j->err, false, &code))
+		return code;
+	if (rc == CC_ECORRUPT) {
+		cli_warn("skipping entry '%s': %s", m->key, j->err.msg);
+		return -1;
+	}
+	return fail(j, rc);
+}
+
+/* Opens the store, looks the key up and takes the first candidate that
+ * fits.  @return -1 to go on (j->entry NULL on a miss), or the exit
+ * status. */
+static int find_entry(struct job *j)
+{
+	const struct args *a = &j->a;
+	enum cc_code rc;
+	int code;
+
+	if (!(rc = store_open(&j->store, a->store, &j->err)) && a->jobs)
+		j->store->jobs = a->jobs;
+	if (rc || (rc = cc_lookup(j->store, a->key, a->npaths ? j->version : NULL,
+				  a->restore_keys, a->nrestore_keys, &j->m, &j->nm, &j->err))) {
+		if (given_up(a, &j->err, false, &code))
+			return code;
+		return fail(j, rc);
+	}
+	for (j->chosen = 0; j->chosen < j->nm; j->chosen++)
+		if ((code = try_entry(j)) >= 0 || j->entry)
+			return code;
+	return -1;
+}
+
+/* Restores the chosen entry.  @return -1 on a hit, or the exit status. */
+static int restore(struct job *j)
+{
+	const struct cc_match *m = &j->m[j->chosen];
+	struct restore_stats st;
+	char b1[32], rate[32];
+	enum cc_code rc;
+	int code;
+
+	rc = cc_entry_restore(j->entry, &j->ro, &st, &j->err);
+	if (rc && given_up(&j->a, &j->err, st.started, &code))
+		return code;
+	if (rc) {
+		code = fail(j, rc);
+		if (st.started)
+			cli_error("restoring '%s' failed; the files under its paths may be incomplete",
+				  m->key);
+		else
+			cli_error("restoring '%s' failed before anything was written", m->key);
+		output_no_hit(j->a.key);
+		return code;
+	}
+	settle(m->key, "restored");
+	if (!st.roots) {
+		/* Every path was outside home and cwd and not named with
+		 * --path or --only: nothing is in place, so it is no hit. */
+		cli_warn("entry '%s' restored nothing", m->key);
+		return miss(j);
+	}
+	cli_info("restored '%s' (%s): %llu files, %s, %.2f s, %s", m->key,
+		 m->exact ? "exact match" : "restore-key match",
+		 (unsigned long long)st.files, fmt_bytes(b1, sizeof(b1), st.bytes),
+		 cli_elapsed(), cli_rate(rate, sizeof(rate), st.bytes, cli_elapsed()));
+	return -1;
+}
+
+/* --lookup-only: the answer a restore would give before its first write.
+ * @return -1 on a hit, or the exit status. */
+static int lookup(struct job *j)
+{
+	const struct cc_match *m = &j->m[j->chosen];
+	enum cc_code rc;
+	int code;
+
+	if (!cc_entry_restorable(j->entry, &j->ro)) {
+		cli_warn("entry '%s' holds no path this job would restore", m->key);
+		return miss(j);
+	}
+	if ((rc = cc_entry_precheck(j->entry, &j->ro, &j->err))) {
+		if (given_up(&j->a, &j->err, false, &code))
+			return code;
+		code = fail(j, rc);
+		cli_error("restoring '%s' would fail before anything is written", m->key);
+		output_no_hit(j->a.key);
+		return code;
+	}
+	cli_info("found '%s' (%s); --lookup-only: nothing written", m->key,
+		 m->exact ? "exact match" : "restore-key match");
+	settle(m->key, "found");
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
-	struct args a = { 0 };
-	struct cc_err err;
-	struct store *store = NULL;
-	struct cc_match *m = NULL;
-	struct cc_entry *entry = NULL;
-	struct restore_stats st;
-	struct restore_opts ro = { 0 };
-	struct buf *specs = NULL, abs = BUF_INIT;
-	const char **only = NULL, **allow = NULL;
-	const char *home = getenv("HOME");
-	char cwd[PATH_MAX], b1[32], rate[32], version[CC_IDENTITY_LEN + 1];
-	size_t nspecs = 0;
-	size_t nm = 0, chosen = 0;
-	enum cc_code rc;
-	int code = EXIT_OK;
+	struct job j = { .abs = BUF_INIT };
+	int code;
 
 	cli_init("cache-restore");
-	cc_err_clear(&err);
-	parse(argc, argv, &a);
+	cc_err_clear(&j.err);
+	parse(argc, argv, &j.a);
+	j.home = getenv("HOME");
 	/* A signal stops the transfers and the writers through their normal
 	 * cleanup; the outputs are those of a failed restore, and the
 	 * program then ends by that signal (cli_reraise below). */
 	cli_trap_signals();
-	if (!getcwd(cwd, sizeof(cwd))) {
+	if (!getcwd(j.cwd, sizeof(j.cwd))) {
 		cli_error("cannot determine the current directory");
 		code = EXIT_DEST;
-		goto out;
+	} else if ((code = plan(&j)) >= 0 || (code = find_entry(&j)) >= 0) {
+		/* failed before a hit or a miss */
+	} else if (!j.entry) {
+		if ((code = restore_legacy(&j.a, j.store, j.cwd, j.home)) < 0) {
+			cli_info("no cache entry for '%s'%s", j.a.key,
+				 j.a.nrestore_keys ? " or its restore keys" : "");
+			code = miss(&j);
+		}
+	} else if ((code = j.a.lookup_only ? lookup(&j) : restore(&j)) < 0) {
+		cli_output("cache-hit", j.m[j.chosen].exact ? "true" : "false");
+		cli_output("cache-primary-key", j.a.key);
+		cli_output("cache-matched-key", j.m[j.chosen].key);
+		code = EXIT_OK;
 	}
-	/* Recorded spellings: --only selects roots; --path names the roots
-	 * a restore may write outside cwd and home. */
-	specs = calloc(a.npaths + a.nonly + 1, sizeof(*specs));
-	only = calloc(a.nonly + 1, sizeof(*only));
-	allow = calloc(a.npaths + 1, sizeof(*allow));
-	if (!specs || !only || !allow) {
-		cli_error("out of memory");
-		code = EXIT_INTERNAL;
-		goto out;
-	}
-	for (size_t i = 0; i < a.npaths + a.nonly; i++) {
-		const char *p = i < a.npaths ? a.paths[i] : a.only[i - a.npaths];
-
-		buf_init(&specs[i], 0);
-		nspecs = i + 1;
-		if ((rc = cc_path_record(p, cwd, home, &specs[i], &abs, &err))) {
-			cli_error("%s", err.msg);
-			code = cli_exit_code(rc);
-			goto out;
-		}
-		if (i < a.npaths)
-			allow[i] = specs[i].data;
-		else
-			only[i - a.npaths] = specs[i].data;
-	}
-	/* The --path list as given is the identity of the entries sought
-	 * (docs/format.md, section 1). */
-	if (a.npaths && (rc = cc_identity(a.paths, a.npaths, version, &err))) {
-		cli_error("%s", err.msg);
-		code = cli_exit_code(rc);
-		goto out;
-	}
-	if (!(rc = store_open(&store, a.store, &err)) && a.jobs)
-		store->jobs = a.jobs;
-	if (rc || (rc = cc_lookup(store, a.key, a.npaths ? version : NULL, a.restore_keys,
-				  a.nrestore_keys, &m, &nm, &err))) {
-		if (given_up(&a, &err, false, &code))
-			goto out;
-		cli_error("%s", err.msg);
-		code = cli_exit_code(rc);
-		goto out;
-	}
-	for (chosen = 0; chosen < nm; chosen++) {
-		rc = cc_entry_open(store, m[chosen].name, m[chosen].key, &entry, &err);
-		if (rc == CC_ECORRUPT) {
-			cli_warn("skipping entry '%s': %s", m[chosen].key, err.msg);
-			continue;
-		}
-		if (rc && given_up(&a, &err, false, &code))
-			goto out;
-		if (rc) {
-			cli_error("%s", err.msg);
-			/* The store answered but the entry could not be opened
-			 * here ($TMPDIR, memory, a signal): a failed restore. */
-			if (rc != CC_ESTORE && rc != CC_RETRY)
-				output_no_hit(a.key);
-			code = cli_exit_code(rc);
-			goto out;
-		}
-		if (a.nonly && !entry_has_paths(entry, m[chosen].key, only, a.nonly)) {
-			cc_entry_close(entry);
-			entry = NULL;
-			continue;
-		}
-		/* A pack missing or cut short is seen before anything is
-		 * written: passed over like a bad manifest. */
-		if ((rc = cc_entry_check_packs(entry, &err))) {
-			cc_entry_close(entry);
-			entry = NULL;
-		}
-		if (rc && given_up(&a, &err, false, &code))
-			goto out;
-		if (rc == CC_ECORRUPT) {
-			cli_warn("skipping entry '%s': %s", m[chosen].key, err.msg);
-			continue;
-		}
-		if (rc) {
-			cli_error("%s", err.msg);
-			code = cli_exit_code(rc);
-			goto out;
-		}
-		break;
-	}
-	if (!entry && (code = restore_legacy(&a, store, cwd, home)) >= 0)
-		goto out;
-	if (!entry) {
-		cli_info("no cache entry for '%s'%s", a.key,
-			 a.nrestore_keys ? " or its restore keys" : "");
-		output_no_hit(a.key);
-		code = a.fail_on_miss ? EXIT_MISS : EXIT_OK;
-		goto out;
-	}
-	ro.cwd = cwd;
-	ro.home = home;
-	ro.only = a.nonly ? only : NULL;
-	ro.nonly = a.nonly;
-	ro.allow = allow;
-	ro.nallow = a.npaths;
-	ro.same_owner = a.same_owner;
-	ro.jobs = a.jobs;
-	ro.keep_dir_symlink = a.keep_dir_symlink;
-	ro.max_bytes = a.max_size;
-	if (!a.lookup_only) {
-		rc = cc_entry_restore(entry, &ro, &st, &err);
-		if (rc && given_up(&a, &err, st.started, &code))
-			goto out;
-		if (rc) {
-			cli_error("%s", err.msg);
-			if (st.started)
-				cli_error("restoring '%s' failed; the files under its paths may be incomplete",
-					  m[chosen].key);
-			else
-				cli_error("restoring '%s' failed before anything was written", m[chosen].key);
-			output_no_hit(a.key);
-			code = cli_exit_code(rc);
-			goto out;
-		}
-		settle(m[chosen].key, "restored");
-		if (!st.roots) {
-			/* Every path was outside home and cwd and not named with
-			 * --path or --only: nothing is in place, so it is no hit. */
-			cli_warn("entry '%s' restored nothing", m[chosen].key);
-			output_no_hit(a.key);
-			code = a.fail_on_miss ? EXIT_MISS : EXIT_OK;
-			goto out;
-		}
-		cli_info("restored '%s' (%s): %llu files, %s, %.2f s, %s", m[chosen].key,
-			 m[chosen].exact ? "exact match" : "restore-key match",
-			 (unsigned long long)st.files, fmt_bytes(b1, sizeof(b1), st.bytes),
-			 cli_elapsed(), cli_rate(rate, sizeof(rate), st.bytes, cli_elapsed()));
-	} else if (!cc_entry_restorable(entry, &ro)) {
-		cli_warn("entry '%s' holds no path this job would restore", m[chosen].key);
-		output_no_hit(a.key);
-		code = a.fail_on_miss ? EXIT_MISS : EXIT_OK;
-		goto out;
-	} else if ((rc = cc_entry_precheck(entry, &ro, &err))) {
-		/* The answer a restore would give before its first write. */
-		if (given_up(&a, &err, false, &code))
-			goto out;
-		cli_error("%s", err.msg);
-		cli_error("restoring '%s' would fail before anything is written", m[chosen].key);
-		output_no_hit(a.key);
-		code = cli_exit_code(rc);
-		goto out;
-	} else {
-		cli_info("found '%s' (%s); --lookup-only: nothing written", m[chosen].key,
-			 m[chosen].exact ? "exact match" : "restore-key match");
-		settle(m[chosen].key, "found");
-	}
-	cli_output("cache-hit", m[chosen].exact ? "true" : "false");
-	cli_output("cache-primary-key", a.key);
-	cli_output("cache-matched-key", m[chosen].key);
-out:
-	cc_entry_close(entry);
-	cc_matches_free(m, nm);
-	store_close(store);
-	for (size_t i = 0; specs && i < nspecs; i++)
-		buf_release(&specs[i]);
-	buf_release(&abs);
-	free(specs);
-	free(only);
-	free(allow);
-	free(a.paths);
-	free(a.only);
-	free(a.restore_keys);
+	job_release(&j);
 	cli_reraise();
 	return code;
 }

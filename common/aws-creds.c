@@ -1169,184 +1169,251 @@ static enum cc_code first_fetch(struct aws_creds *c, const char *bucket, struct 
 	return CC_OK;
 }
 
+/* The shared files' keys a profile may hold. */
+enum { AK, SK, TOK, ROLE, WEBTOK, SESSION, SOURCE_PROFILE, CRED_SOURCE, PROCESS, SSO,
+       SSO_SESSION, REGION, NKEYS };
+static const char *const profile_keys[NKEYS] = {
+	"aws_access_key_id", "aws_secret_access_key", "aws_session_token", "role_arn",
+	"web_identity_token_file", "role_session_name", "source_profile",
+	"credential_source", "credential_process", "sso_start_url", "sso_session", "region",
+};
+
+/* One walk down the chain: what each link needs of the ones before. */
+struct chain {
+	struct aws_creds *c;
+	const char *bucket;
+	const char *profile;
+	bool explicit_profile;	/* AWS_PROFILE or AWS_DEFAULT_PROFILE named it */
+	char *v[NKEYS];		/* the profile's keys (secrets: secret_free) */
+	char cfg_path[4096], cred_path[4096];
+};
+
+/* Each link: @return CC_OK with *found when it gave the credentials (or
+ * found its source configured and fetched the first set), CC_OK without
+ * when it is not configured (the chain goes on), or an error that ends
+ * the chain. */
+
+/* 1. The environment. */
+static enum cc_code from_env(struct chain *ch, bool *found, struct cc_err *err)
+{
+	const char *ak = env("AWS_ACCESS_KEY_ID"), *sk = env("AWS_SECRET_ACCESS_KEY");
+	enum cc_code rc;
+
+	if (!ak && !sk)
+		return CC_OK;
+	if (!ak || !sk)
+		return cc_err_set(err, CC_ESTORE, 0,
+				  "AWS credentials for bucket '%s': %s is set but %s is not",
+				  ch->bucket, ak ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+				  ak ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+	if ((rc = set_source(ch->c, err, "the environment (AWS_ACCESS_KEY_ID)")) ||
+	    (rc = set_static(ch->c, ak, sk, env("AWS_SESSION_TOKEN"), err)))
+		return rc;
+	*found = true;
+	return CC_OK;
+}
+
+/* Reads the profile from the shared files: [profile NAME] or [default]
+ * in the config file, [NAME] in the credentials file, which wins. */
+static enum cc_code read_profile(struct chain *ch, bool *ret_found, struct cc_err *err)
+{
+	const char *home = env("HOME");
+	char section[512];
+	enum cc_code rc;
+
+	if (env("AWS_CONFIG_FILE"))
+		snprintf(ch->cfg_path, sizeof(ch->cfg_path), "%s", env("AWS_CONFIG_FILE"));
+	else
+		snprintf(ch->cfg_path, sizeof(ch->cfg_path), "%s/.aws/config", home ? home : "");
+	if (!strcmp(ch->profile, "default"))
+		snprintf(section, sizeof(section), "default");
+	else
+		snprintf(section, sizeof(section), "profile %s", ch->profile);
+	if ((rc = ini_read(ch->cfg_path, section, profile_keys, ch->v, NKEYS, ret_found, err)))
+		return rc;
+	if (env("AWS_SHARED_CREDENTIALS_FILE"))
+		snprintf(ch->cred_path, sizeof(ch->cred_path), "%s",
+			 env("AWS_SHARED_CREDENTIALS_FILE"));
+	else
+		snprintf(ch->cred_path, sizeof(ch->cred_path), "%s/.aws/credentials",
+			 home ? home : "");
+	return ini_read(ch->cred_path, ch->profile, profile_keys, ch->v, REGION, ret_found, err);
+}
+
+/* 2. The profile: static keys or web identity; what cicache cannot use
+ * is named, not passed over. */
+static enum cc_code from_profile(struct chain *ch, bool *found, struct cc_err *err)
+{
+	char **v = ch->v;
+	bool in_files = false;
+	enum cc_code rc;
+
+	if ((rc = read_profile(ch, &in_files, err)))
+		return rc;
+	if (v[AK] || v[SK]) {
+		if (!v[AK] || !v[SK] || !*v[AK] || !*v[SK])
+			return cc_err_set(err, CC_ESTORE, 0,
+					  "AWS credentials for bucket '%s': profile '%s' has %s but no "
+					  "%s (in '%s' or '%s')", ch->bucket, ch->profile,
+					  profile_keys[v[AK] && *v[AK] ? AK : SK],
+					  profile_keys[v[AK] && *v[AK] ? SK : AK], ch->cred_path,
+					  ch->cfg_path);
+		if ((rc = set_source(ch->c, err, "profile '%s' of the shared files", ch->profile)) ||
+		    (rc = set_static(ch->c, v[AK], v[SK], v[TOK], err)))
+			return rc;
+		*found = true;
+		return CC_OK;
+	}
+	if (v[ROLE] && v[WEBTOK]) {
+		if ((rc = set_source(ch->c, err, "web identity (profile '%s', role '%s')",
+				     ch->profile, v[ROLE])) ||
+		    (rc = set_web_identity(ch->c, v[ROLE], v[WEBTOK],
+					   env("AWS_ROLE_SESSION_NAME") ?: v[SESSION], v[REGION],
+					   err)) ||
+		    (rc = first_fetch(ch->c, ch->bucket, err)))
+			return rc;
+		*found = true;
+		return CC_OK;
+	}
+	if (v[ROLE] || v[PROCESS] || v[SSO] || v[SSO_SESSION])
+		return cc_err_set(err, CC_ESTORE, 0,
+				  "AWS credentials for bucket '%s': profile '%s' uses %s, which cicache "
+				  "does not support (use static keys, web_identity_token_file, or the "
+				  "environment)", ch->bucket, ch->profile,
+				  v[PROCESS] ? "credential_process" : v[ROLE] ?
+				  (v[SOURCE_PROFILE] ? "role_arn with source_profile" :
+				   v[CRED_SOURCE] ? "role_arn with credential_source" : "role_arn") :
+				  "AWS IAM Identity Center (sso)");
+	if (ch->explicit_profile && !in_files)
+		return cc_err_set(err, CC_ESTORE, 0,
+				  "AWS credentials for bucket '%s': profile '%s' is in neither '%s' "
+				  "nor '%s'", ch->bucket, ch->profile, ch->cred_path, ch->cfg_path);
+	return CC_OK;
+}
+
+/* 3. Web identity from the environment. */
+static enum cc_code from_web_identity(struct chain *ch, bool *found, struct cc_err *err)
+{
+	const char *role = env("AWS_ROLE_ARN"), *file = env("AWS_WEB_IDENTITY_TOKEN_FILE");
+	enum cc_code rc;
+
+	if (!role && !file)
+		return CC_OK;
+	if (!role || !file)
+		return cc_err_set(err, CC_ESTORE, 0,
+				  "AWS credentials for bucket '%s': web identity needs both "
+				  "AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE, and %s is not set",
+				  ch->bucket, role ? "AWS_WEB_IDENTITY_TOKEN_FILE" : "AWS_ROLE_ARN");
+	if ((rc = set_source(ch->c, err, "web identity (AWS_ROLE_ARN '%s')", role)) ||
+	    (rc = set_web_identity(ch->c, role, file, env("AWS_ROLE_SESSION_NAME"), ch->v[REGION],
+				   err)) ||
+	    (rc = first_fetch(ch->c, ch->bucket, err)))
+		return rc;
+	*found = true;
+	return CC_OK;
+}
+
+/* 4. Container credentials. */
+static enum cc_code from_container(struct chain *ch, bool *found, struct cc_err *err)
+{
+	const char *which = env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") ?
+			    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI" :
+			    env("AWS_CONTAINER_CREDENTIALS_FULL_URI") ?
+			    "AWS_CONTAINER_CREDENTIALS_FULL_URI" : NULL;
+	enum cc_code rc;
+
+	if (!which)
+		return CC_OK;
+	if ((rc = set_source(ch->c, err, "container credentials (%s)", which)) ||
+	    (rc = set_container(ch->c, err)) || (rc = first_fetch(ch->c, ch->bucket, err)))
+		return rc;
+	*found = true;
+	return CC_OK;
+}
+
+/* 5. The instance metadata service, tried without being asked for: its
+ * absence only ends the chain, and why goes into why. */
+static enum cc_code from_imds(struct chain *ch, bool *found, char *why, size_t whysz,
+			      struct cc_err *err)
+{
+	struct aws_creds *c = ch->c;
+	struct cc_err e;
+	enum cc_code rc;
+
+	if (env_true("AWS_EC2_METADATA_DISABLED")) {
+		snprintf(why, whysz, "EC2 instance metadata (AWS_EC2_METADATA_DISABLED)");
+		return CC_OK;
+	}
+	if ((rc = set_imds(c, err)) ||
+	    (rc = set_source(c, err, "EC2 instance metadata at '%s'", c->imds_url)))
+		return rc;
+	if (!tcp_reachable(c->imds_url, c->imds_timeout_s, &e)) {
+		rc = fetch(c, &c->key, &e);
+		if (rc == CC_ENOMEM) {
+			*err = e;
+			return rc;
+		}
+		if (!rc) {
+			*found = true;
+			return CC_OK;
+		}
+	}
+	snprintf(why, whysz, "%s: %s", c->source, e.msg);
+	return CC_OK;
+}
+
 enum cc_code aws_creds_open(struct aws_creds **ret, const char *bucket, char **ret_region,
 			    struct cc_err *err)
 {
-	enum { AK, SK, TOK, ROLE, WEBTOK, SESSION, SOURCE_PROFILE, CRED_SOURCE, PROCESS, SSO,
-	       SSO_SESSION, REGION, NKEYS };
-	static const char *const keys[NKEYS] = {
-		"aws_access_key_id", "aws_secret_access_key", "aws_session_token", "role_arn",
-		"web_identity_token_file", "role_session_name", "source_profile",
-		"credential_source", "credential_process", "sso_start_url", "sso_session", "region",
-	};
-	struct aws_creds *c = calloc(1, sizeof(*c));
-	char *v[NKEYS] = { NULL };
-	const char *profile = env("AWS_PROFILE");
-	const char *home = env("HOME");
-	char cfg_path[4096], cred_path[4096], section[512], imds_why[1200] = "";
-	bool explicit_profile, found = false;
+	struct chain ch = { .bucket = bucket, .profile = env("AWS_PROFILE") };
+	char imds_why[1200] = "";
+	bool found = false;
 	enum cc_code rc = CC_OK;
 
 	*ret = NULL;
 	*ret_region = NULL;
-	if (!c)
+	if (!(ch.c = calloc(1, sizeof(*ch.c))))
 		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-	pthread_mutex_init(&c->mu, NULL);
-	if (!profile)
-		profile = env("AWS_DEFAULT_PROFILE");
-	explicit_profile = profile != NULL;
-	if (!profile)
-		profile = "default";
-
-	/* 1. The environment. */
-	if (env("AWS_ACCESS_KEY_ID") || env("AWS_SECRET_ACCESS_KEY")) {
-		if (!env("AWS_ACCESS_KEY_ID") || !env("AWS_SECRET_ACCESS_KEY")) {
-			rc = cc_err_set(err, CC_ESTORE, 0,
-					"AWS credentials for bucket '%s': %s is set but %s is not",
-					bucket,
-					env("AWS_ACCESS_KEY_ID") ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
-					env("AWS_ACCESS_KEY_ID") ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
-			goto cleanup;
-		}
-		if ((rc = set_source(c, err, "the environment (AWS_ACCESS_KEY_ID)")) ||
-		    (rc = set_static(c, env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"),
-				     env("AWS_SESSION_TOKEN"), err)))
-			goto cleanup;
-		goto found;
-	}
-
-	/* 2. The shared files: [profile NAME] or [default] in the config file,
-	 * [NAME] in the credentials file, which wins. */
-	if (env("AWS_CONFIG_FILE"))
-		snprintf(cfg_path, sizeof(cfg_path), "%s", env("AWS_CONFIG_FILE"));
-	else
-		snprintf(cfg_path, sizeof(cfg_path), "%s/.aws/config", home ? home : "");
-	if (!strcmp(profile, "default"))
-		snprintf(section, sizeof(section), "default");
-	else
-		snprintf(section, sizeof(section), "profile %s", profile);
-	if ((rc = ini_read(cfg_path, section, keys, v, NKEYS, &found, err)))
+	pthread_mutex_init(&ch.c->mu, NULL);
+	if (!ch.profile)
+		ch.profile = env("AWS_DEFAULT_PROFILE");
+	ch.explicit_profile = ch.profile != NULL;
+	if (!ch.profile)
+		ch.profile = "default";
+	/* The order of the AWS SDKs' default chain. */
+	rc = from_env(&ch, &found, err);
+	if (!rc && !found)
+		rc = from_profile(&ch, &found, err);
+	if (!rc && !found)
+		rc = from_web_identity(&ch, &found, err);
+	if (!rc && !found)
+		rc = from_container(&ch, &found, err);
+	if (!rc && !found)
+		rc = from_imds(&ch, &found, imds_why, sizeof(imds_why), err);
+	if (rc)
 		goto cleanup;
-	if (env("AWS_SHARED_CREDENTIALS_FILE"))
-		snprintf(cred_path, sizeof(cred_path), "%s", env("AWS_SHARED_CREDENTIALS_FILE"));
-	else
-		snprintf(cred_path, sizeof(cred_path), "%s/.aws/credentials", home ? home : "");
-	if ((rc = ini_read(cred_path, profile, keys, v, REGION, &found, err)))
-		goto cleanup;
-	if (v[REGION] && *v[REGION])
-		*ret_region = strdup(v[REGION]);
-	if (v[AK] || v[SK]) {
-		if (!v[AK] || !v[SK] || !*v[AK] || !*v[SK]) {
-			rc = cc_err_set(err, CC_ESTORE, 0,
-					"AWS credentials for bucket '%s': profile '%s' has %s but no %s "
-					"(in '%s' or '%s')", bucket, profile,
-					v[AK] && *v[AK] ? keys[AK] : keys[SK],
-					v[AK] && *v[AK] ? keys[SK] : keys[AK], cred_path, cfg_path);
-			goto cleanup;
-		}
-		if ((rc = set_source(c, err, "profile '%s' of the shared files", profile)) ||
-		    (rc = set_static(c, v[AK], v[SK], v[TOK], err)))
-			goto cleanup;
-		goto found;
-	}
-	if (v[ROLE] && v[WEBTOK]) {
-		if ((rc = set_source(c, err, "web identity (profile '%s', role '%s')", profile,
-				     v[ROLE])) ||
-		    (rc = set_web_identity(c, v[ROLE], v[WEBTOK],
-					   env("AWS_ROLE_SESSION_NAME") ?: v[SESSION], v[REGION], err)) ||
-		    (rc = first_fetch(c, bucket, err)))
-			goto cleanup;
-		goto found;
-	}
-	if (v[ROLE] || v[PROCESS] || v[SSO] || v[SSO_SESSION]) {
+	if (!found) {
 		rc = cc_err_set(err, CC_ESTORE, 0,
-				"AWS credentials for bucket '%s': profile '%s' uses %s, which cicache does "
-				"not support (use static keys, web_identity_token_file, or the environment)",
-				bucket, profile,
-				v[PROCESS] ? "credential_process" : v[ROLE] ?
-				(v[SOURCE_PROFILE] ? "role_arn with source_profile" :
-				 v[CRED_SOURCE] ? "role_arn with credential_source" : "role_arn") :
-				"AWS IAM Identity Center (sso)");
+				"no AWS credentials for bucket '%s': tried the environment "
+				"(AWS_ACCESS_KEY_ID), profile '%s' of '%s' and '%s', web identity "
+				"(AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE), container credentials "
+				"(AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, _FULL_URI) and %s",
+				bucket, ch.profile, ch.cred_path, ch.cfg_path, imds_why);
 		goto cleanup;
 	}
-	if (explicit_profile && !found) {
-		rc = cc_err_set(err, CC_ESTORE, 0,
-				"AWS credentials for bucket '%s': profile '%s' is in neither '%s' nor '%s'",
-				bucket, profile, cred_path, cfg_path);
+	/* The profile's region, for a bucket without one (the files are
+	 * read unless the environment held the keys). */
+	if (ch.v[REGION] && *ch.v[REGION] && !(*ret_region = strdup(ch.v[REGION]))) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 		goto cleanup;
 	}
-
-	/* 3. Web identity from the environment. */
-	if (env("AWS_WEB_IDENTITY_TOKEN_FILE") || env("AWS_ROLE_ARN")) {
-		if (!env("AWS_WEB_IDENTITY_TOKEN_FILE") || !env("AWS_ROLE_ARN")) {
-			rc = cc_err_set(err, CC_ESTORE, 0,
-					"AWS credentials for bucket '%s': web identity needs both "
-					"AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE, and %s is not set",
-					bucket, env("AWS_ROLE_ARN") ? "AWS_WEB_IDENTITY_TOKEN_FILE" :
-					"AWS_ROLE_ARN");
-			goto cleanup;
-		}
-		if ((rc = set_source(c, err, "web identity (AWS_ROLE_ARN '%s')", env("AWS_ROLE_ARN"))) ||
-		    (rc = set_web_identity(c, env("AWS_ROLE_ARN"), env("AWS_WEB_IDENTITY_TOKEN_FILE"),
-					   env("AWS_ROLE_SESSION_NAME"), v[REGION], err)) ||
-		    (rc = first_fetch(c, bucket, err)))
-			goto cleanup;
-		goto found;
-	}
-
-	/* 4. Container credentials. */
-	if (env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") ||
-	    env("AWS_CONTAINER_CREDENTIALS_FULL_URI")) {
-		if ((rc = set_source(c, err, "container credentials (%s)",
-				     env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") ?
-				     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI" :
-				     "AWS_CONTAINER_CREDENTIALS_FULL_URI")) ||
-		    (rc = set_container(c, err)) || (rc = first_fetch(c, bucket, err)))
-			goto cleanup;
-		goto found;
-	}
-
-	/* 5. The instance metadata service, tried without being asked for:
-	 * its absence only ends the chain. */
-	if (env_true("AWS_EC2_METADATA_DISABLED")) {
-		snprintf(imds_why, sizeof(imds_why), "EC2 instance metadata (AWS_EC2_METADATA_DISABLED)");
-	} else {
-		struct cc_err e;
-
-		if ((rc = set_imds(c, err)) ||
-		    (rc = set_source(c, err, "EC2 instance metadata at '%s'", c->imds_url)))
-			goto cleanup;
-		if (!tcp_reachable(c->imds_url, c->imds_timeout_s, &e)) {
-			rc = fetch(c, &c->key, &e);
-			if (rc == CC_ENOMEM) {
-				*err = e;
-				goto cleanup;
-			}
-			if (!rc)
-				goto found;
-			rc = CC_OK;
-		}
-		snprintf(imds_why, sizeof(imds_why), "%s: %s", c->source, e.msg);
-	}
-	rc = cc_err_set(err, CC_ESTORE, 0,
-			"no AWS credentials for bucket '%s': tried the environment "
-			"(AWS_ACCESS_KEY_ID), profile '%s' of '%s' and '%s', web identity "
-			"(AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE), container credentials "
-			"(AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, _FULL_URI) and %s",
-			bucket, profile, cred_path, cfg_path, imds_why);
-	goto cleanup;
-found:
-	log_found(c, bucket);
-	*ret = c;
-	c = NULL;
+	log_found(ch.c, bucket);
+	*ret = ch.c;
+	ch.c = NULL;
 cleanup:
 	for (size_t i = 0; i < NKEYS; i++)
-		secret_free(v[i]);
-	if (rc) {
-		free(*ret_region);
-		*ret_region = NULL;
-	}
-	aws_creds_free(c);
+		secret_free(ch.v[i]);
+	aws_creds_free(ch.c);
 	return rc;
 }
 

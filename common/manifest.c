@@ -993,147 +993,146 @@ static void move_frame(const struct mf_reader *r, const struct mf_frame *f,
 	*ret_off = m ? m->new_off : f->off;
 }
 
-enum cc_code cc_manifest_repoint(int in_fd, int out_fd, const struct mf_move *moves,
-				 size_t n, bool *ret_changed, struct cc_err *err)
-{
+/* One manifest being repointed: the old pack table sorted for lookup,
+ * the packs the moves bring in, and the new table. */
+struct repoint {
 	struct mf_reader r;
-	struct mf_writer w;
+	const struct mf_move *moves;
+	size_t n;
+	struct id_idx *old_sorted;	/* the old table, sorted by id */
+	size_t *old_map;		/* old index -> new index (SIZE_MAX: unused) */
+	struct id_idx *added;		/* new packs, sorted by id; idx: new index */
+	size_t n_added, alloc_added;
+	struct cc_id *table;		/* the new table */
+	size_t n_packs;
+};
+
+/* Pass 1: which packs the rewritten manifest uses; *ret_changed when a
+ * frame moves. */
+static enum cc_code repoint_scan(struct repoint *rp, bool *ret_changed, struct cc_err *err)
+{
+	struct mf_reader *r = &rp->r;
 	struct mf_chunk c;
-	struct id_idx *old_sorted = NULL, *added = NULL;
-	size_t *old_map = NULL, n_added = 0, n_kept = 0, n_packs;
-	struct cc_id *table = NULL, sum;
-	unsigned char h[MF_HEADER_LEN];
-	XXH3_state_t *st = NULL;
-	struct buf copy = BUF_INIT;
 	bool end, have_prev = false, moved, found;
 	uint32_t prev_pack = 0;
 	uint64_t prev_off = 0, off;
 	const unsigned char *pack;
 	enum cc_code rc;
+	size_t at;
 
-	*ret_changed = false;
-	memset(&w, 0, sizeof(w));
-	for (size_t i = 1; i < n; i++)
-		if (move_cmp(moves[i].old_pack, moves[i].old_off, &moves[i - 1]) <= 0)
-			return cc_err_set(err, CC_ECORRUPT, 0, "frame moves are not sorted");
-	if ((rc = mf_open(&r, in_fd, err)))
-		goto cleanup;
-	if ((rc = mf_writer_init(&w, err)))
-		goto cleanup;
-	old_sorted = calloc(r.hdr.n_packs + 1, sizeof(*old_sorted));
-	old_map = calloc(r.hdr.n_packs + 1, sizeof(*old_map));
-	if (!old_sorted || !old_map) {
-		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-		goto cleanup;
-	}
-	for (size_t i = 0; i < r.hdr.n_packs; i++) {
-		old_sorted[i].id = r.packs[i];
-		old_sorted[i].idx = i;
-		old_map[i] = SIZE_MAX;	/* unused so far */
-	}
-	qsort(old_sorted, r.hdr.n_packs, sizeof(*old_sorted), id_idx_cmp);
-
-	/* Pass 1: which packs the rewritten manifest uses. */
 	for (;;) {
-		if ((rc = mf_next_chunk(&r, &c, &end, err)))
-			goto cleanup;
+		if ((rc = mf_next_chunk(r, &c, &end, err)))
+			return rc;
 		if (end)
-			break;
+			return CC_OK;
 		if (have_prev && c.frame.pack == prev_pack && c.frame.off == prev_off)
 			continue;
 		have_prev = true;
 		prev_pack = c.frame.pack;
 		prev_off = c.frame.off;
-		move_frame(&r, &c.frame, moves, n, &pack, &off, &moved);
+		move_frame(r, &c.frame, rp->moves, rp->n, &pack, &off, &moved);
 		if (moved)
 			*ret_changed = true;
-		{
-			size_t at = id_pos(old_sorted, r.hdr.n_packs, pack, &found);
-
-			if (found) {
-				old_map[old_sorted[at].idx] = 0;
-				continue;
-			}
-			at = id_pos(added, n_added, pack, &found);
-			if (found)
-				continue;
-			if (n_added + r.hdr.n_packs >= MF_MAX_PACKS) {
-				rc = corrupt(err, "too many packs");
-				goto cleanup;
-			}
-			{
-				struct id_idx *grown = realloc(added, (n_added + 1) * sizeof(*added));
-
-				if (!grown) {
-					rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-					goto cleanup;
-				}
-				added = grown;
-			}
-			memmove(added + at + 1, added + at, (n_added - at) * sizeof(*added));
-			memcpy(added[at].id.b, pack, CC_ID_LEN);
-			n_added++;
+		at = id_pos(rp->old_sorted, r->hdr.n_packs, pack, &found);
+		if (found) {
+			rp->old_map[rp->old_sorted[at].idx] = 0;
+			continue;
 		}
+		at = id_pos(rp->added, rp->n_added, pack, &found);
+		if (found)
+			continue;
+		if (rp->n_added + r->hdr.n_packs >= MF_MAX_PACKS)
+			return corrupt(err, "too many packs");
+		if (ARRAY_GROW(rp->added, rp->alloc_added, rp->n_added + 1))
+			return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		memmove(rp->added + at + 1, rp->added + at, (rp->n_added - at) * sizeof(*rp->added));
+		memcpy(rp->added[at].id.b, pack, CC_ID_LEN);
+		rp->n_added++;
 	}
-	/* The new table: old packs still used, in order, then the new ones. */
-	for (size_t i = 0; i < r.hdr.n_packs; i++)
-		if (old_map[i] != SIZE_MAX)
-			old_map[i] = n_kept++;
-	n_packs = n_kept + n_added;
-	if (!(table = calloc(n_packs + 1, sizeof(*table)))) {
-		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-		goto cleanup;
-	}
-	for (size_t i = 0; i < r.hdr.n_packs; i++)
-		if (old_map[i] != SIZE_MAX)
-			table[old_map[i]] = r.packs[i];
-	for (size_t i = 0; i < n_added; i++) {
-		added[i].idx = n_kept + i;
-		table[n_kept + i] = added[i].id;
-	}
+}
 
-	/* Pass 2: the chunk stream, each chunk in its frame's new place. */
-	if ((rc = mf_rewind(&r, err)))
-		goto cleanup;
+/* The new table: old packs still used, in order, then the new ones. */
+static enum cc_code repoint_table(struct repoint *rp, struct cc_err *err)
+{
+	size_t n_kept = 0;
+
+	for (size_t i = 0; i < rp->r.hdr.n_packs; i++)
+		if (rp->old_map[i] != SIZE_MAX)
+			rp->old_map[i] = n_kept++;
+	rp->n_packs = n_kept + rp->n_added;
+	if (!(rp->table = calloc(rp->n_packs + 1, sizeof(*rp->table))))
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	for (size_t i = 0; i < rp->r.hdr.n_packs; i++)
+		if (rp->old_map[i] != SIZE_MAX)
+			rp->table[rp->old_map[i]] = rp->r.packs[i];
+	for (size_t i = 0; i < rp->n_added; i++) {
+		rp->added[i].idx = n_kept + i;
+		rp->table[n_kept + i] = rp->added[i].id;
+	}
+	return CC_OK;
+}
+
+/* Pass 2: the chunk stream into w, each chunk in its frame's new place. */
+static enum cc_code repoint_chunks(struct repoint *rp, struct mf_writer *w, struct cc_err *err)
+{
+	struct mf_reader *r = &rp->r;
+	struct mf_chunk c;
+	const unsigned char *pack;
+	uint64_t off;
+	bool end, moved, found;
+	enum cc_code rc;
+
+	if ((rc = mf_rewind(r, err)))
+		return rc;
 	for (;;) {
 		size_t at;
 
-		if ((rc = mf_next_chunk(&r, &c, &end, err)))
-			goto cleanup;
+		if ((rc = mf_next_chunk(r, &c, &end, err)))
+			return rc;
 		if (end)
 			break;
-		move_frame(&r, &c.frame, moves, n, &pack, &off, &moved);
-		at = id_pos(old_sorted, r.hdr.n_packs, pack, &found);
+		move_frame(r, &c.frame, rp->moves, rp->n, &pack, &off, &moved);
+		at = id_pos(rp->old_sorted, r->hdr.n_packs, pack, &found);
 		if (found) {
-			c.frame.pack = (uint32_t)old_map[old_sorted[at].idx];
+			c.frame.pack = (uint32_t)rp->old_map[rp->old_sorted[at].idx];
 		} else {
-			at = id_pos(added, n_added, pack, &found);
-			c.frame.pack = (uint32_t)added[at].idx;
+			at = id_pos(rp->added, rp->n_added, pack, &found);
+			c.frame.pack = (uint32_t)rp->added[at].idx;
 		}
 		c.frame.off = off;
-		if ((rc = mf_add_chunk(&w, &c, err)))
-			goto cleanup;
+		if ((rc = mf_add_chunk(w, &c, err)))
+			return rc;
 	}
-	buf_reset(&w.scratch);
-	if ((rc = buf_add(&w.scratch, "E", 1, err)) ||
-	    (rc = put_varint(&w.scratch, w.hdr.n_chunks, err)) ||
-	    (rc = put_varint(&w.scratch, r.hdr.data_bytes, err)))
-		goto cleanup;
-	w.chunks_ulen += w.scratch.len;
-	if ((rc = zappend(w.zc_chunks, &w.chunks, w.scratch.data, w.scratch.len, ZSTD_e_end,
-			  err)))
-		goto cleanup;
+	buf_reset(&w->scratch);
+	if ((rc = buf_add(&w->scratch, "E", 1, err)) ||
+	    (rc = put_varint(&w->scratch, w->hdr.n_chunks, err)) ||
+	    (rc = put_varint(&w->scratch, r->hdr.data_bytes, err)))
+		return rc;
+	w->chunks_ulen += w->scratch.len;
+	return zappend(w->zc_chunks, &w->chunks, w->scratch.data, w->scratch.len, ZSTD_e_end, err);
+}
 
-	/* Header, key and entries as they were, but for the chunk stream's
-	 * lengths and the pack count. */
+/* Writes the manifest: header, key and entries as they were in in_fd but
+ * for the chunk stream's lengths and the pack count, then w's chunk
+ * stream, the new table and the checksum. */
+static enum cc_code repoint_write(struct repoint *rp, struct mf_writer *w, int in_fd,
+				  int out_fd, struct cc_err *err)
+{
+	const struct mf_reader *r = &rp->r;
+	unsigned char h[MF_HEADER_LEN];
+	size_t head = r->hdr.key_len + r->hdr.entries_clen;
+	XXH3_state_t *st = NULL;
+	struct buf copy = BUF_INIT;
+	struct cc_id sum;
+	enum cc_code rc;
+
 	if ((rc = read_at(in_fd, h, sizeof(h), 0, err)))
 		goto cleanup;
-	put_le64(h + 48, w.chunks.len);
-	put_le64(h + 56, w.chunks_ulen);
-	put_le64(h + 64, n_packs);
-	if ((rc = buf_grow(&copy, r.hdr.key_len + r.hdr.entries_clen, err)) ||
-	    (rc = read_at(in_fd, copy.data, r.hdr.key_len + r.hdr.entries_clen, MF_HEADER_LEN,
-			  err)))
+	put_le64(h + 48, w->chunks.len);
+	put_le64(h + 56, w->chunks_ulen);
+	put_le64(h + 64, rp->n_packs);
+	if ((rc = buf_grow(&copy, head, err)) ||
+	    (rc = read_at(in_fd, copy.data, head, MF_HEADER_LEN, err)))
 		goto cleanup;
 	if (!(st = XXH3_createState())) {
 		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot create a hash state");
@@ -1141,20 +1140,58 @@ enum cc_code cc_manifest_repoint(int in_fd, int out_fd, const struct mf_move *mo
 	}
 	XXH3_128bits_reset(st);
 	if ((rc = write_hashed(out_fd, h, sizeof(h), st, err)) ||
-	    (rc = write_hashed(out_fd, copy.data, r.hdr.key_len + r.hdr.entries_clen, st, err)) ||
-	    (rc = write_hashed(out_fd, w.chunks.data, w.chunks.len, st, err)) ||
-	    (rc = write_hashed(out_fd, table, n_packs * sizeof(*table), st, err)))
+	    (rc = write_hashed(out_fd, copy.data, head, st, err)) ||
+	    (rc = write_hashed(out_fd, w->chunks.data, w->chunks.len, st, err)) ||
+	    (rc = write_hashed(out_fd, rp->table, rp->n_packs * sizeof(*rp->table), st, err)))
 		goto cleanup;
 	cc_id_from_hash(&sum, XXH3_128bits_digest(st));
 	rc = write_hashed(out_fd, sum.b, CC_ID_LEN, st, err);
 cleanup:
 	XXH3_freeState(st);
 	buf_release(&copy);
-	free(table);
-	free(added);
-	free(old_map);
-	free(old_sorted);
+	return rc;
+}
+
+enum cc_code cc_manifest_repoint(int in_fd, int out_fd, const struct mf_move *moves,
+				 size_t n, bool *ret_changed, struct cc_err *err)
+{
+	struct repoint rp = { .moves = moves, .n = n };
+	struct mf_writer w;
+	bool opened = false;
+	enum cc_code rc;
+
+	*ret_changed = false;
+	memset(&w, 0, sizeof(w));
+	for (size_t i = 1; i < n; i++)
+		if (move_cmp(moves[i].old_pack, moves[i].old_off, &moves[i - 1]) <= 0)
+			return cc_err_set(err, CC_ECORRUPT, 0, "frame moves are not sorted");
+	if ((rc = mf_open(&rp.r, in_fd, err)))
+		goto cleanup;
+	opened = true;
+	if ((rc = mf_writer_init(&w, err)))
+		goto cleanup;
+	rp.old_sorted = calloc(rp.r.hdr.n_packs + 1, sizeof(*rp.old_sorted));
+	rp.old_map = calloc(rp.r.hdr.n_packs + 1, sizeof(*rp.old_map));
+	if (!rp.old_sorted || !rp.old_map) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		goto cleanup;
+	}
+	for (size_t i = 0; i < rp.r.hdr.n_packs; i++) {
+		rp.old_sorted[i].id = rp.r.packs[i];
+		rp.old_sorted[i].idx = i;
+		rp.old_map[i] = SIZE_MAX;	/* unused so far */
+	}
+	qsort(rp.old_sorted, rp.r.hdr.n_packs, sizeof(*rp.old_sorted), id_idx_cmp);
+	if (!(rc = repoint_scan(&rp, ret_changed, err)) && !(rc = repoint_table(&rp, err)) &&
+	    !(rc = repoint_chunks(&rp, &w, err)))
+		rc = repoint_write(&rp, &w, in_fd, out_fd, err);
+cleanup:
+	free(rp.table);
+	free(rp.added);
+	free(rp.old_map);
+	free(rp.old_sorted);
 	mf_writer_release(&w);
-	mf_close(&r);
+	if (opened)
+		mf_close(&rp.r);
 	return rc;
 }

@@ -143,23 +143,6 @@ static bool from_raw(const uint8_t *d, size_t size, struct buf *m)
 	return true;
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-
-	while (n) {
-		ssize_t k = write(fd, c, n);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return -1;
-		c += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
 /* Reads every record; @return true if the whole manifest was valid. */
 static bool read_all(int fd, char *ret_key, size_t keymax)
 {

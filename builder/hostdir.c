@@ -65,7 +65,7 @@ static enum cc_code sig_walk(XXH3_state_t *h, const char *path, const char *rel,
 		if (!x || !(x[nn] = strdup(de->d_name))) {
 			names = x ? x : names;
 			rc = cc_err_set(err, CC_ENOMEM, 0, "out of memory");
-			goto out;
+			goto cleanup;
 		}
 		names = x;
 		nn++;
@@ -85,7 +85,7 @@ static enum cc_code sig_walk(XXH3_state_t *h, const char *path, const char *rel,
 		free(sp);
 		free(sr);
 	}
-out:
+cleanup:
 	closedir(d);
 	for (size_t i = 0; i < nn; i++)
 		free(names[i]);
@@ -141,9 +141,9 @@ enum cc_code hostdir_pack(const char *dir, const char *tar_path, struct cc_err *
 	    (rc = cb_argv_add(&a, "-cf", err)) || (rc = cb_argv_add(&a, tar_path, err)) ||
 	    (rc = cb_argv_add(&a, "-C", err)) || (rc = cb_argv_add(&a, dir, err)) ||
 	    (rc = cb_argv_add(&a, ".", err)))
-		goto out;
+		goto cleanup;
 	rc = run_tar(&a, CC_ESOURCE, "packing", dir, err);
-out:
+cleanup:
 	cb_argv_release(&a);
 	return rc;
 }

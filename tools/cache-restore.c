@@ -316,7 +316,7 @@ int main(int argc, char **argv)
 	if (!getcwd(cwd, sizeof(cwd))) {
 		cli_error("cannot determine the current directory");
 		code = EXIT_DEST;
-		goto out;
+		goto cleanup;
 	}
 	/* Recorded spellings: --only selects roots; --path names the roots
 	 * a restore may write outside cwd and home. */
@@ -326,7 +326,7 @@ int main(int argc, char **argv)
 	if (!specs || !only || !allow) {
 		cli_error("out of memory");
 		code = EXIT_INTERNAL;
-		goto out;
+		goto cleanup;
 	}
 	for (size_t i = 0; i < a.npaths + a.nonly; i++) {
 		const char *p = i < a.npaths ? a.paths[i] : a.only[i - a.npaths];
@@ -336,7 +336,7 @@ int main(int argc, char **argv)
 		if ((rc = cc_path_record(p, cwd, home, &specs[i], &abs, &err))) {
 			cli_error("%s", err.msg);
 			code = cli_exit_code(rc);
-			goto out;
+			goto cleanup;
 		}
 		if (i < a.npaths)
 			allow[i] = specs[i].data;
@@ -348,17 +348,17 @@ int main(int argc, char **argv)
 	if (a.npaths && (rc = cc_identity(a.paths, a.npaths, version, &err))) {
 		cli_error("%s", err.msg);
 		code = cli_exit_code(rc);
-		goto out;
+		goto cleanup;
 	}
 	if (!(rc = store_open(&store, a.store, &err)) && a.jobs)
 		store->jobs = a.jobs;
 	if (rc || (rc = cc_lookup(store, a.key, a.npaths ? version : NULL, a.restore_keys,
 				  a.nrestore_keys, &m, &nm, &err))) {
 		if (given_up(&a, &err, false, &code))
-			goto out;
+			goto cleanup;
 		cli_error("%s", err.msg);
 		code = cli_exit_code(rc);
-		goto out;
+		goto cleanup;
 	}
 	for (chosen = 0; chosen < nm; chosen++) {
 		rc = cc_entry_open(store, m[chosen].name, m[chosen].key, &entry, &err);
@@ -367,7 +367,7 @@ int main(int argc, char **argv)
 			continue;
 		}
 		if (rc && given_up(&a, &err, false, &code))
-			goto out;
+			goto cleanup;
 		if (rc) {
 			cli_error("%s", err.msg);
 			/* The store answered but the entry could not be opened
@@ -375,7 +375,7 @@ int main(int argc, char **argv)
 			if (rc != CC_ESTORE && rc != CC_RETRY)
 				output_no_hit(a.key);
 			code = cli_exit_code(rc);
-			goto out;
+			goto cleanup;
 		}
 		if (a.nonly && !entry_has_paths(entry, m[chosen].key, only, a.nonly)) {
 			cc_entry_close(entry);
@@ -389,7 +389,7 @@ int main(int argc, char **argv)
 			entry = NULL;
 		}
 		if (rc && given_up(&a, &err, false, &code))
-			goto out;
+			goto cleanup;
 		if (rc == CC_ECORRUPT) {
 			cli_warn("skipping entry '%s': %s", m[chosen].key, err.msg);
 			continue;
@@ -397,18 +397,18 @@ int main(int argc, char **argv)
 		if (rc) {
 			cli_error("%s", err.msg);
 			code = cli_exit_code(rc);
-			goto out;
+			goto cleanup;
 		}
 		break;
 	}
 	if (!entry && (code = restore_legacy(&a, store, cwd, home)) >= 0)
-		goto out;
+		goto cleanup;
 	if (!entry) {
 		cli_info("no cache entry for '%s'%s", a.key,
 			 a.nrestore_keys ? " or its restore keys" : "");
 		output_no_hit(a.key);
 		code = a.fail_on_miss ? EXIT_MISS : EXIT_OK;
-		goto out;
+		goto cleanup;
 	}
 	ro.cwd = cwd;
 	ro.home = home;
@@ -423,7 +423,7 @@ int main(int argc, char **argv)
 	if (!a.lookup_only) {
 		rc = cc_entry_restore(entry, &ro, &st, &err);
 		if (rc && given_up(&a, &err, st.started, &code))
-			goto out;
+			goto cleanup;
 		if (rc) {
 			cli_error("%s", err.msg);
 			if (st.started)
@@ -433,7 +433,7 @@ int main(int argc, char **argv)
 				cli_error("restoring '%s' failed before anything was written", m[chosen].key);
 			output_no_hit(a.key);
 			code = cli_exit_code(rc);
-			goto out;
+			goto cleanup;
 		}
 		settle(m[chosen].key, "restored");
 		if (!st.roots) {
@@ -442,7 +442,7 @@ int main(int argc, char **argv)
 			cli_warn("entry '%s' restored nothing", m[chosen].key);
 			output_no_hit(a.key);
 			code = a.fail_on_miss ? EXIT_MISS : EXIT_OK;
-			goto out;
+			goto cleanup;
 		}
 		cli_info("restored '%s' (%s): %llu files, %s, %.2f s, %s", m[chosen].key,
 			 m[chosen].exact ? "exact match" : "restore-key match",
@@ -452,16 +452,16 @@ int main(int argc, char **argv)
 		cli_warn("entry '%s' holds no path this job would restore", m[chosen].key);
 		output_no_hit(a.key);
 		code = a.fail_on_miss ? EXIT_MISS : EXIT_OK;
-		goto out;
+		goto cleanup;
 	} else if ((rc = cc_entry_precheck(entry, &ro, &err))) {
 		/* The answer a restore would give before its first write. */
 		if (given_up(&a, &err, false, &code))
-			goto out;
+			goto cleanup;
 		cli_error("%s", err.msg);
 		cli_error("restoring '%s' would fail before anything is written", m[chosen].key);
 		output_no_hit(a.key);
 		code = cli_exit_code(rc);
-		goto out;
+		goto cleanup;
 	} else {
 		cli_info("found '%s' (%s); --lookup-only: nothing written", m[chosen].key,
 			 m[chosen].exact ? "exact match" : "restore-key match");
@@ -470,7 +470,7 @@ int main(int argc, char **argv)
 	cli_output("cache-hit", m[chosen].exact ? "true" : "false");
 	cli_output("cache-primary-key", a.key);
 	cli_output("cache-matched-key", m[chosen].key);
-out:
+cleanup:
 	cc_entry_close(entry);
 	cc_matches_free(m, nm);
 	store_close(store);

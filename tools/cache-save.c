@@ -184,7 +184,7 @@ int main(int argc, char **argv)
 	struct glob g = { 0 };
 	struct glob_root *groots = NULL;
 	size_t ngroots = 0;
-	bool missing = false;
+	bool missing = false, saved_nothing = false;
 	struct buf *specs = NULL, *abss = NULL;
 	struct save_opts so = { 0 };
 	struct save_stats st;
@@ -202,17 +202,18 @@ int main(int argc, char **argv)
 	if (!getcwd(cwd, sizeof(cwd))) {
 		cli_error("cannot determine the current directory");
 		code = EXIT_SOURCE;
-		goto out;
+		goto cleanup;
 	}
 	if ((rc = glob_init(&g, a.paths, a.npaths, cwd, home, &err))) {
 		cli_error("%s", err.msg);
 		code = cli_exit_code(rc);
-		goto out;
+		goto cleanup;
 	}
 	if ((rc = glob_expand(&g, &groots, &ngroots, &err))) {
 		cli_error("%s", err.msg);
 		code = cli_exit_code(rc);
-		goto nothing;
+		saved_nothing = true;
+		goto cleanup;
 	}
 	/* As actions/cache: what matches nothing is named and passed over,
 	 * unless the caller asked for the old all-or-nothing rule. */
@@ -227,14 +228,15 @@ int main(int argc, char **argv)
 	}
 	if (a.strict_paths && (missing || !ngroots)) {
 		code = EXIT_SOURCE;
-		goto nothing;
+		saved_nothing = true;
+		goto cleanup;
 	}
 	if (!ngroots) {
 		cli_warn("nothing to save under '%s': no path matched", a.key);
 		cli_output("cache-saved", "false");
 		cli_output("cache-key", a.key);
 		code = EXIT_OK;
-		goto out;
+		goto cleanup;
 	}
 	roots = calloc(ngroots, sizeof(*roots));
 	specs = calloc(ngroots, sizeof(*specs));
@@ -242,7 +244,7 @@ int main(int argc, char **argv)
 	if (!roots || !specs || !abss) {
 		cli_error("out of memory");
 		code = EXIT_INTERNAL;
-		goto out;
+		goto cleanup;
 	}
 	for (size_t i = 0; i < ngroots; i++) {
 		buf_init(&specs[i], 0);
@@ -252,7 +254,7 @@ int main(int argc, char **argv)
 		if ((rc = cc_path_record(groots[i].arg, cwd, home, &specs[i], &abss[i], &err))) {
 			cli_error("%s", err.msg);
 			code = cli_exit_code(rc);
-			goto out;
+			goto cleanup;
 		}
 		if (cli_verbosity > 0)
 			cli_info("saving '%s'", specs[i].data);
@@ -275,7 +277,7 @@ int main(int argc, char **argv)
 	if ((rc = cc_identity(a.paths, a.npaths, version, &err))) {
 		cli_error("%s", err.msg);
 		code = cli_exit_code(rc);
-		goto out;
+		goto cleanup;
 	}
 	so.version = version;
 	if (cli_verbosity > 0)
@@ -285,7 +287,7 @@ int main(int argc, char **argv)
 	if ((rc = store_open(&store, a.store, &err))) {
 		cli_error("%s", err.msg);
 		code = cli_exit_code(rc);
-		goto out;
+		goto cleanup;
 	}
 	if (a.jobs)
 		store->jobs = a.jobs;
@@ -302,7 +304,7 @@ int main(int argc, char **argv)
 		code = EXIT_OK;
 		cli_output("cache-saved", "false");
 		cli_output("cache-key", a.key);
-		goto out;
+		goto cleanup;
 	}
 	if (rc) {
 		cli_error("%s", err.msg);
@@ -310,7 +312,7 @@ int main(int argc, char **argv)
 		code = cli_exit_code(rc);
 		cli_output("cache-saved", "false");
 		cli_output("cache-key", a.key);
-		goto out;
+		goto cleanup;
 	}
 	code = EXIT_OK;
 	if (st.excluded && cli_verbosity > 0)
@@ -339,12 +341,12 @@ int main(int argc, char **argv)
 	cli_output("cache-key", a.key);
 	if (a.max_store_size)
 		cap_store(store, a.max_store_size, a.key);
-	goto out;
-nothing:
-	cli_error("nothing was saved under '%s'", a.key);
-	cli_output("cache-saved", "false");
-	cli_output("cache-key", a.key);
-out:
+cleanup:
+	if (saved_nothing) {
+		cli_error("nothing was saved under '%s'", a.key);
+		cli_output("cache-saved", "false");
+		cli_output("cache-key", a.key);
+	}
 	store_close(store);
 	for (size_t i = 0; specs && abss && i < ngroots; i++) {
 		buf_release(&specs[i]);

@@ -10,6 +10,7 @@
  */
 #include "dockerfile.h"
 #include "../common/buf.h"
+#include "../common/util.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -389,7 +390,7 @@ char *df_path_clean(const char *p)
 static enum cc_code csv_fields(struct scan *s, const char *v, char ***ret, size_t *ret_n)
 {
 	char **f = NULL;
-	size_t n = 0;
+	size_t n = 0, alloc = 0;
 	struct buf b = BUF_INIT;
 	const char *p = v;
 
@@ -421,11 +422,8 @@ static enum cc_code csv_fields(struct scan *s, const char *v, char ***ret, size_
 				if (buf_add(&b, p++, 1, NULL))
 					goto cleanup;
 		}
-		char **x = realloc(f, (n + 1) * sizeof(*x));
-
-		if (!x)
+		if (ARRAY_GROW(f, alloc, n + 1))
 			goto cleanup;
-		f = x;
 		f[n++] = buf_detach(&b, NULL);
 		if (!*p)
 			break;

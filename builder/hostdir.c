@@ -1,6 +1,7 @@
 /* hostdir.c: signatures, packing and atomic replacement of host dirs. */
 #include "hostdir.h"
 #include "run.h"
+#include "../common/util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -52,7 +53,7 @@ static enum cc_code sig_walk(XXH3_state_t *h, const char *path, const char *rel,
 
 	DIR *d = opendir(path);
 	char **names = NULL;
-	size_t nn = 0;
+	size_t nn = 0, alloc = 0;
 	struct dirent *de;
 
 	if (!d)
@@ -60,14 +61,10 @@ static enum cc_code sig_walk(XXH3_state_t *h, const char *path, const char *rel,
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		char **x = realloc(names, (nn + 1) * sizeof(*x));
-
-		if (!x || !(x[nn] = strdup(de->d_name))) {
-			names = x ? x : names;
+		if (ARRAY_GROW(names, alloc, nn + 1) || !(names[nn] = strdup(de->d_name))) {
 			rc = cc_err_set(err, CC_ENOMEM, 0, "out of memory");
 			goto cleanup;
 		}
-		names = x;
 		nn++;
 	}
 	if (nn)

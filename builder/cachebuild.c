@@ -1056,27 +1056,27 @@ int main(int argc, char **argv)
 
 	code = plan(&r, &done);
 	if (code || done)
-		goto out;
+		goto cleanup;
 	restore(&r);
 	if ((code = probe(&r)) || (code = inject(&r)))
-		goto out;
+		goto cleanup;
 	/* A failed build still extracts; its status is the run's. */
 	code = build(&r);
 	if (code == EXIT_BUILDER)
-		goto out;
+		goto cleanup;
 	{
 		int x = extract(&r);
 
 		if (x) {
 			if (!code)
 				code = x;
-			goto out;
+			goto cleanup;
 		}
 	}
 	if (!code)
 		code = save(&r);
 	summary(&r);
-out:
+cleanup:
 	release(&r, code);
 	return code;
 }

@@ -2,6 +2,7 @@
 #include "delta.h"
 #include "hostdir.h"
 #include "../common/hash.h"
+#include "../common/util.h"
 #include "run.h"
 
 #include <dirent.h>
@@ -397,15 +398,9 @@ static enum cc_code apply_meta(int root, const char *out, unsigned i, struct cc_
 				break;
 			}
 			close(fd);
-			if (nd == capd) {
-				struct dirmeta *m = realloc(dirs, (capd = capd ? 2 * capd : 64) *
-								  sizeof(*dirs));
-
-				if (!m) {
-					rc = cc_err_set(err, CC_ENOMEM, 0, "out of memory");
-					break;
-				}
-				dirs = m;
+			if (ARRAY_GROW(dirs, capd, nd + 1)) {
+				rc = cc_err_set(err, CC_ENOMEM, 0, "out of memory");
+				break;
 			}
 			dirs[nd].rel = strdup(rel);
 			dirs[nd].perm = perm;
@@ -464,14 +459,9 @@ static bool lines_add(struct lines *l, char *s)
 {
 	if (!s)
 		return false;
-	if (l->n == l->cap) {
-		char **v = realloc(l->v, (l->cap = l->cap ? 2 * l->cap : 256) * sizeof(*v));
-
-		if (!v) {
-			free(s);
-			return false;
-		}
-		l->v = v;
+	if (ARRAY_GROW(l->v, l->cap, l->n + 1)) {
+		free(s);
+		return false;
 	}
 	l->v[l->n++] = s;
 	return true;
@@ -555,20 +545,20 @@ static enum cc_code verify(int root, const char *out, unsigned i, struct cc_err 
 		rc = cc_err_set(err, CC_EDEST, errno, "cannot check the delta");
 		if (fd >= 0)
 			close(fd);
-		goto out;
+		goto cleanup;
 	}
 	if (!lines_add(&have, list_line(&st, "."))) {
 		close(fd);
 		rc = cc_err_set(err, CC_ENOMEM, 0, "out of memory");
-		goto out;
+		goto cleanup;
 	}
 	if ((rc = list_walk(fd, name, 1, &have, err)))
-		goto out;
+		goto cleanup;
 	while (getline(&line, &cap, f) > 0) {
 		line[strcspn(line, "\n")] = '\0';
 		if (!lines_add(&want, strdup(line))) {
 			rc = cc_err_set(err, CC_ENOMEM, 0, "out of memory");
-			goto out;
+			goto cleanup;
 		}
 	}
 	/* An empty list has no array: qsort must not see its NULL. */
@@ -586,7 +576,7 @@ static enum cc_code verify(int root, const char *out, unsigned i, struct cc_err 
 			break;
 		}
 	}
-out:
+cleanup:
 	if (f)
 		fclose(f);
 	free(line);
@@ -606,43 +596,43 @@ enum cc_code hostdir_delta(const char *dir, const char *out, unsigned i, struct 
 		return err->code;
 	if (!(stage = hostdir_sibling(dir, err))) {
 		rc = err->code;
-		goto out;
+		goto cleanup;
 	}
 	src = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	root = open(clone, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (src < 0 || root < 0) {
 		rc = cc_err_set(err, CC_EDEST, errno, "cannot open '%s'", src < 0 ? dir : clone);
-		goto out;
+		goto cleanup;
 	}
 	s = dup(root);
 	if (s < 0) {
 		rc = cc_err_set(err, CC_EDEST, errno, "cannot copy '%s'", dir);
-		goto out;
+		goto cleanup;
 	}
 	rc = clone_walk(src, s, dir, err);
 	src = -1;	/* closed by clone_walk */
 	if (rc)
-		goto out;
+		goto cleanup;
 
 	snprintf(tar, sizeof(tar), "%s/%u.tar", out, i);
 	if ((!access(tar, F_OK) && (rc = hostdir_unpack(tar, stage, err))) ||
 	    (rc = apply_gone(root, out, i, err)))
-		goto out;
+		goto cleanup;
 	s = open(stage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	c = s < 0 ? -1 : dup(root);
 	if (s < 0 || c < 0) {
 		rc = cc_err_set(err, CC_EDEST, errno, "cannot open '%s'", stage);
 		if (s >= 0)
 			close(s);
-		goto out;
+		goto cleanup;
 	}
 	if ((rc = place_walk(s, c, err)) || (rc = apply_meta(root, out, i, err)) ||
 	    (rc = verify(root, out, i, err)))
-		goto out;
+		goto cleanup;
 	rc = hostdir_swap(clone, dir, err);
 	free(clone);
 	clone = NULL;	/* swapped in, or removed by hostdir_swap */
-out:
+cleanup:
 	if (src >= 0)
 		close(src);
 	if (root >= 0)

@@ -10,6 +10,7 @@
  */
 #include "dockerfile.h"
 #include "../common/buf.h"
+#include "../common/util.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -389,7 +390,7 @@ char *df_path_clean(const char *p)
 static enum cc_code csv_fields(struct scan *s, const char *v, char ***ret, size_t *ret_n)
 {
 	char **f = NULL;
-	size_t n = 0;
+	size_t n = 0, alloc = 0;
 	struct buf b = BUF_INIT;
 	const char *p = v;
 
@@ -410,22 +411,19 @@ static enum cc_code csv_fields(struct scan *s, const char *v, char ***ret, size_
 					p++;
 				}
 				if (buf_add(&b, p, 1, NULL))
-					goto nomem;
+					goto cleanup;
 			}
 			p++;
 			while (*p && *p != ',')
 				if (buf_add(&b, p++, 1, NULL))
-					goto nomem;
+					goto cleanup;
 		} else {
 			while (*p && *p != ',')
 				if (buf_add(&b, p++, 1, NULL))
-					goto nomem;
+					goto cleanup;
 		}
-		char **x = realloc(f, (n + 1) * sizeof(*x));
-
-		if (!x)
-			goto nomem;
-		f = x;
+		if (ARRAY_GROW(f, alloc, n + 1))
+			goto cleanup;
 		f[n++] = buf_detach(&b, NULL);
 		if (!*p)
 			break;
@@ -434,7 +432,7 @@ static enum cc_code csv_fields(struct scan *s, const char *v, char ***ret, size_
 	*ret = f;
 	*ret_n = n;
 	return CC_OK;
-nomem:
+cleanup:	/* out of memory */
 	buf_release(&b);
 	for (size_t i = 0; i < n; i++)
 		free(f[i]);
@@ -511,11 +509,11 @@ static enum cc_code scan_mount(struct scan *s, const char *value)
 				break;
 		if (t == sizeof(types) / sizeof(*types)) {
 			rc = scan_error(s, "unsupported mount type '%s' in '--mount=%s'", type, value);
-			goto out;
+			goto cleanup;
 		}
 	}
 	if (strcmp(type, "cache"))
-		goto out;	/* other mounts are BuildKit's business */
+		goto cleanup;	/* other mounts are BuildKit's business */
 	for (size_t i = 0; i < nfields; i++) {
 		char *f = fields[i], *eq = strchr(f, '=');
 		char key[32];
@@ -538,11 +536,11 @@ static enum cc_code scan_mount(struct scan *s, const char *value)
 			if (!strcmp(key, "required")) {
 				rc = scan_error(s, "'required' is only for secret and ssh mounts, "
 						"not in '--mount=%s'", value);
-				goto out;
+				goto cleanup;
 			}
 			rc = scan_error(s, "mount option '%s' must be a key=value pair in "
 					"'--mount=%s'", f, value);
-			goto out;
+			goto cleanup;
 		}
 		const char *v = eq + 1;
 
@@ -590,30 +588,30 @@ static enum cc_code scan_mount(struct scan *s, const char *value)
 					key, value);
 		}
 		if (rc)
-			goto out;
+			goto cleanup;
 	}
 	if (!m.target || !*m.target) {
 		rc = scan_error(s, "cache mount without a target in '--mount=%s'", value);
-		goto out;
+		goto cleanup;
 	}
 	if (!m.id || !*m.id) {
 		free(m.id);
 		m.id = df_path_clean(m.target);
 		if (!m.id) {
 			rc = oom(s);
-			goto out;
+			goto cleanup;
 		}
 	}
 	struct df_mount *x = realloc(s->df->mounts, (s->df->nmounts + 1) * sizeof(*x));
 
 	if (!x) {
 		rc = oom(s);
-		goto out;
+		goto cleanup;
 	}
 	s->df->mounts = x;
 	x[s->df->nmounts++] = m;
 	memset(&m, 0, sizeof(m));
-out:
+cleanup:
 	mount_release(&m);
 	for (size_t i = 0; i < nfields; i++)
 		free(fields[i]);
@@ -641,28 +639,28 @@ static enum cc_code scan_run(struct scan *s, const char *args)
 		    s->mount_vars == DF_MOUNT_VARS_EXPAND) {
 			if (buf_add(&word, "--mount=", 8, NULL)) {
 				rc = oom(s);
-				goto out;
+				goto cleanup;
 			}
 			rc = expand(s, w + 8, e, &word);
 			if (rc)
-				goto out;
+				goto cleanup;
 		} else if (buf_add(&word, w, (size_t)(e - w), NULL)) {
 			rc = oom(s);
-			goto out;
+			goto cleanup;
 		}
 		if (!strncmp(word.data, "--mount=", 8)) {
 			rc = scan_mount(s, word.data + 8);
 			if (rc)
-				goto out;
+				goto cleanup;
 		} else if (!strcmp(word.data, "--mount")) {
 			rc = scan_error(s, "'--mount' needs its value after '=' "
 					"(--mount=type=cache,target=...): BuildKit rejects "
 					"'--mount VALUE'");
-			goto out;
+			goto cleanup;
 		}
 		/* --network, --security and later flags: not ours. */
 	}
-out:
+cleanup:
 	buf_release(&word);
 	return rc;
 }
@@ -683,16 +681,16 @@ static enum cc_code scan_arg(struct scan *s, const char *args, bool global)
 		buf_reset(&def);
 		if (buf_add(&name, w, (size_t)((eq ? eq : e) - w), NULL)) {
 			rc = oom(s);
-			goto out;
+			goto cleanup;
 		}
 		if (!name.len || !is_name_start((unsigned char)name.data[0])) {
 			rc = scan_error(s, "ARG name '%s' is not valid", name.data);
-			goto out;
+			goto cleanup;
 		}
 		if (eq) {
 			rc = expand(s, eq + 1, e, &def);
 			if (rc)
-				goto out;
+				goto cleanup;
 			value = def.data;
 		}
 		const char *ba = build_arg(s, name.data, &given);
@@ -707,10 +705,10 @@ static enum cc_code scan_arg(struct scan *s, const char *args, bool global)
 		if (!vars_set(global ? &s->global : &s->cur, name.data, value) ||
 		    (global && !vars_set(&s->cur, name.data, value))) {
 			rc = oom(s);
-			goto out;
+			goto cleanup;
 		}
 	}
-out:
+cleanup:
 	buf_release(&name);
 	buf_release(&def);
 	return rc;
@@ -736,37 +734,37 @@ static enum cc_code scan_env(struct scan *s, const char *args)
 				p++;
 			if (buf_add(&name, w, (size_t)(e - w), NULL)) {
 				rc = oom(s);
-				goto out;
+				goto cleanup;
 			}
 			rc = expand(s, p, p + strlen(p), &val);
 			if (rc)
-				goto out;
+				goto cleanup;
 			p += strlen(p);
 		} else if (!eq) {
 			rc = scan_error(s, "ENV '%.*s' needs a value (NAME=VALUE)", (int)(e - w), w);
-			goto out;
+			goto cleanup;
 		} else {
 			if (buf_add(&name, w, (size_t)(eq - w), NULL)) {
 				rc = oom(s);
-				goto out;
+				goto cleanup;
 			}
 			rc = expand(s, eq + 1, e, &val);
 			if (rc)
-				goto out;
+				goto cleanup;
 		}
 		first = false;
 		if (!name.len) {
 			rc = scan_error(s, "ENV with an empty name");
-			goto out;
+			goto cleanup;
 		}
 		if (!vars_set(&s->cur, name.data, val.data) || !vars_set(env, name.data, val.data)) {
 			rc = oom(s);
-			goto out;
+			goto cleanup;
 		}
 	}
 	if (first)
 		rc = scan_error(s, "ENV needs at least one NAME=VALUE");
-out:
+cleanup:
 	buf_release(&name);
 	buf_release(&val);
 	return rc;
@@ -793,26 +791,26 @@ static enum cc_code scan_from(struct scan *s, const char *args)
 	rc = expand(s, w, e, &image);
 	s->cur = saved;
 	if (rc)
-		goto out;
+		goto cleanup;
 	if (next_word(s, &p, &w, &e)) {
 		if (e - w != 2 || strncasecmp(w, "as", 2) || !next_word(s, &p, &w, &e)) {
 			rc = scan_error(s, "FROM takes IMAGE [AS NAME], not '%s'", args);
-			goto out;
+			goto cleanup;
 		}
 		st.name = strndup(w, (size_t)(e - w));
 		if (!st.name) {
 			rc = oom(s);
-			goto out;
+			goto cleanup;
 		}
 		for (char *c = st.name; *c; c++)
 			*c = (char)tolower((unsigned char)*c);
 		if (dockerfile_stage_index(s->df, st.name) >= 0) {
 			rc = scan_error(s, "duplicate stage name '%s'", st.name);
-			goto out;
+			goto cleanup;
 		}
 		if (next_word(s, &p, &w, &e)) {
 			rc = scan_error(s, "FROM takes IMAGE [AS NAME], not '%s'", args);
-			goto out;
+			goto cleanup;
 		}
 	}
 	base = dockerfile_stage_index(s->df, image.data);
@@ -827,7 +825,7 @@ static enum cc_code scan_from(struct scan *s, const char *args)
 		s->stage_env = y;
 	if (!x || !y) {
 		rc = oom(s);
-		goto out;
+		goto cleanup;
 	}
 	memset(&y[s->df->nstages], 0, sizeof(*y));
 	x[s->df->nstages++] = st;
@@ -838,7 +836,7 @@ static enum cc_code scan_from(struct scan *s, const char *args)
 	if (base >= 0 && (!vars_copy(&s->cur, &s->stage_env[base]) ||
 			  !vars_copy(&s->stage_env[s->df->nstages - 1], &s->stage_env[base])))
 		rc = oom(s);
-out:
+cleanup:
 	free(st.name);
 	free(st.base);
 	buf_release(&image);
@@ -1004,7 +1002,7 @@ enum cc_code dockerfile_parse(struct dockerfile *df, const char *path, const cha
 		buf_reset(&phys);
 		if (buf_add(&phys, text + pos, l, NULL)) {
 			rc = oom(&s);
-			goto out;
+			goto cleanup;
 		}
 		pos += l + (nl ? 1 : 0);
 		lineno++;
@@ -1013,7 +1011,7 @@ enum cc_code dockerfile_parse(struct dockerfile *df, const char *path, const cha
 		if (memchr(phys.data, '\0', phys.len)) {
 			s.line = lineno;
 			rc = scan_error(&s, "NUL byte: not a Dockerfile");
-			goto out;
+			goto cleanup;
 		}
 		/* Inside a heredoc body: only look for its delimiter. */
 		if (hd_i < nhd) {
@@ -1035,7 +1033,7 @@ enum cc_code dockerfile_parse(struct dockerfile *df, const char *path, const cha
 
 			s.line = lineno;
 			if ((rc = scan_directive(&s, t, &have_escape, &is_directive)))
-				goto out;
+				goto cleanup;
 			if (is_directive)
 				continue;
 			directives = false;
@@ -1053,7 +1051,7 @@ enum cc_code dockerfile_parse(struct dockerfile *df, const char *path, const cha
 
 		if (buf_add(&logical, phys.data, cont ? e - 1 : phys.len, NULL)) {
 			rc = oom(&s);
-			goto out;
+			goto cleanup;
 		}
 		if (cont) {
 			in_cont = true;
@@ -1073,12 +1071,12 @@ enum cc_code dockerfile_parse(struct dockerfile *df, const char *path, const cha
 		}
 		rc = scan_instruction(&s, ins);
 		if (rc)
-			goto out;
+			goto cleanup;
 		buf_reset(&logical);
 	}
 	if (hd_i < nhd) {
 		rc = scan_error(&s, "heredoc '<<%s' is not terminated", hd[hd_i]);
-		goto out;
+		goto cleanup;
 	}
 	if (in_cont) {
 		const char *ins = logical.data;
@@ -1087,13 +1085,13 @@ enum cc_code dockerfile_parse(struct dockerfile *df, const char *path, const cha
 			ins++;
 		rc = scan_instruction(&s, ins);
 		if (rc)
-			goto out;
+			goto cleanup;
 	}
 	if (!df->nstages) {
 		s.line = lineno ? lineno : 1;
 		rc = scan_error(&s, "no FROM instruction");
 	}
-out:
+cleanup:
 	buf_release(&logical);
 	buf_release(&phys);
 	vars_release(&s.global);

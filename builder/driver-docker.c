@@ -31,14 +31,14 @@ int cb_docker_probe(const char *const *args, const char *find, char *why, size_t
 		return -1;
 	}
 	if (cb_argv_add(&a, cb_docker_client(), &err))
-		goto out;
+		goto cleanup;
 	for (size_t i = 0; args[i]; i++)
 		if (cb_argv_add(&a, args[i], &err))
-			goto out;
+			goto cleanup;
 	st = cb_run(a.v, NULL, -1, fileno(f), fileno(f), &err);
 	if (st < 0) {
 		snprintf(why, n, "%s", err.msg);
-		goto out;
+		goto cleanup;
 	}
 	char line[4096] = "", *hit = NULL;
 
@@ -61,7 +61,7 @@ int cb_docker_probe(const char *const *args, const char *find, char *why, size_t
 		hit += strspn(hit, " \t");
 		snprintf(why, n, "%s", hit);
 	}
-out:
+cleanup:
 	fclose(f);
 	cb_argv_release(&a);
 	return st;

@@ -3,6 +3,7 @@
  * tar(1), no NSS. */
 #include "helper.h"
 #include "../common/hash.h"
+#include "../common/util.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -44,16 +45,9 @@ static int lines_add(struct lines *l, char *s)
 {
 	if (!s)
 		return fail("out of memory");
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 256;
-		char **v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v) {
-			free(s);
-			return fail("out of memory");
-		}
-		l->v = v;
-		l->cap = cap;
+	if (ARRAY_GROW(l->v, l->cap, l->n + 1)) {
+		free(s);
+		return fail("out of memory");
 	}
 	l->v[l->n++] = s;
 	return 0;
@@ -234,7 +228,7 @@ static int unpack(const char *tar)
 
 	if (!in || !out) {
 		rc = fail("out of memory");
-		goto done;
+		goto cleanup;
 	}
 	archive_read_support_format_tar(in);
 	archive_write_disk_set_options(out, ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
@@ -243,7 +237,7 @@ static int unpack(const char *tar)
 				       ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
 	if (archive_read_open_filename(in, tar, 1 << 16) != ARCHIVE_OK) {
 		rc = fail("cannot open '%s': %s", tar, archive_error_string(in));
-		goto done;
+		goto cleanup;
 	}
 	while (!rc && (r = archive_read_next_header(in, &e)) == ARCHIVE_OK) {
 		if (archive_write_header(out, e) < ARCHIVE_WARN)
@@ -259,7 +253,7 @@ static int unpack(const char *tar)
 		rc = fail("cannot read '%s': %s", tar, archive_error_string(in));
 	if (!rc && archive_write_close(out) != ARCHIVE_OK)
 		rc = fail("cannot unpack '%s': %s", tar, archive_error_string(out));
-done:
+cleanup:
 	archive_read_free(in);
 	archive_write_free(out);
 	return rc;
@@ -301,7 +295,7 @@ static int pack(const char *path, const char *root, const struct lines *names)
 
 	if (!out || !disk) {
 		rc = fail("out of memory");
-		goto done;
+		goto cleanup;
 	}
 	archive_write_set_format_pax_restricted(out);
 	archive_read_disk_set_symlink_physical(disk);
@@ -311,11 +305,11 @@ static int pack(const char *path, const char *root, const struct lines *names)
 #endif
 	if (archive_write_open_filename(out, path) != ARCHIVE_OK) {
 		rc = fail("cannot create '%s': %s", path, archive_error_string(out));
-		goto done;
+		goto cleanup;
 	}
 	if (chdir(root)) {
 		rc = fail("cannot enter '%s': %s", root, strerror(errno));
-		goto done;
+		goto cleanup;
 	}
 	for (size_t k = 0; !rc; k++) {
 		int fd = -1;
@@ -372,7 +366,7 @@ static int pack(const char *path, const char *root, const struct lines *names)
 	}
 	if (!rc && archive_write_close(out) != ARCHIVE_OK)
 		rc = fail("cannot write '%s': %s", path, archive_error_string(out));
-done:
+cleanup:
 	archive_entry_free(e);
 	archive_read_free(disk);
 	archive_write_free(out);
@@ -440,16 +434,10 @@ static int read_manifest(const char *path, struct delta *d)
 			rc = fail("out of memory");
 			break;
 		}
-		if (d->nh == ncap) {
-			struct host_entry *v;
-
-			ncap = ncap ? 2 * ncap : 256;
-			if (!(v = realloc(d->h, ncap * sizeof(*v)))) {
-				free(e.name);
-				rc = fail("out of memory");
-				break;
-			}
-			d->h = v;
+		if (ARRAY_GROW(d->h, ncap, d->nh + 1)) {
+			free(e.name);
+			rc = fail("out of memory");
+			break;
 		}
 		d->h[d->nh++] = e;
 	}

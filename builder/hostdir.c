@@ -1,6 +1,7 @@
 /* hostdir.c: signatures, packing and atomic replacement of host dirs. */
 #include "hostdir.h"
 #include "run.h"
+#include "../common/util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -52,7 +53,7 @@ static enum cc_code sig_walk(XXH3_state_t *h, const char *path, const char *rel,
 
 	DIR *d = opendir(path);
 	char **names = NULL;
-	size_t nn = 0;
+	size_t nn = 0, alloc = 0;
 	struct dirent *de;
 
 	if (!d)
@@ -60,14 +61,10 @@ static enum cc_code sig_walk(XXH3_state_t *h, const char *path, const char *rel,
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		char **x = realloc(names, (nn + 1) * sizeof(*x));
-
-		if (!x || !(x[nn] = strdup(de->d_name))) {
-			names = x ? x : names;
+		if (ARRAY_GROW(names, alloc, nn + 1) || !(names[nn] = strdup(de->d_name))) {
 			rc = cc_err_set(err, CC_ENOMEM, 0, "out of memory");
-			goto out;
+			goto cleanup;
 		}
-		names = x;
 		nn++;
 	}
 	if (nn)
@@ -85,7 +82,7 @@ static enum cc_code sig_walk(XXH3_state_t *h, const char *path, const char *rel,
 		free(sp);
 		free(sr);
 	}
-out:
+cleanup:
 	closedir(d);
 	for (size_t i = 0; i < nn; i++)
 		free(names[i]);
@@ -141,9 +138,9 @@ enum cc_code hostdir_pack(const char *dir, const char *tar_path, struct cc_err *
 	    (rc = cb_argv_add(&a, "-cf", err)) || (rc = cb_argv_add(&a, tar_path, err)) ||
 	    (rc = cb_argv_add(&a, "-C", err)) || (rc = cb_argv_add(&a, dir, err)) ||
 	    (rc = cb_argv_add(&a, ".", err)))
-		goto out;
+		goto cleanup;
 	rc = run_tar(&a, CC_ESOURCE, "packing", dir, err);
-out:
+cleanup:
 	cb_argv_release(&a);
 	return rc;
 }

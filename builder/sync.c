@@ -246,79 +246,79 @@ static enum cc_code helper_build(struct cb_sync *s, const char *what, const char
 
 	if (s->helper_bin ? buf_addf(&df, err, "FROM scratch AS work\nARG CB_NONCE\n") :
 			    buf_addf(&df, err, "ARG CB_HELPER\nFROM $CB_HELPER AS work\nARG CB_NONCE\n"))
-		goto out;
+		goto cleanup;
 	if (buf_addf(&df, err, "RUN --mount=type=bind,target=/cb/ctx"))
-		goto out;
+		goto cleanup;
 	for (size_t i = 0; i < n; i++) {
 		snprintf(target, sizeof(target), "/cb/m%zu", i);
 		if (mount_flag(&df, ms[i], target, s->vars, err))
-			goto out;
+			goto cleanup;
 	}
 	/* The nonce makes each run new to the builder's cache, also for an
 	 * exec-form RUN: the plan holds it too. */
 	if (s->helper_bin ? buf_addf(&df, err, " \\\n    [\"/cb/ctx/cachebuild\", \"" CB_HELPER_FLAG
 				     "\", \"/cb/ctx/plan\"]\n") :
 			    buf_addf(&df, err, " \\\n    sh /cb/ctx/script.sh \"$CB_NONCE\"\n"))
-		goto out;
+		goto cleanup;
 	if (buf_addf(&df, err, "FROM scratch\nCOPY --from=work /cb/out/ /\n"))
-		goto out;
+		goto cleanup;
 	if (buf_addf(&path, err, "%s/Dockerfile", ctx))
-		goto out;
+		goto cleanup;
 	if (s->helper_bin ? buf_addf(&script_all, err, "# %lld.%u.%d\n%s", nonce, serial,
 				     (int)getpid(), plan) :
 			    buf_addf(&script_all, err, "%s%s", script_head, script))
-		goto out;
+		goto cleanup;
 	if ((rc = write_file(path.data, df.data, err)))
-		goto out;
+		goto cleanup;
 	buf_reset(&path);
 	if (buf_addf(&path, err, "%s/%s", ctx, s->helper_bin ? "plan" : "script.sh")) {
 		rc = CC_ENOMEM;
-		goto out;
+		goto cleanup;
 	}
 	if ((rc = write_file(path.data, script_all.data, err)))
-		goto out;
+		goto cleanup;
 	if (s->helper_bin && (rc = place_helper(s, ctx, err)))
-		goto out;
+		goto cleanup;
 	buf_reset(&path);
 	if (buf_addf(&path, err, "%s/Dockerfile", ctx)) {
 		rc = CC_ENOMEM;
-		goto out;
+		goto cleanup;
 	}
 
 	if ((rc = s->drv->build_cmd(&a, err)))
-		goto out;
+		goto cleanup;
 	for (size_t i = 0; i < s->nextra; i++)
 		if ((rc = cb_argv_add(&a, s->extra[i], err)))
-			goto out;
+			goto cleanup;
 	if ((rc = cb_argv_add(&a, "--network=none", err)) ||
 	    (rc = cb_argv_add(&a, "--progress=plain", err)) ||
 	    (rc = cb_argv_add(&a, "-f", err)) || (rc = cb_argv_add(&a, path.data, err)) ||
 	    (rc = cb_argv_add(&a, "--build-arg", err)) ||
 	    (rc = cb_argv_addf(&a, err, "CB_NONCE=%lld.%u.%d", nonce, serial, (int)getpid())))
-		goto out;
+		goto cleanup;
 	if (!s->helper_bin && ((rc = cb_argv_add(&a, "--build-arg", err)) ||
 			       (rc = cb_argv_addf(&a, err, "CB_HELPER=%s", s->helper))))
-		goto out;
+		goto cleanup;
 	if (s->ns && ((rc = cb_argv_add(&a, "--build-arg", err)) ||
 		      (rc = cb_argv_addf(&a, err, "BUILDKIT_CACHE_MOUNT_NS=%s", s->ns))))
-		goto out;
+		goto cleanup;
 	if ((rc = cb_argv_add(&a, "--output", err)) ||
 	    (rc = cb_argv_addf(&a, err, "type=local,dest=%s", out)) ||
 	    (rc = cb_argv_add(&a, ctx, err)))
-		goto out;
+		goto cleanup;
 
 	snprintf(log, sizeof(log), "%s/%02u-%s.log", s->tmp, s->serial++, what);
 	fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		rc = cc_err_set(err, CC_EINTERNAL, errno, "cannot create '%s'", log);
-		goto out;
+		goto cleanup;
 	}
 	t0 = now_monotonic();
 	st = cb_run(a.v, s->drv->env, -1, fd, fd, err);
 	s->helper_secs += now_monotonic() - t0;
 	if (st < 0) {
 		rc = CC_EINTERNAL;
-		goto out;
+		goto cleanup;
 	}
 	if (st) {
 		log_tail(log, tail, sizeof(tail));
@@ -326,10 +326,10 @@ static enum cc_code helper_build(struct cb_sync *s, const char *what, const char
 				"(exit %d): %s (full log: '%s')", what,
 				s->helper_bin ? "with the helper binary" : "on helper image",
 				s->helper_bin ? s->helper_bin : s->helper, st, tail, log);
-		goto out;
+		goto cleanup;
 	}
 	rc = CC_OK;
-out:
+cleanup:
 	if (fd >= 0)
 		close(fd);
 	cb_argv_release(&a);
@@ -369,17 +369,17 @@ enum cc_code cb_sync_probe(struct cb_sync *s, struct cb_mount *m, size_t n, stru
 			ms[k++] = &m[i];
 	rc = CC_OK;
 	if (!k)
-		goto done;
+		goto cleanup;
 	for (size_t i = 0; i < k; i++)
 		if (buf_addf(&script, err, "sig /cb/m%zu >/cb/out/%zu\n", i, i) ||
 		    buf_addf(&plan, err, "probe %zu\n", i)) {
 			rc = CC_ENOMEM;
-			goto done;
+			goto cleanup;
 		}
 	if ((rc = tmp_dir(s, "probe-ctx", &ctx, err)) || (rc = tmp_dir(s, "probe-out", &out, err)))
-		goto done;
+		goto cleanup;
 	if ((rc = helper_build(s, "probe", ctx.data, script.data, plan.data, ms, k, out.data, err)))
-		goto done;
+		goto cleanup;
 	for (size_t i = 0; i < k; i++) {
 		char name[32];
 
@@ -391,11 +391,11 @@ enum cc_code cb_sync_probe(struct cb_sync *s, struct cb_mount *m, size_t n, stru
 					s->helper_bin ? "helper binary" : "is", s->helper_bin ?
 					s->helper_bin : s->helper, s->helper_bin ? "" :
 					" a busybox-like image?");
-			goto done;
+			goto cleanup;
 		}
 		ms[i]->probed = true;
 	}
-done:
+cleanup:
 	buf_release(&ctx);
 	buf_release(&out);
 	buf_release(&script);
@@ -476,17 +476,17 @@ enum cc_code cb_sync_inject(struct cb_sync *s, struct cb_mount **ms, size_t n,
 	if (!n)
 		return CC_OK;
 	if ((rc = tmp_dir(s, "inject-ctx", &ctx, err)) || (rc = tmp_dir(s, "inject-out", &out, err)))
-		goto out;
+		goto cleanup;
 	for (size_t i = 0; i < n; i++) {
 		const struct df_mount *d = ms[i]->df;
 
 		buf_reset(&tar);
 		if (buf_addf(&tar, err, "%s/data%zu.tar", ctx.data, i)) {
 			rc = CC_ENOMEM;
-			goto out;
+			goto cleanup;
 		}
 		if ((rc = hostdir_pack(ms[i]->hostdir, tar.data, err)))
-			goto out;
+			goto cleanup;
 		if (!stat(tar.data, &st))
 			ms[i]->bytes_in = (uint64_t)st.st_size;
 		/* Owners become the mount's uid/gid: the build sees its cache
@@ -500,11 +500,11 @@ enum cc_code cb_sync_inject(struct cb_sync *s, struct cb_mount **ms, size_t n,
 			     i, i, i, d->uid, d->gid, i, d->mode, i, i, i) ||
 		    buf_addf(&plan, err, "inject %zu %u %u %o\n", i, d->uid, d->gid, d->mode)) {
 			rc = CC_ENOMEM;
-			goto out;
+			goto cleanup;
 		}
 	}
 	if ((rc = helper_build(s, "inject", ctx.data, script.data, plan.data, ms, n, out.data, err)))
-		goto out;
+		goto cleanup;
 	each = (now_monotonic() - t0) / (double)n;
 	for (size_t i = 0; i < n; i++) {
 		char name[32];
@@ -514,9 +514,9 @@ enum cc_code cb_sync_inject(struct cb_sync *s, struct cb_mount **ms, size_t n,
 		ms[i]->injected = true;
 		ms[i]->secs_in = each;
 		if ((rc = write_state(ms[i], err)))
-			goto out;
+			goto cleanup;
 	}
-out:
+cleanup:
 	buf_release(&ctx);
 	buf_release(&out);
 	buf_release(&script);
@@ -555,7 +555,7 @@ static enum cc_code extract_pass(struct cb_sync *s, struct cb_mount **ms, size_t
 	enum cc_code rc;
 
 	if ((rc = tmp_dir(s, "extract-ctx", &ctx, err)) || (rc = tmp_dir(s, "extract-out", &out, err)))
-		goto done;
+		goto cleanup;
 	for (size_t i = 0; i < k; i++) {
 		/* Unchanged means: the mount is as the state recorded it and
 		 * the state describes what the host holds now. */
@@ -570,7 +570,7 @@ static enum cc_code extract_pass(struct cb_sync *s, struct cb_mount **ms, size_t
 			buf_reset(&path);
 			if (buf_addf(&path, err, "%s/host%zu.txt", ctx.data, i)) {
 				rc = CC_ENOMEM;
-				goto done;
+				goto cleanup;
 			}
 			if (hostdir_manifest(ms[i]->hostdir, path.data, &usable, &ignored) || !usable)
 				unlink(path.data);
@@ -579,10 +579,10 @@ static enum cc_code extract_pass(struct cb_sync *s, struct cb_mount **ms, size_t
 			buf_reset(&path);
 			if (buf_addf(&path, err, "%s/%s", ctx.data, j ? "cand.awk" : "delta.awk")) {
 				rc = CC_ENOMEM;
-				goto done;
+				goto cleanup;
 			}
 			if ((rc = write_file(path.data, j ? cand_awk : delta_awk, err)))
-				goto done;
+				goto cleanup;
 			awk_written = j == 1;
 		}
 		if (buf_addf(&script, err, "s=$(sig /cb/m%zu)\n"
@@ -595,11 +595,11 @@ static enum cc_code extract_pass(struct cb_sync *s, struct cb_mount **ms, size_t
 			     "echo \"$s\" >/cb/out/%zu.sig\n", i, known, i, i, i, i, i, i) ||
 		    buf_addf(&plan, err, "extract %zu %s\n", i, known)) {
 			rc = CC_ENOMEM;
-			goto done;
+			goto cleanup;
 		}
 	}
 	if ((rc = helper_build(s, "extract", ctx.data, script.data, plan.data, ms, k, out.data, err)))
-		goto done;
+		goto cleanup;
 	t1 = now_monotonic();
 	for (size_t i = 0; i < k; i++) {
 		char name[32], mode[16];
@@ -615,7 +615,7 @@ static enum cc_code extract_pass(struct cb_sync *s, struct cb_mount **ms, size_t
 		buf_reset(&path);
 		if (buf_addf(&path, err, "%s/%zu.tar", out.data, i)) {
 			rc = CC_ENOMEM;
-			goto done;
+			goto cleanup;
 		}
 		have_tar = !stat(path.data, &st);
 		if (!have_tar && !delta)
@@ -634,21 +634,21 @@ static enum cc_code extract_pass(struct cb_sync *s, struct cb_mount **ms, size_t
 				continue;
 			}
 		} else if ((rc = hostdir_replace(ms[i]->hostdir, path.data, err))) {
-			goto done;
+			goto cleanup;
 		}
 		unlink(path.data);
 		ms[i]->host_exists = true;
 		if ((rc = hostdir_sig(ms[i]->hostdir, ms[i]->host_sig, &ms[i]->host_exists, NULL,
 				      err))) {
 			rc = CC_EDEST;
-			goto done;
+			goto cleanup;
 		}
 		ms[i]->extracted = true;
 		ms[i]->secs_out += (t1 - t0) / (double)k + (now_monotonic() - t2);
 		if ((rc = write_state(ms[i], err)))
-			goto done;
+			goto cleanup;
 	}
-done:
+cleanup:
 	buf_release(&ctx);
 	buf_release(&out);
 	buf_release(&script);

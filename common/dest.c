@@ -1,5 +1,6 @@
 /* dest.c: the one writer of restored files (see dest.h for the rules). */
 #include "dest.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -48,15 +49,8 @@ static bool id_in(struct dest_id id, const struct dest_id *v, size_t n)
 static enum cc_code id_push(struct dest_id **v, size_t *n, size_t *alloc, struct dest_id id,
 			    struct cc_err *err)
 {
-	if (*n == *alloc) {
-		size_t na = *alloc ? *alloc * 2 : 16;
-		struct dest_id *x = realloc(*v, na * sizeof(*x));
-
-		if (!x)
-			return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-		*v = x;
-		*alloc = na;
-	}
+	if (ARRAY_GROW(*v, *alloc, *n + 1))
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 	(*v)[(*n)++] = id;
 	return CC_OK;
 }

@@ -13,6 +13,7 @@
 #include "strset.h"
 #include "log.h"
 #include "pathspec.h"
+#include "util.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -375,16 +376,9 @@ static enum cc_code write_file(struct legacy *x, struct archive *a, struct archi
 					archive_error_string(a) : "unreadable data");
 			goto cleanup;
 		}
-		for (size_t w = 0; w < n;) {
-			ssize_t k = pwrite(fd, (const char *)p + w, n - w, (off_t)off + (off_t)w);
-
-			if (k < 0) {
-				if (errno == EINTR)
-					continue;
-				rc = cc_err_set(err, CC_EDEST, errno, "cannot write '%s'", what);
-				goto cleanup;
-			}
-			w += (size_t)k;
+		if (pwrite_all(fd, p, n, (off_t)off)) {
+			rc = cc_err_set(err, CC_EDEST, errno, "cannot write '%s'", what);
+			goto cleanup;
 		}
 		x->st->bytes += n;
 	}
@@ -459,15 +453,8 @@ static enum cc_code remember_dir(struct legacy *x, struct archive_entry *ae, str
 {
 	struct dirmeta *d;
 
-	if (x->ndirs == x->dirs_alloc) {
-		size_t na = x->dirs_alloc ? x->dirs_alloc * 2 : 64;
-		struct dirmeta *nd = realloc(x->dirs, na * sizeof(*nd));
-
-		if (!nd)
-			return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-		x->dirs = nd;
-		x->dirs_alloc = na;
-	}
+	if (ARRAY_GROW(x->dirs, x->dirs_alloc, x->ndirs + 1))
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 	d = &x->dirs[x->ndirs];
 	if (!(d->abs = strdup(x->abs.data)))
 		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");

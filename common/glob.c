@@ -180,13 +180,8 @@ static enum cc_code seg_push(struct glob_pattern *p, const char *text, size_t n,
 	if (p->nsegs >= GLOB_MAX_SEGS)
 		return cc_err_set(err, CC_EUSAGE, 0, "pattern '%s' has over %d components",
 				  p->raw, GLOB_MAX_SEGS);
-	if (!(p->nsegs & (p->nsegs + 1)) || !p->segs) {
-		struct glob_seg *x = realloc(p->segs, (p->nsegs * 2 + 2) * sizeof(*x));
-
-		if (!x)
-			return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-		p->segs = x;
-	}
+	if (ARRAY_GROW(p->segs, p->segs_alloc, p->nsegs + 1))
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 	s = &p->segs[p->nsegs];
 	if (!(s->text = strndup(text, n)))
 		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
@@ -529,15 +524,8 @@ static enum cc_code add_root(struct search *s)
 			buf_release(&t);
 		}
 	}
-	if (!rc && s->nroots == s->alloc) {
-		size_t na = s->alloc ? s->alloc * 2 : 8;
-		struct glob_root *x = realloc(s->roots, na * sizeof(*x));
-
-		if (!x)
-			rc = cc_err_set(s->err, CC_ENOMEM, ENOMEM, "cannot allocate");
-		else
-			s->roots = x, s->alloc = na;
-	}
+	if (!rc && ARRAY_GROW(s->roots, s->alloc, s->nroots + 1))
+		rc = cc_err_set(s->err, CC_ENOMEM, ENOMEM, "cannot allocate");
 	if (!rc) {
 		struct glob_root *r = &s->roots[s->nroots];
 

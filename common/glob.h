@@ -35,7 +35,7 @@ struct glob_pattern {
 	bool dir_only;		/* ended with `/` */
 	bool rel;		/* relative to the current directory */
 	struct glob_seg *segs;	/* the absolute pattern, one per component */
-	size_t nsegs;
+	size_t nsegs, segs_alloc;
 	size_t nlit;		/* leading literal components (the search path) */
 	char *base_arg;		/* the search path spelt as given: "", "~/x", "../x", "/x" */
 	char *base_abs;		/* the search path, absolute and clean */

@@ -1,4 +1,5 @@
 #include "hash.h"
+#include "util.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -62,24 +63,24 @@ int cc_md5_range(int fd, uint64_t off, uint64_t len, unsigned char md[16])
 
 	if (!ctx || !buf || !EVP_DigestInit_ex(ctx, EVP_md5(), NULL)) {
 		errno = ENOMEM;
-		goto out;
+		goto cleanup;
 	}
 	while (len) {
-		ssize_t k = pread(fd, buf, len < (1 << 20) ? (size_t)len : (1 << 20), (off_t)off);
+		size_t want = len < (1 << 20) ? (size_t)len : (1 << 20);
+		ssize_t k = pread_full(fd, buf, want, (off_t)off);
 
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			if (!k)
-				errno = EIO;
-			goto out;
+		if (k < 0)
+			goto cleanup;
+		if ((size_t)k < want) {
+			errno = EIO;	/* the file ends early */
+			goto cleanup;
 		}
 		EVP_DigestUpdate(ctx, buf, (size_t)k);
 		off += (uint64_t)k;
 		len -= (uint64_t)k;
 	}
 	ret = EVP_DigestFinal_ex(ctx, md, NULL) ? 0 : -1;
-out:
+cleanup:
 	EVP_MD_CTX_free(ctx);
 	free(buf);
 	return ret;

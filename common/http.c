@@ -3,6 +3,7 @@
 #include "http.h"
 #include "log.h"
 #include "url.h"
+#include "util.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -394,18 +395,9 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ctx)
 					      (unsigned long long)q->out_max);
 			return 0;
 		}
-		for (size_t w = 0; w < n;) {
-			ssize_t k = pwrite(q->out_fd, p + w, n - w,
-					   (off_t)(x->fd_start + (int64_t)(x->fd_written + w)));
-
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k < 0) {
-				x->fatal = cc_err_set(x->err, CC_EDEST, errno,
-						      "cannot write a downloaded object");
-				return 0;
-			}
-			w += (size_t)k;
+		if (pwrite_all(q->out_fd, p, n, (off_t)(x->fd_start + (int64_t)x->fd_written))) {
+			x->fatal = cc_err_set(x->err, CC_EDEST, errno, "cannot write a downloaded object");
+			return 0;
 		}
 		x->fd_written += n;
 	} else if (q->out) {

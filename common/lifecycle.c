@@ -36,16 +36,9 @@ static int objs_add(void *ctx, const struct store_object *o)
 {
 	struct objs *l = ctx;
 
-	if (l->n == l->alloc) {
-		size_t na = l->alloc ? l->alloc * 2 : 64;
-		void *p = realloc(l->v, na * sizeof(*l->v));
-
-		if (!p) {
-			l->nomem = true;
-			return 1;
-		}
-		l->v = p;
-		l->alloc = na;
+	if (ARRAY_GROW(l->v, l->alloc, l->n + 1)) {
+		l->nomem = true;
+		return 1;
 	}
 	if (!(l->v[l->n].name = strdup(o->name))) {
 		l->nomem = true;
@@ -197,7 +190,7 @@ static enum cc_code get_small(struct store *s, const char *name, uint64_t max, s
 		if (end < 0)
 			rc = cc_err_set(err, CC_ESTORE, errno, "cannot read back '%s'", name);
 		else if (!(rc = buf_grow(out, (size_t)end, err))) {
-			if (pread(fd, out->data, (size_t)end, 0) != end)
+			if (pread_full(fd, out->data, (size_t)end, 0) != end)
 				rc = cc_err_set(err, CC_ESTORE, errno, "cannot read back '%s'", name);
 			else
 				buf_setlen(out, (size_t)end);
@@ -283,13 +276,12 @@ static int fref_cmp(const void *a, const void *b)
 
 static size_t pack_index(const struct state *st, const unsigned char id[16])
 {
-	char name[80], hex[CC_ID_HEX_LEN + 1];
+	char name[STORE_PACK_NAME_SIZE];
 	struct cc_id cid;
 	struct obj *o;
 
 	memcpy(cid.b, id, CC_ID_LEN);
-	cc_id_hex(&cid, hex);
-	snprintf(name, sizeof(name), "%s%s.pack", STORE_PACKS_PREFIX, hex);
+	store_pack_name(name, STORE_PACKS_PREFIX, &cid);
 	o = objs_find(&st->packs, name);
 	return o ? (size_t)(o - st->packs.v) : SIZE_MAX;
 }
@@ -356,19 +348,19 @@ static enum cc_code state_load(struct state *st, struct store *s, const char *pr
 	st->s = s;
 	st->now_ns = now_realtime_ns();
 	if ((rc = store_key_name(&kp, prefix ? prefix : "", err)))
-		goto out;
+		goto cleanup;
 	if ((rc = list_sorted(s, kp.data, &st->keys, err)) ||
 	    (rc = list_sorted(s, STORE_SUMS_PREFIX, &st->sums, err)) ||
 	    (rc = list_sorted(s, STORE_USED_PREFIX, &st->used, err)) ||
 	    (rc = list_sorted(s, STORE_PACKS_PREFIX, &st->packs, err)) ||
 	    (rc = list_sorted(s, STORE_CONDEMNED_PREFIX, &st->marks, err)))
-		goto out;
+		goto cleanup;
 	for (size_t i = 0; i < st->packs.n; i++)
 		st->stored += st->packs.v[i].size;
 	st->ents = calloc(st->keys.n ? st->keys.n : 1, sizeof(*st->ents));
 	if (!st->ents) {
 		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-		goto out;
+		goto cleanup;
 	}
 	for (size_t i = 0; i < st->keys.n; i++) {
 		struct ent *e = &st->ents[st->nents];
@@ -385,13 +377,13 @@ static enum cc_code state_load(struct state *st, struct store *s, const char *pr
 		buf_reset(&un);
 		if ((rc = buf_addf(&un, err, "%s%s", STORE_USED_PREFIX,
 				   e->o->name + strlen(STORE_KEYS_PREFIX))))
-			goto out;
+			goto cleanup;
 		if ((u = objs_find(&st->used, un.data)))
 			e->last_used_ns = u->mtime_ns;
 		rc = ent_summary(st, e, write, &e2);
 		if (rc == CC_ENOMEM || rc == CC_EINTERNAL) {
 			*err = e2;
-			goto out;
+			goto cleanup;
 		}
 		if (rc) {
 			cc_warn("cannot read entry '%s': %s", e->key.data, e2.msg);
@@ -400,7 +392,7 @@ static enum cc_code state_load(struct state *st, struct store *s, const char *pr
 		}
 	}
 	rc = build_frames(st, err);
-out:
+cleanup:
 	buf_release(&kp);
 	buf_release(&un);
 	return rc;
@@ -444,11 +436,11 @@ enum cc_code cc_store_list(struct store *s, const char *prefix, struct cc_store_
 	if (!st)
 		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 	if ((rc = state_load(st, s, prefix, true, err)))
-		goto fail;
+		goto cleanup;
 	ret->e = calloc(st->nents ? st->nents : 1, sizeof(*ret->e));
 	if (!ret->e) {
 		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-		goto fail;
+		goto cleanup;
 	}
 	for (size_t i = 0; i < st->nents; i++) {
 		struct ent *e = &st->ents[i];
@@ -472,12 +464,14 @@ enum cc_code cc_store_list(struct store *s, const char *prefix, struct cc_store_
 	}
 	ret->n = st->nents;
 	ret->priv = st;
+	st = NULL;
 	if (ret->n)
 		qsort(ret->e, ret->n, sizeof(*ret->e), list_cmp);
-	return CC_OK;
-fail:
-	state_free(st);
-	free(st);
+cleanup:
+	if (st) {
+		state_free(st);
+		free(st);
+	}
 	return rc;
 }
 
@@ -500,7 +494,7 @@ enum cc_code cc_store_stats(struct store *s, struct cc_store_stats *ret, struct 
 
 	memset(ret, 0, sizeof(*ret));
 	if ((rc = state_load(&st, s, "", true, err)))
-		goto out;
+		goto cleanup;
 	ret->entries = st.nents;
 	ret->unknown_entries = st.unknown;
 	ret->packs = st.packs.n;
@@ -521,7 +515,7 @@ enum cc_code cc_store_stats(struct store *s, struct cc_store_stats *ret, struct 
 		ret->logical += st.ents[i].sum.size;
 		ret->manifests += st.ents[i].sum.bytes;
 	}
-out:
+cleanup:
 	state_free(&st);
 	return rc;
 }
@@ -546,7 +540,7 @@ enum cc_code cc_store_delete(struct store *s, const char *const *keys, size_t nk
 			     void *ctx, size_t *ret_deleted, size_t *ret_missing,
 			     struct cc_err *err)
 {
-	struct objs l;
+	struct objs l = { 0 };
 	struct buf k = BUF_INIT;
 	bool *hit = calloc(nkeys ? nkeys : 1, sizeof(*hit));
 	enum cc_code rc;
@@ -556,7 +550,7 @@ enum cc_code cc_store_delete(struct store *s, const char *const *keys, size_t nk
 	if (!hit)
 		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 	if ((rc = list_sorted(s, STORE_KEYS_PREFIX, &l, err)))
-		goto out_free;
+		goto cleanup;
 	buf_init(&k, 0);
 	for (size_t i = 0; i < l.n && !rc; i++) {
 		bool del = false;
@@ -579,9 +573,9 @@ enum cc_code cc_store_delete(struct store *s, const char *const *keys, size_t nk
 	for (size_t j = 0; j < nkeys; j++)
 		if (!hit[j])
 			(*ret_missing)++;
+cleanup:
 	buf_release(&k);
 	objs_free(&l);
-out_free:
 	free(hit);
 	return rc;
 }
@@ -631,8 +625,8 @@ static enum cc_code put_mark(struct store *s, const char *name, int64_t now_ns,
 	if (fd < 0)
 		return err->code;
 	n = snprintf(text, sizeof(text), "cicache condemned 1\n%" PRId64 "\n", now_ns);
-	if (write(fd, text, (size_t)n) != n)
-		rc = cc_err_set(err, CC_ESTORE, errno ? errno : ENOSPC, "cannot write '%s'", tmp.data);
+	if (write_all(fd, text, (size_t)n))
+		rc = cc_err_set(err, CC_ESTORE, errno, "cannot write '%s'", tmp.data);
 	if (close(fd) && !rc)
 		rc = cc_err_set(err, CC_ESTORE, errno, "cannot write '%s'", tmp.data);
 	if (!rc)
@@ -674,29 +668,29 @@ static enum cc_code repoint_entry(struct state *st, struct ent *e, const struct 
 
 	*ret_done = false;
 	if ((rc = fetch(s, e->o->name, MF_MAX_SIZE, &in, &found, err)))
-		goto out;
+		goto cleanup;
 	end = lseek(in, 0, SEEK_END);
 	/* Gone or republished since the listing: a save won; leave it. */
-	if (!found || end < CC_ID_LEN || pread(in, ck, CC_ID_LEN, end - CC_ID_LEN) != CC_ID_LEN ||
+	if (!found || end < CC_ID_LEN || pread_full(in, ck, CC_ID_LEN, end - CC_ID_LEN) != CC_ID_LEN ||
 	    memcmp(ck, e->sum.manifest, CC_ID_LEN))
-		goto out;
+		goto cleanup;
 	out = store_tmpfile(s, &tmp, err);
 	if (out < 0) {
 		rc = err->code;
-		goto out;
+		goto cleanup;
 	}
 	if ((rc = cc_manifest_repoint(in, out, mv, nmv, &changed, err)) || !changed)
-		goto out;
+		goto cleanup;
 	if ((rc = cc_summary_from_manifest(out, &ns, err)) || (rc = cc_summary_store(s, &ns, err)))
-		goto out;
+		goto cleanup;
 	close(out);
 	out = -1;
 	if ((rc = s->ops->put_if_match(s, e->o->name, tmp.data, e->o->etag, &mismatch, err)))
-		goto out;
+		goto cleanup;
 	if (mismatch)
 		cc_info("'%s' was saved again meanwhile: that save wins, not repacked", e->key.data);
 	*ret_done = !mismatch;
-out:
+cleanup:
 	cc_summary_release(&ns);
 	if (in >= 0)
 		close(in);
@@ -717,8 +711,9 @@ static enum cc_code repack(struct state *st, bool *cand, uint64_t *pack_live,
 			   struct cc_err *err)
 {
 	struct store *s = st->s;
-	struct buf pack = BUF_INIT, tmp = BUF_INIT, pname = BUF_INIT;
+	struct buf pack = BUF_INIT, tmp = BUF_INIT;
 	struct mf_move *mv = NULL;
+	char pname[STORE_PACK_NAME_SIZE];
 	size_t nmv = 0;
 	bool *failed = NULL;
 	struct cc_id nid;
@@ -733,10 +728,10 @@ static enum cc_code repack(struct state *st, bool *cand, uint64_t *pack_live,
 	failed = calloc(st->packs.n ? st->packs.n : 1, sizeof(*failed));
 	if (!mv || !failed) {
 		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-		goto out;
+		goto cleanup;
 	}
 	if ((rc = buf_add(&pack, PACK_MAGIC, 8, err)))
-		goto out;
+		goto cleanup;
 	/* Byte for byte: frames are self-contained, no recompression. */
 	for (size_t i = 0; i < st->ndf; i++) {
 		struct dframe *d = &st->df[i];
@@ -752,10 +747,10 @@ static enum cc_code repack(struct state *st, bool *cand, uint64_t *pack_live,
 		if ((rc = buf_grow(&pack, (size_t)d->len, err)) ||
 		    (rc = s->ops->get_range(s, po->name, d->off, (size_t)d->len,
 					    pack.data + pack.len, err)))
-			goto out;
+			goto cleanup;
 		struct cc_id oid;
 
-		cc_id_parse_hex(&oid, po->name + strlen(STORE_PACKS_PREFIX));
+		store_pack_parse(po->name, STORE_PACKS_PREFIX, &oid);
 		memcpy(mv[nmv].old_pack, oid.b, CC_ID_LEN);
 		mv[nmv].old_off = d->off;
 		mv[nmv].new_off = pack.len;
@@ -765,22 +760,18 @@ static enum cc_code repack(struct state *st, bool *cand, uint64_t *pack_live,
 	/* A pack dropped for size after some of its frames were taken. */
 	size_t k = 0;
 	for (size_t i = 0; i < nmv; i++) {
-		char h[CC_ID_HEX_LEN + 1];
 		struct cc_id id;
 		struct obj *po;
 
 		memcpy(id.b, mv[i].old_pack, CC_ID_LEN);
-		cc_id_hex(&id, h);
-		buf_reset(&pname);
-		if ((rc = buf_addf(&pname, err, "%s%s.pack", STORE_PACKS_PREFIX, h)))
-			goto out;
-		po = objs_find(&st->packs, pname.data);
+		store_pack_name(pname, STORE_PACKS_PREFIX, &id);
+		po = objs_find(&st->packs, pname);
 		if (po && cand[po - st->packs.v])
 			mv[k++] = mv[i];
 	}
 	nmv = k;
 	if (!nmv)
-		goto out;
+		goto cleanup;
 	cc_id_of(&nid, pack.data, pack.len);
 	cc_id_hex(&nid, hex);
 	for (size_t i = 0; i < nmv; i++)
@@ -789,22 +780,21 @@ static enum cc_code repack(struct state *st, bool *cand, uint64_t *pack_live,
 	fd = store_tmpfile(s, &tmp, err);
 	if (fd < 0) {
 		rc = err->code;
-		goto out;
+		goto cleanup;
 	}
-	if (write(fd, pack.data, pack.len) != (ssize_t)pack.len) {
-		rc = cc_err_set(err, CC_ESTORE, errno ? errno : ENOSPC, "cannot write '%s'", tmp.data);
+	if (write_all(fd, pack.data, pack.len)) {
+		rc = cc_err_set(err, CC_ESTORE, errno, "cannot write '%s'", tmp.data);
 		close(fd);
-		goto out;
+		goto cleanup;
 	}
 	if (close(fd)) {
 		rc = cc_err_set(err, CC_ESTORE, errno, "cannot write '%s'", tmp.data);
-		goto out;
+		goto cleanup;
 	}
-	buf_reset(&pname);
-	if ((rc = buf_addf(&pname, err, "%s%s.pack", STORE_PACKS_PREFIX, hex)) ||
-	    (rc = s->ops->put(s, pname.data, tmp.data, STORE_PUT_MOVE | STORE_PUT_IF_ABSENT,
+	store_pack_name(pname, STORE_PACKS_PREFIX, &nid);
+	if ((rc = s->ops->put(s, pname, tmp.data, STORE_PUT_MOVE | STORE_PUT_IF_ABSENT,
 			      &existed, err)))
-		goto out;
+		goto cleanup;
 	*ret_new = pack.len;
 	if (o->note)
 		o->note(o->ctx, "new pack", hex, pack.len);
@@ -823,7 +813,7 @@ static enum cc_code repack(struct state *st, bool *cand, uint64_t *pack_live,
 		if (!uses)
 			continue;
 		if ((rc = repoint_entry(st, e, mv, nmv, &done, err)))
-			goto out;
+			goto cleanup;
 		if (o->note)
 			o->note(o->ctx, done ? "repoint entry" : "leave entry", e->key.data, 0);
 		if (!done)
@@ -836,12 +826,11 @@ static enum cc_code repack(struct state *st, bool *cand, uint64_t *pack_live,
 			pack_live[p] = 0;
 			(*ret_n)++;
 		}
-out:
+cleanup:
 	if (tmp.len)
 		unlink(tmp.data);
 	buf_release(&tmp);
 	buf_release(&pack);
-	buf_release(&pname);
 	free(mv);
 	free(failed);
 	return rc;
@@ -1159,26 +1148,26 @@ static enum cc_code check_data(struct store *s, const char *name, struct cc_chec
 	if (!dc) {
 		fd = -1;
 		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate a zstd context");
-		goto out;
+		goto cleanup;
 	}
 	if ((rc = fetch(s, name, MF_MAX_SIZE, &fd, &found, err)))
-		goto out;
+		goto cleanup;
 	if (!found) {
 		rc = cc_err_set(err, CC_ECORRUPT, 0, "entry vanished");
-		goto out;
+		goto cleanup;
 	}
 	if ((rc = mf_open(&r, fd, err)))
-		goto out;
+		goto cleanup;
 	opened = true;
 	while (!(rc = mf_next_chunk(&r, &c, &done, err)) && !done) {
 		struct cc_id id;
-		char pname[64];
+		char pname[STORE_PACK_NAME_SIZE];
 
 		if (!have || c.frame.pack != cur.pack || c.frame.off != cur.off) {
 			cur = c.frame;
 			have = true;
 			cc_id_hex(&r.packs[cur.pack], hex);
-			snprintf(pname, sizeof(pname), "%s%s.pack", STORE_PACKS_PREFIX, hex);
+			store_pack_name(pname, STORE_PACKS_PREFIX, &r.packs[cur.pack]);
 			buf_reset(&cbuf);
 			buf_reset(&ubuf);
 			if ((rc = buf_grow(&cbuf, cur.clen, err)) || (rc = buf_grow(&ubuf, cur.ulen, err)))
@@ -1215,7 +1204,7 @@ static enum cc_code check_data(struct store *s, const char *name, struct cc_chec
 			break;
 		}
 	}
-out:
+cleanup:
 	if (opened)
 		mf_close(&r);
 	if (fd >= 0)

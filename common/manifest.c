@@ -359,21 +359,12 @@ static enum cc_code corrupt(struct cc_err *err, const char *what)
 
 static enum cc_code read_at(int fd, void *p, size_t n, uint64_t off, struct cc_err *err)
 {
-	char *c = p;
+	ssize_t k = pread_full(fd, p, n, (off_t)off);
 
-	while (n) {
-		ssize_t k = pread(fd, c, n, (off_t)off);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return cc_err_set(err, CC_ESTORE, errno, "cannot read the manifest");
-		if (k == 0)
-			return corrupt(err, "truncated");
-		c += k;
-		n -= (size_t)k;
-		off += (uint64_t)k;
-	}
+	if (k < 0)
+		return cc_err_set(err, CC_ESTORE, errno, "cannot read the manifest");
+	if ((size_t)k < n)
+		return corrupt(err, "truncated");
 	return CC_OK;
 }
 
@@ -718,14 +709,8 @@ static enum cc_code read_entry(struct mf_reader *r, char type, struct mf_entry *
 			break;
 		if ((rc = zr_bounded(z, MF_MAX_EXTENTS, &v, "extent count", err)))
 			return rc;
-		if (v > e->extents_alloc) {
-			struct mf_extent *x = realloc(e->extents, v * sizeof(*x));
-
-			if (!x)
-				return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate extents");
-			e->extents = x;
-			e->extents_alloc = v;
-		}
+		if (ARRAY_GROW(e->extents, e->extents_alloc, v))
+			return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate extents");
 		e->nextents = v;
 		for (size_t i = 0; i < e->nextents; i++) {
 			uint64_t gap, len;
@@ -757,6 +742,21 @@ static enum cc_code read_entry(struct mf_reader *r, char type, struct mf_entry *
 	return CC_OK;
 }
 
+/* A pattern record after its type byte: as given, before the first
+ * root, version 2 only. */
+static enum cc_code read_pattern(struct mf_reader *r, struct buf *root, struct cc_err *err)
+{
+	enum cc_code rc;
+
+	if (r->hdr.version < 2 || r->seen_roots)
+		return corrupt(err, "misplaced pattern");
+	if ((rc = zr_string(&r->ents, root, MF_MAX_PATTERN, "pattern length", err)))
+		return rc;
+	if (!root->len || memchr(root->data, '\0', root->len))
+		return corrupt(err, "bad pattern");
+	return CC_OK;
+}
+
 enum cc_code mf_next(struct mf_reader *r, enum mf_item *ret_item, struct buf *root,
 		     struct mf_entry *e, struct cc_err *err)
 {
@@ -765,20 +765,14 @@ enum cc_code mf_next(struct mf_reader *r, enum mf_item *ret_item, struct buf *ro
 
 	if (r->ents_done)
 		return cc_err_set(err, CC_EINTERNAL, 0, "manifest read past its end");
-again:
-	if ((rc = zr_bytes(&r->ents, &type, 1, err)))
-		return rc;
+	/* Patterns are checked even when the caller skips them. */
+	do {
+		if ((rc = zr_bytes(&r->ents, &type, 1, err)) ||
+		    (type == 'P' && (rc = read_pattern(r, root, err))))
+			return rc;
+	} while (type == 'P' && !r->want_patterns);
 	switch (type) {
 	case 'P':
-		/* Patterns as given: before the first root, version 2 only. */
-		if (r->hdr.version < 2 || r->seen_roots)
-			return corrupt(err, "misplaced pattern");
-		if ((rc = zr_string(&r->ents, root, MF_MAX_PATTERN, "pattern length", err)))
-			return rc;
-		if (!root->len || memchr(root->data, '\0', root->len))
-			return corrupt(err, "bad pattern");
-		if (!r->want_patterns)
-			goto again;
 		*ret_item = MF_ITEM_PATTERN;
 		return CC_OK;
 	case 'R':

@@ -137,7 +137,7 @@ static void append(struct prefetch *p, struct pf_frame *f)
 static void fetch(struct prefetch *p, struct pf_frame **b, size_t n)
 {
 	struct store_range r[BATCH_MAX];
-	char names[BATCH_MAX][64];
+	char names[BATCH_MAX][STORE_PACK_NAME_SIZE];
 	struct cc_err err;
 	enum cc_code rc = CC_OK;
 
@@ -146,10 +146,7 @@ static void fetch(struct prefetch *p, struct pf_frame **b, size_t n)
 		rc = CC_EINTERNAL;
 	pthread_mutex_unlock(&p->mu);
 	for (size_t i = 0; i < n && !rc; i++) {
-		char hex[CC_ID_HEX_LEN + 1];
-
-		cc_id_hex(&p->mr.packs[b[i]->pack], hex);
-		snprintf(names[i], sizeof(names[i]), "%s%s.pack", STORE_PACKS_PREFIX, hex);
+		store_pack_name(names[i], STORE_PACKS_PREFIX, &p->mr.packs[b[i]->pack]);
 		if (!(b[i]->data = malloc(b[i]->clen ? b[i]->clen : 1)))
 			rc = CC_ENOMEM;
 		r[i] = (struct store_range){ names[i], b[i]->off, b[i]->clen, b[i]->data, &p->cancel };

@@ -62,16 +62,9 @@ static int collect(void *ctx, const struct store_object *o)
 	if ((c->only_key && strcmp(c->kb.data, c->only_key)) ||
 	    (c->not_key && !strcmp(c->kb.data, c->not_key)))
 		return 0;
-	if (c->n == c->alloc) {
-		size_t na = c->alloc ? c->alloc * 2 : 16;
-		struct cc_match *x = realloc(c->v, na * sizeof(*x));
-
-		if (!x) {
-			c->oom = true;
-			return 1;
-		}
-		c->v = x;
-		c->alloc = na;
+	if (ARRAY_GROW(c->v, c->alloc, c->n + 1)) {
+		c->oom = true;
+		return 1;
 	}
 	memset(&c->v[c->n], 0, sizeof(c->v[c->n]));
 	c->v[c->n].key = strdup(c->kb.data);
@@ -201,17 +194,10 @@ static enum cc_code add_step(struct store *s, struct collect_ctx *out, struct co
 			match_free(&c->v[i]);
 			continue;
 		}
-		if (out->n == out->alloc) {
-			size_t na = out->alloc ? out->alloc * 2 : 16;
-			struct cc_match *x = realloc(out->v, na * sizeof(*x));
-
-			if (!x) {
-				rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-				match_free(&c->v[i]);
-				continue;
-			}
-			out->v = x;
-			out->alloc = na;
+		if (ARRAY_GROW(out->v, out->alloc, out->n + 1)) {
+			rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+			match_free(&c->v[i]);
+			continue;
 		}
 		c->v[i].exact = exact;
 		out->v[out->n++] = c->v[i];
@@ -273,16 +259,9 @@ enum cc_code cc_lookup(struct store *s, const char *key, const char *version,
 
 			if (to == &out)
 				continue;
-			if (pre.n == pre.alloc) {
-				size_t na = pre.alloc ? pre.alloc * 2 : 16;
-				struct cc_match *x = realloc(pre.v, na * sizeof(*x));
-
-				if (!x) {
-					pre.oom = true;
-					break;
-				}
-				pre.v = x;
-				pre.alloc = na;
+			if (ARRAY_GROW(pre.v, pre.alloc, pre.n + 1)) {
+				pre.oom = true;
+				break;
 			}
 			pre.v[pre.n++] = c.v[i];
 			c.v[i].key = c.v[i].name = NULL;
@@ -424,14 +403,13 @@ static enum cc_code ds_next(struct dstream *ds, const char *what, struct cc_err 
 static enum cc_code ds_fill(struct dstream *ds, struct frame_cache *slot, const struct mf_frame *f,
 			    bool use_prefetch, const char *what, struct cc_err *err)
 {
-	char hex[CC_ID_HEX_LEN + 1], name[64];
+	char name[STORE_PACK_NAME_SIZE];
 	unsigned char *pre = NULL;
 	const unsigned char *src;
 	enum cc_code rc = CC_OK;
 	size_t n;
 
-	cc_id_hex(&ds->mr->packs[f->pack], hex);
-	snprintf(name, sizeof(name), "%s%s.pack", STORE_PACKS_PREFIX, hex);
+	store_pack_name(name, STORE_PACKS_PREFIX, &ds->mr->packs[f->pack]);
 	if (use_prefetch && ds->pf && (rc = prefetch_take(ds->pf, f, &pre, err)))
 		return rc;
 	if (f->codec == FRAME_RAW) {
@@ -454,8 +432,9 @@ static enum cc_code ds_fill(struct dstream *ds, struct frame_cache *slot, const 
 	free(pre);
 	if (ZSTD_isError(n) || n != f->ulen)
 		return cc_err_set(err, CC_ECORRUPT, 0,
-				  "data of '%s' is corrupt: pack %s at %llu does not decompress (%s)",
-				  what, hex, (unsigned long long)f->off,
+				  "data of '%s' is corrupt: pack %.*s at %llu does not decompress (%s)",
+				  what, CC_ID_HEX_LEN, name + strlen(STORE_PACKS_PREFIX),
+				  (unsigned long long)f->off,
 				  ZSTD_isError(n) ? ZSTD_getErrorName(n) : "wrong length");
 	return CC_OK;
 }
@@ -472,7 +451,7 @@ static void note_damaged_pack(struct dstream *ds, const struct mf_frame *f)
 {
 	struct store *s = ds->store;
 	const struct cc_id *id = &ds->mr->packs[f->pack];
-	char hex[CC_ID_HEX_LEN + 1], name[64];
+	char hex[CC_ID_HEX_LEN + 1], name[STORE_PACK_NAME_SIZE];
 	struct buf tmp = BUF_INIT, line = BUF_INIT;
 	struct cc_err e;
 	bool existed = false;
@@ -483,29 +462,28 @@ static void note_damaged_pack(struct dstream *ds, const struct mf_frame *f)
 	ds->noted = true;
 	cc_err_clear(&e);
 	cc_id_hex(id, hex);
-	snprintf(name, sizeof(name), "%s%s.pack", STORE_DAMAGED_PREFIX, hex);
+	store_pack_name(name, STORE_DAMAGED_PREFIX, id);
 	fd = store_tmpfile(s, &tmp, &e);
 	if (fd < 0)
-		goto fail;
+		goto cleanup;
 	if (buf_addf(&line, &e, "cicache damaged pack 1\npack %s\nframe %llu %u\n", hex,
 		     (unsigned long long)f->off, f->clen)) {
 		close(fd);
-		goto fail;
+		goto cleanup;
 	}
-	if (write(fd, line.data, line.len) != (ssize_t)line.len || close(fd)) {
+	if (write_all(fd, line.data, line.len) || close(fd)) {
 		cc_err_set(&e, CC_ESTORE, errno, "cannot write '%s'", tmp.data);
-		goto fail;
+		goto cleanup;
 	}
 	if (s->ops->put(s, name, tmp.data, STORE_PUT_MOVE | STORE_PUT_IF_ABSENT, &existed, &e))
-		goto fail;
+		goto cleanup;
 	if (!existed)
 		cc_warn("noted the damaged pack '%s%s.pack' in the store as '%s': the next save "
 			"stores its data again", STORE_PACKS_PREFIX, hex, name);
-	goto cleanup;
-fail:
-	cc_warn("the pack '%s%s.pack' is damaged, and the note for the next save cannot be "
-		"written: %s", STORE_PACKS_PREFIX, hex, e.msg);
 cleanup:
+	if (e.code)
+		cc_warn("the pack '%s%s.pack' is damaged, and the note for the next save cannot be "
+			"written: %s", STORE_PACKS_PREFIX, hex, e.msg);
 	if (tmp.len)
 		unlink(tmp.data);
 	buf_release(&tmp);
@@ -597,17 +575,9 @@ static enum cc_code ds_take(struct dstream *ds, uint64_t n, int fd, uint64_t off
 			if (!ds->data && (rc = ds_load(ds, what, err)))
 				return rc;
 			p = ds->data + ds->pos;
-			while (left) {
-				ssize_t w = pwrite(fd, p, left, (off_t)off);
-
-				if (w < 0 && errno == EINTR)
-					continue;
-				if (w < 0)
-					return cc_err_set(err, CC_EDEST, errno, "cannot write '%s'", what);
-				p += w;
-				left -= (size_t)w;
-				off += (uint64_t)w;
-			}
+			if (pwrite_all(fd, p, left, (off_t)off))
+				return cc_err_set(err, CC_EDEST, errno, "cannot write '%s'", what);
+			off += left;
 		}
 		ds->pos += (uint32_t)k;
 		n -= k;
@@ -665,14 +635,13 @@ enum cc_code cc_entry_check_packs(struct cc_entry *e, struct cc_err *err)
 	enum cc_code rc = CC_OK;
 
 	for (uint64_t i = 0; i < r->hdr.n_packs && !rc; i++) {
-		char hex[CC_ID_HEX_LEN + 1], name[64];
+		char name[STORE_PACK_NAME_SIZE];
 		struct store_object o = { 0 };
 		bool found;
 
 		if (!e->pack_end[i])
 			continue;
-		cc_id_hex(&r->packs[i], hex);
-		snprintf(name, sizeof(name), "%s%s.pack", STORE_PACKS_PREFIX, hex);
+		store_pack_name(name, STORE_PACKS_PREFIX, &r->packs[i]);
 		if ((rc = e->store->ops->stat(e->store, name, &found, &o, err)))
 			break;
 		if (!found)
@@ -702,7 +671,7 @@ enum cc_code cc_entry_open(struct store *s, const char *name, const char *key,
 	e->fd = -1;
 	if (!(e->name = strdup(name))) {
 		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-		goto fail;
+		goto cleanup;
 	}
 	if (!tmpdir || !*tmpdir)
 		tmpdir = "/tmp";
@@ -711,21 +680,21 @@ enum cc_code cc_entry_open(struct store *s, const char *name, const char *key,
 	e->fd = tmpfile_unnamed(tmpdir);
 	if (e->fd < 0) {
 		rc = cc_err_set(err, CC_EDEST, errno, "cannot create a temporary file in '%s'", tmpdir);
-		goto fail;
+		goto cleanup;
 	}
 	if ((rc = s->ops->get_file(s, name, e->fd, MF_MAX_SIZE, &found, err)))
-		goto fail;
+		goto cleanup;
 	if (!found) {
 		rc = cc_err_set(err, CC_ECORRUPT, 0, "entry '%s' disappeared from the store", key);
-		goto fail;
+		goto cleanup;
 	}
 	if ((rc = mf_open(&e->mr, e->fd, err)))
-		goto fail;
+		goto cleanup;
 	e->opened = true;
 	if (strcmp(e->mr.key, key)) {
 		rc = cc_err_set(err, CC_ECORRUPT, 0, "entry '%s' holds the manifest of '%s'", key,
 				e->mr.key);
-		goto fail;
+		goto cleanup;
 	}
 	/* The dry run checks every record and the tree shape before a single
 	 * file is written, and collects the roots and where each pack's
@@ -733,14 +702,15 @@ enum cc_code cc_entry_open(struct store *s, const char *name, const char *key,
 	if (!(e->pack_end = calloc(e->mr.hdr.n_packs ? e->mr.hdr.n_packs : 1,
 				   sizeof(*e->pack_end)))) {
 		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-		goto fail;
+		goto cleanup;
 	}
 	if ((rc = walk(e, NULL, true, NULL, err)) || (rc = mf_rewind(&e->mr, err)))
-		goto fail;
+		goto cleanup;
 	*ret = e;
-	return CC_OK;
-fail:
-	cc_entry_close(e);
+	e = NULL;
+cleanup:
+	if (e)
+		cc_entry_close(e);
 	return rc;
 }
 
@@ -1783,30 +1753,29 @@ static void record_use(struct cc_entry *e)
 		return;
 	if (buf_addf(&name, &err, "%s%s", STORE_USED_PREFIX, e->name + strlen(STORE_KEYS_PREFIX)) ||
 	    s->ops->stat(s, name.data, &found, &o, &err))
-		goto fail;
+		goto cleanup;
 	if (found && o.mtime_ns > now - USE_RECORD_EVERY_NS)
 		goto cleanup;	/* recorded within the hour */
 	if (buf_addf(&text, &err, "cicache used 1\n%lld\n", (long long)now) ||
 	    (fd = store_tmpfile(s, &tmp, &err)) < 0)
-		goto fail;
-	if (write(fd, text.data, text.len) != (ssize_t)text.len) {
+		goto cleanup;
+	if (write_all(fd, text.data, text.len)) {
 		cc_err_set(&err, CC_ESTORE, errno, "cannot write '%s'", tmp.data);
-		goto fail;
+		goto cleanup;
 	}
 	if (close(fd)) {
 		fd = -1;
 		cc_err_set(&err, CC_ESTORE, errno, "cannot write '%s'", tmp.data);
-		goto fail;
+		goto cleanup;
 	}
 	fd = -1;
 	if (s->ops->put(s, name.data, tmp.data, STORE_PUT_MOVE, NULL, &err))
-		goto fail;
+		goto cleanup;
 	cc_debug("recorded the use of '%s'", name.data);
-	goto cleanup;
-fail:
-	cc_debug("cannot record the use of this entry (a prune may take it for unused): %s",
-		 err.msg);
 cleanup:
+	if (err.code)
+		cc_debug("cannot record the use of this entry (a prune may take it for unused): %s",
+			 err.msg);
 	if (fd >= 0)
 		close(fd);
 	if (tmp.len)

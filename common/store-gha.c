@@ -1110,7 +1110,7 @@ static enum cc_code gha_put(struct store *s, const char *name, const char *src, 
 			/* First writer wins, even one still uploading. */
 			if (ret_existed)
 				*ret_existed = true;
-			goto done;
+			goto cleanup;
 		}
 		if (content_named && !attempt) {
 			bool found;
@@ -1124,7 +1124,7 @@ static enum cc_code gha_put(struct store *s, const char *name, const char *src, 
 			if (found) {
 				if (ret_existed)
 					*ret_existed = true;
-				goto done;
+				goto cleanup;
 			}
 			/* Reserved but never finished (a killed save, or one
 			 * uploading right now): upload a copy of our own. */
@@ -1145,12 +1145,13 @@ static enum cc_code gha_put(struct store *s, const char *name, const char *src, 
 		goto cleanup;
 	cc_debug("gha: saved '%s' as entry '%s' (%lld bytes)", name, ekey.data,
 		 (long long)st.st_size);
-done:
-	cache_forget(g, name);
-	known_put(g, name);
-	if (flags & STORE_PUT_MOVE)
-		unlink(src);
 cleanup:
+	if (!rc) {	/* saved now, or by a first writer */
+		cache_forget(g, name);
+		known_put(g, name);
+		if (flags & STORE_PUT_MOVE)
+			unlink(src);
+	}
 	if (fd >= 0)
 		close(fd);
 	buf_release(&ekey);
@@ -1540,22 +1541,12 @@ static int rest_page_add(void *ctx, const struct gha_rest_cache *c)
 	e.id = c->id;
 	e.size = c->size;
 	e.created_ns = c->created_ns;
-	if (l->n == l->alloc) {
-		size_t na = l->alloc ? 2 * l->alloc : 256;
-		struct rest_entry *nv = realloc(l->v, na * sizeof(*nv));
-
-		if (!nv)
-			goto nomem;
-		l->v = nv;
-		l->alloc = na;
+	if (ARRAY_GROW(l->v, l->alloc, l->n + 1) || !(e.name = buf_detach(&pg->name, NULL))) {
+		pg->rc = CC_ENOMEM;
+		return 1;
 	}
-	if (!(e.name = buf_detach(&pg->name, NULL)))
-		goto nomem;
 	l->v[l->n++] = e;
 	return 0;
-nomem:
-	pg->rc = CC_ENOMEM;
-	return 1;
 }
 
 /* Lists every entry of ours whose object name starts with prefix (the
@@ -1706,7 +1697,7 @@ static void known_put(struct gha *g, const char *name)
 
 	pthread_mutex_lock(&g->mu);
 	if (!g->known)
-		goto done;
+		goto cleanup;
 	nv = realloc(g->put_names, (g->n_put_names + 1) * sizeof(*nv));
 	if (nv)
 		g->put_names = nv;
@@ -1714,10 +1705,10 @@ static void known_put(struct gha *g, const char *name)
 		/* Cannot remember it: trust no listing from now on. */
 		known_free(g->known);
 		g->known = NULL;
-		goto done;
+		goto cleanup;
 	}
 	g->put_names[g->n_put_names++] = copy;
-done:
+cleanup:
 	pthread_mutex_unlock(&g->mu);
 }
 
@@ -1752,16 +1743,9 @@ static bool known_ids(struct gha *g, const char *name, struct rest_list *l)
 		for (; lo < k->l.n && !strcmp(k->l.v[lo].name, name); lo++) {
 			struct rest_entry e = k->l.v[lo];
 
-			if (l->n == l->alloc) {
-				size_t na = l->alloc ? 2 * l->alloc : 8;
-				struct rest_entry *nv = realloc(l->v, na * sizeof(*nv));
-
-				if (!nv) {
-					covered = false;	/* list again */
-					break;
-				}
-				l->v = nv;
-				l->alloc = na;
+			if (ARRAY_GROW(l->v, l->alloc, l->n + 1)) {
+				covered = false;	/* list again */
+				break;
 			}
 			if (!(e.name = strdup(name))) {
 				covered = false;

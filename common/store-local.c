@@ -173,7 +173,7 @@ static enum cc_code local_prepare_write(struct store *s, struct cc_err *err)
 	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return cc_err_set(err, CC_ESTORE, errno, "cannot write to store '%s'", l->dir);
-	if (lseek(fd, 0, SEEK_END) == 0 && write(fd, "cicache store 1\n", 16) != 16) {
+	if (lseek(fd, 0, SEEK_END) == 0 && write_all(fd, "cicache store 1\n", 16)) {
 		close(fd);
 		return cc_err_set(err, CC_ESTORE, errno, "cannot write to store '%s'", l->dir);
 	}
@@ -294,30 +294,18 @@ static enum cc_code local_get_range(struct store *s, const char *name, uint64_t 
 	struct local *l = s->priv;
 	bool found, owned;
 	int fd = local_fd(l, name, &found, &owned, err);
-	char *p = dst;
 	enum cc_code rc = CC_OK;
+	ssize_t k;
 
 	if (fd < 0)
 		return found ? err->code
 			     : cc_err_set(err, CC_ECORRUPT, 0, "object '%s' is missing from the store",
 					  name);
-	while (len) {
-		ssize_t k = pread(fd, p, len, (off_t)off);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0) {
-			rc = cc_err_set(err, CC_ESTORE, errno, "cannot read '%s'", name);
-			break;
-		}
-		if (k == 0) {
-			rc = cc_err_set(err, CC_ECORRUPT, 0, "object '%s' is truncated", name);
-			break;
-		}
-		p += k;
-		len -= (size_t)k;
-		off += (uint64_t)k;
-	}
+	k = pread_full(fd, dst, len, (off_t)off);
+	if (k < 0)
+		rc = cc_err_set(err, CC_ESTORE, errno, "cannot read '%s'", name);
+	else if ((size_t)k < len)
+		rc = cc_err_set(err, CC_ECORRUPT, 0, "object '%s' is truncated", name);
 	if (owned)
 		close(fd);
 	return rc;
@@ -360,16 +348,9 @@ static enum cc_code local_get_file(struct store *s, const char *name, int out, u
 					name, (unsigned long long)max);
 			goto cleanup;
 		}
-		for (ssize_t w = 0; w < k;) {
-			ssize_t n = write(out, tmp + w, (size_t)(k - w));
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0) {
-				rc = cc_err_set(err, CC_EDEST, errno, "cannot write a temporary file");
-				goto cleanup;
-			}
-			w += n;
+		if (write_all(out, tmp, (size_t)k)) {
+			rc = cc_err_set(err, CC_EDEST, errno, "cannot write a temporary file");
+			goto cleanup;
 		}
 	}
 cleanup:

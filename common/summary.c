@@ -81,11 +81,11 @@ enum cc_code cc_summary_from_manifest(int fd, struct cc_summary *ret, struct cc_
 
 	memset(ret, 0, sizeof(*ret));
 	if ((rc = mf_open(&r, fd, err)))
-		goto out_close;
+		goto cleanup;
 	end = lseek(fd, 0, SEEK_END);
-	if (end < CC_ID_LEN || pread(fd, ret->manifest, CC_ID_LEN, end - CC_ID_LEN) != CC_ID_LEN) {
+	if (end < CC_ID_LEN || pread_full(fd, ret->manifest, CC_ID_LEN, end - CC_ID_LEN) != CC_ID_LEN) {
 		rc = cc_err_set(err, CC_ESTORE, errno, "cannot read the manifest");
-		goto out_close;
+		goto cleanup;
 	}
 	ret->bytes = (uint64_t)end;
 	ret->created_ns = r.hdr.created_ns;
@@ -95,28 +95,21 @@ enum cc_code cc_summary_from_manifest(int fd, struct cc_summary *ret, struct cc_
 	ret->packs = calloc(ret->n_packs ? ret->n_packs : 1, sizeof(*ret->packs));
 	if (!ret->packs) {
 		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-		goto out_close;
+		goto cleanup;
 	}
 	for (size_t i = 0; i < ret->n_packs; i++)
 		memcpy(ret->packs[i], r.packs[i].b, CC_ID_LEN);
 	if ((rc = read_patterns(&r, ret, err)))
-		goto out_close;
+		goto cleanup;
 	/* Chunk records name their frame; consecutive chunks mostly share
 	 * one, so only a change of frame is a new row (duplicates from
 	 * dedup across the stream are removed after sorting). */
 	while (!(rc = mf_next_chunk(&r, &c, &done, err)) && !done) {
 		if (n && fr[n - 1].pack == c.frame.pack && fr[n - 1].off == c.frame.off)
 			continue;
-		if (n == alloc) {
-			size_t na = alloc ? alloc * 2 : 256;
-			void *p = realloc(fr, na * sizeof(*fr));
-
-			if (!p) {
-				rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-				goto out_close;
-			}
-			fr = p;
-			alloc = na;
+		if (ARRAY_GROW(fr, alloc, n + 1)) {
+			rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+			goto cleanup;
 		}
 		fr[n].pack = c.frame.pack;
 		fr[n].off = c.frame.off;
@@ -124,7 +117,7 @@ enum cc_code cc_summary_from_manifest(int fd, struct cc_summary *ret, struct cc_
 		n++;
 	}
 	if (rc)
-		goto out_close;
+		goto cleanup;
 	if (n)
 		qsort(fr, n, sizeof(*fr), frame_cmp);
 	size_t k = 0;
@@ -134,7 +127,7 @@ enum cc_code cc_summary_from_manifest(int fd, struct cc_summary *ret, struct cc_
 	ret->frames = fr;
 	ret->n_frames = k;
 	fr = NULL;
-out_close:
+cleanup:
 	mf_close(&r);
 	free(fr);
 	if (rc)
@@ -296,45 +289,41 @@ enum cc_code cc_summary_parse(const void *p, size_t n, struct cc_summary *ret,
 {
 	struct lines l = { .p = p, .end = (const char *)p + n };
 	size_t pa = 0, fa = 0;
+	bool nomem = false;
 	uint64_t v;
 
 	memset(ret, 0, sizeof(*ret));
 	if (n > CC_SUMMARY_MAX)
-		goto bad;
+		goto cleanup;
 	if (!next_line(&l) || strcmp(l.line, "cicache summary 1"))
-		goto bad;
+		goto cleanup;
 	if (!next_line(&l) || !field_hex(l.line, "manifest", ret->manifest))
-		goto bad;
+		goto cleanup;
 	if (!next_line(&l) || !field_u64(l.line, "bytes", &ret->bytes) ||
 	    ret->bytes > MF_MAX_SIZE)
-		goto bad;
+		goto cleanup;
 	if (!next_line(&l) || !field_u64(l.line, "created", &v) || v > INT64_MAX)
-		goto bad;
+		goto cleanup;
 	ret->created_ns = (int64_t)v;
 	if (!next_line(&l) || !field_u64(l.line, "size", &ret->size))
-		goto bad;
+		goto cleanup;
 	if (!next_line(&l) || !field_u64(l.line, "files", &ret->files))
-		goto bad;
+		goto cleanup;
 	for (;;) {
 		if (!next_line(&l))
-			goto bad;
+			goto cleanup;
 		if (!strncmp(l.line, "path ", 5)) {
 			if (ret->n_packs || ret->n_frames || !parse_pattern(l.line + 5, ret, err))
-				goto bad;
+				goto cleanup;
 		} else if (!strncmp(l.line, "pack ", 5)) {
 			if (ret->n_frames || ret->n_packs >= CC_SUMMARY_MAX_PACKS)
-				goto bad;
-			if (ret->n_packs == pa) {
-				size_t na = pa ? pa * 2 : 16;
-				void *q = realloc(ret->packs, na * sizeof(*ret->packs));
-
-				if (!q)
-					goto nomem;
-				ret->packs = q;
-				pa = na;
+				goto cleanup;
+			if (ARRAY_GROW(ret->packs, pa, ret->n_packs + 1)) {
+				nomem = true;
+				goto cleanup;
 			}
 			if (!field_hex(l.line, "pack", ret->packs[ret->n_packs]))
-				goto bad;
+				goto cleanup;
 			ret->n_packs++;
 		} else if (!strncmp(l.line, "frame ", 6)) {
 			struct cc_summary_frame f;
@@ -342,39 +331,33 @@ enum cc_code cc_summary_parse(const void *p, size_t n, struct cc_summary *ret,
 			uint64_t pk;
 
 			if (ret->n_frames >= CC_SUMMARY_MAX_FRAMES)
-				goto bad;
+				goto cleanup;
 			if (!parse_u64(q, &q, &pk) || *q++ != ' ' || !parse_u64(q, &q, &f.off) ||
 			    *q++ != ' ' || !parse_u64(q, &q, &f.len) || *q || pk >= ret->n_packs ||
 			    !f.len || f.len > MF_MAX_FRAME || f.off > UINT64_MAX - f.len)
-				goto bad;
+				goto cleanup;
 			f.pack = (uint32_t)pk;
 			if (ret->n_frames && frame_cmp(&ret->frames[ret->n_frames - 1], &f) >= 0)
-				goto bad;	/* sorted, distinct */
-			if (ret->n_frames == fa) {
-				size_t na = fa ? fa * 2 : 256;
-				void *q2 = realloc(ret->frames, na * sizeof(*ret->frames));
-
-				if (!q2)
-					goto nomem;
-				ret->frames = q2;
-				fa = na;
+				goto cleanup;	/* sorted, distinct */
+			if (ARRAY_GROW(ret->frames, fa, ret->n_frames + 1)) {
+				nomem = true;
+				goto cleanup;
 			}
 			ret->frames[ret->n_frames++] = f;
 		} else if (!strcmp(l.line, "end")) {
 			break;
 		} else {
-			goto bad;
+			goto cleanup;
 		}
 	}
 	if (l.p != l.end)
-		goto bad;
+		goto cleanup;
 	return CC_OK;
-bad:
+cleanup:
 	cc_summary_release(ret);
+	if (nomem)
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 	return cc_err_set(err, CC_ECORRUPT, 0, "malformed entry summary");
-nomem:
-	cc_summary_release(ret);
-	return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 }
 
 enum cc_code cc_summary_store(struct store *st, const struct cc_summary *s, struct cc_err *err)
@@ -386,25 +369,24 @@ enum cc_code cc_summary_store(struct store *st, const struct cc_summary *s, stru
 	int fd;
 
 	if ((rc = cc_summary_format(s, &text, err)))
-		goto out;
+		goto cleanup;
 	fd = store_tmpfile(st, &tmp, err);
 	if (fd < 0) {
 		rc = err->code;
-		goto out;
+		goto cleanup;
 	}
-	if (write(fd, text.data, text.len) != (ssize_t)text.len) {
-		rc = cc_err_set(err, CC_ESTORE, errno ? errno : ENOSPC, "cannot write '%s'",
-				tmp.data);
+	if (write_all(fd, text.data, text.len)) {
+		rc = cc_err_set(err, CC_ESTORE, errno, "cannot write '%s'", tmp.data);
 		close(fd);
-		goto out;
+		goto cleanup;
 	}
 	if (close(fd)) {
 		rc = cc_err_set(err, CC_ESTORE, errno, "cannot write '%s'", tmp.data);
-		goto out;
+		goto cleanup;
 	}
 	cc_summary_name(s->manifest, name, sizeof(name));
 	rc = st->ops->put(st, name, tmp.data, STORE_PUT_MOVE | STORE_PUT_IF_ABSENT, &existed, err);
-out:
+cleanup:
 	if (tmp.len)
 		unlink(tmp.data);
 	buf_release(&tmp);

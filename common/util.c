@@ -190,27 +190,18 @@ int dir_names_sorted(DIR *d, char ***ret_names, size_t *ret_n)
 	while ((errno = 0, de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (n == alloc) {
-			size_t na = alloc ? alloc * 2 : 64;
-			char **x = realloc(names, na * sizeof(*x));
-
-			if (!x)
-				goto fail;
-			names = x;
-			alloc = na;
-		}
-		if (!(names[n] = strdup(de->d_name)))
-			goto fail;
+		if (ARRAY_GROW(names, alloc, n + 1) || !(names[n] = strdup(de->d_name)))
+			goto cleanup;
 		n++;
 	}
 	if (errno)
-		goto fail;
+		goto cleanup;
 	if (n > 1)
 		qsort(names, n, sizeof(*names), cmp_names);
 	*ret_names = names;
 	*ret_n = n;
 	return 0;
-fail:
+cleanup:
 	e = errno ? errno : ENOMEM;
 	free_names(names, n);
 	errno = e;

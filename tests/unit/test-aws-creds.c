@@ -118,7 +118,9 @@ static void test_json_errors(void)
 	CHECK(k.session_token == NULL);
 	CHECK_EQ(json("{\"AccessKeyId\":\"ASIA\\u0000EVIL\",\"SecretAccessKey\":\"" SECRET "\"}",
 		      &k, &err), CC_ESTORE);
-	CHECK(strstr(err.msg, "control character in its access key id") != NULL);
+	/* jansson refuses the \u0000 itself (no JSON_ALLOW_NUL), before
+	 * the check for control characters sees it. */
+	CHECK_STR(err.msg, "the answer is not a JSON object: a \\u0000 in a string at byte 31");
 	CHECK_EQ(json("{\"AccessKeyId\":\"ASIAX\",\"SecretAccessKey\":\"a\\tb\"}", &k, &err),
 		 CC_ESTORE);
 	CHECK(strstr(err.msg, "secret access key") != NULL);

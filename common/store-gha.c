@@ -251,7 +251,7 @@ cleanup:
 }
 
 /* Levels of objects and arrays in an answer: a REST page has three. */
-#define JSON_DEPTH 32
+#define ANSWER_DEPTH 32
 
 /* Finds member name (or, when absent, its camelCase twin alt) of the
  * JSON object in body, read by answer_json_load's rules.  A string value
@@ -266,7 +266,7 @@ static bool json_get(const struct buf *body, const char *name, const char *alt,
 	bool found = false;
 
 	buf_reset(out);
-	if (!(root = answer_json_load(body->data, body->len, REST_BODY_MAX, JSON_DEPTH, why,
+	if (!(root = answer_json_load(body->data, body->len, REST_BODY_MAX, ANSWER_DEPTH, why,
 				      sizeof(why))))
 		goto cleanup;
 	if (alt && !json_object_get(root, name))
@@ -1293,6 +1293,19 @@ static bool rest_ids_has(const struct rest_ids *p, uint64_t id)
 	return false;
 }
 
+/* The id of element el of a REST listing: a number, or a string of
+ * digits, of 64 bits at most.  v is scratch space. */
+static bool rest_id(const json_t *el, struct buf *v, uint64_t *ret)
+{
+	char *end;
+
+	if (!answer_json_member(el, "id", v) || !isdigit((unsigned char)v->data[0]))
+		return false;
+	errno = 0;
+	*ret = strtoull(v->data, &end, 10);
+	return !*end && !errno;
+}
+
 enum cc_code gha_rest_caches(const struct buf *body, size_t max, gha_rest_cache_fn fn,
 			     void *ctx, uint64_t *ret_total, struct cc_err *err)
 {
@@ -1306,7 +1319,7 @@ enum cc_code gha_rest_caches(const struct buf *body, size_t max, gha_rest_cache_
 	buf_init(&key, 4 * ENTRY_KEY_MAX);
 	buf_init(&version, 256);
 	buf_init(&v, 256);
-	if (!(root = answer_json_load(body->data, body->len, REST_BODY_MAX, JSON_DEPTH, why,
+	if (!(root = answer_json_load(body->data, body->len, REST_BODY_MAX, ANSWER_DEPTH, why,
 				      sizeof(why)))) {
 		rc = cc_err_set(err, CC_ESTORE, 0, "GitHub REST API: malformed list of caches: %s",
 				why);
@@ -1320,12 +1333,9 @@ enum cc_code gha_rest_caches(const struct buf *body, size_t max, gha_rest_cache_
 		*ret_total = strtoull(v.data, NULL, 10);
 	json_array_foreach(arr, i, el) {
 		struct gha_rest_cache c = { 0 };
-		char *endp = NULL;
 
-		/* No id, or more than we asked for (a quoted id counts too). */
-		if (i >= max || !answer_json_member(el, "id", &v) ||
-		    !isdigit((unsigned char)v.data[0]) ||
-		    (errno = 0, c.id = strtoull(v.data, &endp, 10), *endp || errno)) {
+		/* More than we asked for, or no id. */
+		if (i >= max || !rest_id(el, &v, &c.id)) {
 			rc = cc_err_set(err, CC_ESTORE, 0,
 					"GitHub REST API: malformed list of caches");
 			goto cleanup;

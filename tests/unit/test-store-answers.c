@@ -343,8 +343,9 @@ static void test_gha_rest_caches(void)
 	CHECK_EQ(caches("{\"actions_caches\":[{\"id\":1}", 100, 0, &v, &total), CC_ESTORE);
 	CHECK_EQ(caches("{\"actions_caches\":[{\"id\":1} {\"id\":2}]}", 100, 0, &v, &total),
 		 CC_ESTORE);
-	/* The whole page is read first: a page cut short reports nothing
-	 * (the elements before the cut were reported before jansson). */
+	/* The whole page is read first: a page cut short, or an element
+	 * naming its id twice (the first one won before jansson), reports
+	 * nothing. */
 	CHECK_EQ(caches("{\"actions_caches\":[{\"id\":1},{\"id\":2}", 100, 0, &v, &total),
 		 CC_ESTORE);
 	CHECK_EQ(v.len, 0);

@@ -63,6 +63,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,13 +241,43 @@ static enum cc_code json_add_str(struct buf *b, const char *s, struct cc_err *er
 		goto cleanup;
 	}
 	if (!(q = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT))) {
-		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "out of memory");
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 		goto cleanup;
 	}
 	rc = buf_addstr(b, q, err);
 cleanup:
 	free(q);
 	json_decref(j);
+	return rc;
+}
+
+/* Writes the request json_pack(fmt, ...) builds into body, compact, as
+ * twirp takes it.  @return CC_OK, CC_EUSAGE for a string that is not
+ * UTF-8 (keys are checked before they get here: cc_key_check), or
+ * CC_ENOMEM. */
+static enum cc_code json_body(struct buf *body, struct cc_err *err, const char *fmt, ...)
+{
+	json_error_t e;
+	json_t *req = NULL;
+	char *s = NULL;
+	enum cc_code rc;
+	va_list ap;
+
+	va_start(ap, fmt);
+	req = json_vpack_ex(&e, 0, fmt, ap);
+	va_end(ap);
+	if (!req && json_error_code(&e) == json_error_invalid_utf8) {
+		rc = cc_err_set(err, CC_EUSAGE, 0, "a key is not valid UTF-8");
+		goto cleanup;
+	}
+	if (!req || !(s = json_dumps(req, JSON_COMPACT))) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		goto cleanup;
+	}
+	rc = buf_addstr(body, s, err);
+cleanup:
+	free(s);
+	json_decref(req);
 	return rc;
 }
 
@@ -527,10 +558,8 @@ static enum cc_code lookup_raw(struct gha *g, const char *prefix, bool exact, bo
 		goto cleanup;
 	/* No entry key is a bare prefix, so the exact match on key never
 	 * hits: the restore key gives the newest entry that starts with it. */
-	if ((rc = buf_addstr(&body, "{\"key\":", err)) || (rc = json_add_str(&body, ek.data, err)) ||
-	    (rc = buf_addstr(&body, ",\"restore_keys\":[", err)) ||
-	    (rc = json_add_str(&body, ek.data, err)) ||
-	    (rc = buf_addf(&body, err, "],\"version\":\"%s\"}", g->version)))
+	if ((rc = json_body(&body, err, "{s:s,s:[s],s:s}", "key", ek.data, "restore_keys", ek.data,
+			    "version", g->version)))
 		goto cleanup;
 	if ((rc = twirp(g, "GetCacheEntryDownloadURL", &body, &out, &r, err)))
 		goto cleanup;
@@ -824,8 +853,7 @@ static enum cc_code create_entry(struct gha *g, const char *ekey, const char *na
 	buf_init(&v, TWIRP_BODY_MAX);
 	http_resp_init(&r);
 	buf_addf(&what, NULL, "reserve an entry for '%s'", name);
-	if ((rc = buf_addstr(&body, "{\"key\":", err)) || (rc = json_add_str(&body, ekey, err)) ||
-	    (rc = buf_addf(&body, err, ",\"version\":\"%s\"}", g->version)) ||
+	if ((rc = json_body(&body, err, "{s:s,s:s}", "key", ekey, "version", g->version)) ||
 	    (rc = twirp(g, "CreateCacheEntry", &body, &out, &r, err)))
 		goto cleanup;
 	if (r.status == 409) {
@@ -867,15 +895,17 @@ static enum cc_code finalize_entry(struct gha *g, const char *ekey, const char *
 {
 	struct buf body = BUF_INIT, out = BUF_INIT, v = BUF_INIT, what = BUF_INIT;
 	struct http_resp r;
+	char size_s[24];
 	enum cc_code rc;
 
 	buf_init(&out, TWIRP_BODY_MAX);
 	buf_init(&v, TWIRP_BODY_MAX);
 	http_resp_init(&r);
 	buf_addf(&what, NULL, "finalize the entry of '%s'", name);
-	if ((rc = buf_addstr(&body, "{\"key\":", err)) || (rc = json_add_str(&body, ekey, err)) ||
-	    (rc = buf_addf(&body, err, ",\"size_bytes\":\"%" PRIu64 "\",\"version\":\"%s\"}",
-			   size, g->version)) ||
+	/* twirp's JSON spells an int64 as a string. */
+	snprintf(size_s, sizeof(size_s), "%" PRIu64, size);
+	if ((rc = json_body(&body, err, "{s:s,s:s,s:s}", "key", ekey, "size_bytes", size_s,
+			    "version", g->version)) ||
 	    (rc = twirp(g, "FinalizeCacheEntryUpload", &body, &out, &r, err)))
 		goto cleanup;
 	if (r.status != 200) {

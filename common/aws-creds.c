@@ -4,6 +4,7 @@
  * own small pool.  Secrets live only in malloc'd strings that are wiped
  * before they are freed; messages name sources, files, URLs and S3/STS
  * error codes, never a key, token or answer body. */
+#include "answer-json.h"
 #include "aws-creds.h"
 #include "buf.h"
 #include "http.h"
@@ -140,159 +141,45 @@ int64_t aws_time_parse(const char *s)
 	return *p ? -1 : t;
 }
 
-/* ---- JSON: just enough for a flat object of strings. */
+/* ---- JSON, through jansson (answer-json.h). */
 
-static const char *json_ws(const char *p, const char *end)
+#define ANSWER_DEPTH 64		/* levels of objects and arrays in an answer */
+
+/* Reads the string members named in want[] of the JSON object in
+ * [p, p + len) into vals[] (reset first; members of another type, and
+ * those not wanted, are skipped).  @return false with why set when the
+ * text is not one JSON object (answer_json_load's rules) or a value does
+ * not fit its buffer. */
+static bool json_members(const char *p, size_t len, const char *const *want, struct buf *vals,
+			 size_t n, char *why, size_t nwhy)
 {
-	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-		p++;
-	return p;
-}
-
-/* Reads the string whose opening quote is at p into out (NULL skips it).
- * @return the position after the closing quote, or NULL when malformed
- * or too long. */
-static const char *json_string(const char *p, const char *end, struct buf *out)
-{
-	for (p++; p < end && *p != '"'; p++) {
-		unsigned cp = (unsigned char)*p;
-		char u[4];
-		size_t n = 1;
-
-		if (cp < 0x20)
-			return NULL;
-		if (cp == '\\') {
-			if (++p >= end)
-				return NULL;
-			switch (*p) {
-			case '"': case '\\': case '/': cp = (unsigned char)*p; break;
-			case 'b': cp = '\b'; break;
-			case 'f': cp = '\f'; break;
-			case 'n': cp = '\n'; break;
-			case 'r': cp = '\r'; break;
-			case 't': cp = '\t'; break;
-			case 'u':
-				cp = 0;
-				for (int i = 0; i < 4; i++) {
-					if (++p >= end || !isxdigit((unsigned char)*p))
-						return NULL;
-					cp = cp * 16 + (unsigned)(isdigit((unsigned char)*p) ? *p - '0' :
-							  (tolower((unsigned char)*p) - 'a' + 10));
-				}
-				break;
-			default:
-				return NULL;
-			}
-		}
-		if (cp < 0x80) {
-			u[0] = (char)cp;
-		} else if (cp < 0x800) {
-			u[0] = (char)(0xc0 | cp >> 6);
-			u[1] = (char)(0x80 | (cp & 0x3f));
-			n = 2;
-		} else {
-			u[0] = (char)(0xe0 | cp >> 12);
-			u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-			u[2] = (char)(0x80 | (cp & 0x3f));
-			n = 3;
-		}
-		if (out && buf_add(out, u, n, NULL))
-			return NULL;
-	}
-	return p < end ? p + 1 : NULL;
-}
-
-/* Skips one value of any kind.  @return the position after it, or NULL. */
-static const char *json_skip(const char *p, const char *end)
-{
-	int depth = 0;
-
-	do {
-		p = json_ws(p, end);
-		if (p >= end)
-			return NULL;
-		if (*p == '"') {
-			if (!(p = json_string(p, end, NULL)))
-				return NULL;
-		} else if (*p == '{' || *p == '[') {
-			if (++depth > 64)
-				return NULL;
-			p++;
-		} else if (*p == '}' || *p == ']') {
-			if (--depth < 0)
-				return NULL;
-			p++;
-		} else if (*p == ',' || *p == ':') {
-			if (!depth)
-				return NULL;
-			p++;
-		} else {
-			const char *s = p;
-
-			while (p < end && (isalnum((unsigned char)*p) || *p == '-' || *p == '+' ||
-					   *p == '.'))
-				p++;
-			if (p == s)
-				return NULL;
-		}
-	} while (depth);
-	return p;
-}
-
-/* Reads the string members named in want[] of the object in [p, end)
- * into vals[] (reset first; a later duplicate wins).  @return false when
- * the text is not one JSON object. */
-static bool json_object(const char *p, const char *end, const char *const *want,
-			struct buf *vals, size_t n)
-{
-	struct buf name = BUF_INIT;
+	json_t *root = NULL;
 	bool ok = false;
 
-	buf_init(&name, 256);
-	p = json_ws(p, end);
-	if (p >= end || *p++ != '{')
+	if (!(root = answer_json_load(p, len, ANSWER_MAX, ANSWER_DEPTH, why, nwhy)))
 		goto cleanup;
-	p = json_ws(p, end);
-	if (p < end && *p == '}') {
-		p++;
-		goto done;
-	}
-	for (;;) {
-		size_t i;
+	for (size_t i = 0; i < n; i++) {
+		json_t *v = json_object_get(root, want[i]);
 
-		p = json_ws(p, end);
-		buf_reset(&name);
-		if (p >= end || *p != '"' || !(p = json_string(p, end, &name)))
-			goto cleanup;
-		p = json_ws(p, end);
-		if (p >= end || *p++ != ':')
-			goto cleanup;
-		p = json_ws(p, end);
-		for (i = 0; i < n && strcmp(name.data, want[i]); i++)
-			;
-		if (i < n && p < end && *p == '"') {
-			buf_reset(&vals[i]);
-			if (!(p = json_string(p, end, &vals[i])))
-				goto cleanup;
-		} else if (!(p = json_skip(p, end))) {
+		buf_reset(&vals[i]);
+		if (json_is_string(v) && !answer_json_member(root, want[i], &vals[i])) {
+			snprintf(why, nwhy, "its %s is too long", want[i]);
 			goto cleanup;
 		}
-		p = json_ws(p, end);
-		if (p < end && *p == ',') {
-			p++;
-			continue;
-		}
-		if (p < end && *p == '}') {
-			p++;
-			break;
-		}
-		goto cleanup;
 	}
-done:
-	ok = json_ws(p, end) == end;
+	ok = true;
 cleanup:
-	buf_release(&name);
+	json_decref(root);
 	return ok;
+}
+
+/* json_members without the reason (aws_error_words words what it finds). */
+static bool json_strings(const char *p, const char *end, const char *const *want,
+			 struct buf *vals, size_t n)
+{
+	char why[80];
+
+	return json_members(p, (size_t)(end - p), want, vals, n, why, sizeof(why));
 }
 
 /* A value from an answer is fit for a message when short and printable. */
@@ -348,13 +235,14 @@ enum cc_code aws_key_from_json(const char *json, size_t len, struct aws_key *ret
 		"AccessKeyId", "SecretAccessKey", "Token", "Expiration", "Code",
 	};
 	struct buf v[5];
+	char why[80];
 	enum cc_code rc;
 
 	for (size_t i = 0; i < 5; i++)
 		buf_init(&v[i], ANSWER_MAX);
 	memset(ret, 0, sizeof(*ret));
-	if (!json_object(json, json + len, want, v, 5)) {
-		rc = cc_err_set(err, CC_ESTORE, 0, "the answer is not a JSON object");
+	if (!json_members(json, len, want, v, 5, why, sizeof(why))) {
+		rc = cc_err_set(err, CC_ESTORE, 0, "the answer is not a JSON object: %s", why);
 		goto cleanup;
 	}
 	if (v[4].len && strcmp(v[4].data, "Success")) {
@@ -470,7 +358,7 @@ void aws_error_words(const struct buf *body, char *out, size_t n)
 
 		for (size_t i = 0; i < 4; i++)
 			buf_init(&v[i], 1024);
-		if (json_object(b, e, want, v, 4)) {
+		if (json_strings(b, e, want, v, 4)) {
 			const struct buf *c = v[1].len ? &v[1] : &v[0], *m = v[3].len ? &v[3] : &v[2];
 
 			safe_copy(code, sizeof(code), c->data, c->len);

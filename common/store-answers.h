@@ -35,11 +35,15 @@ bool s3_upload_id(const char *body, size_t len, struct buf *ret);
 void s3_error_words(const char *body, size_t len, char *code, size_t ncode, char *msg,
 		    size_t nmsg);
 
-/* In store-gha.c.  Finds member name (or its camelCase twin alt, may be
- * NULL) of the top-level JSON object in body, a twirp answer of the
- * GitHub Actions cache service.  A string value is decoded into out;
- * another value is copied as written ("true", "123").  out is emptied
- * first.  @return true when present and well formed. */
+/* In store-gha.c.  Finds member name (or, when absent, its camelCase
+ * twin alt, may be NULL) of the JSON object in body, a twirp answer of
+ * the GitHub Actions cache service, read whole by jansson with
+ * answer_json_load's rules (answer-json.h: a \u0000, invalid UTF-8, a
+ * member named twice or more than 32 levels refuse the whole answer).  A
+ * string value is decoded into out; true, false, null and integers are
+ * written as JSON writes them ("true", "123"); a real, an object or an
+ * array is not found.  out is emptied first.  @return true when present,
+ * well formed and fitting out's bound. */
 bool gha_json_get(const struct buf *body, const char *name, const char *alt,
 		  struct buf *out);
 
@@ -57,9 +61,11 @@ typedef int (*gha_rest_cache_fn)(void *ctx, const struct gha_rest_cache *c);
 
 /* In store-gha.c.  Reads one page of that listing (body): calls fn for
  * each element of "actions_caches", in order, until fn returns nonzero;
- * *ret_total is total_count (0 when absent).  @return CC_OK, or
- * CC_ESTORE for a malformed page (no array, an element without a numeric
- * id, more than max elements: nothing after that element is reported). */
+ * *ret_total is total_count (0 when absent).  The page is read whole
+ * first (as gha_json_get reads).  @return CC_OK, or CC_ESTORE for a
+ * malformed page (not JSON: nothing is reported; no array, an element
+ * without a numeric id, more than max elements: nothing after that
+ * element is reported). */
 enum cc_code gha_rest_caches(const struct buf *body, size_t max, gha_rest_cache_fn fn,
 			     void *ctx, uint64_t *ret_total, struct cc_err *err);
 

@@ -47,6 +47,7 @@
  * s->part_size (else BLOCK_SIZE) bytes in parallel (s->jobs) and Put Block List.  Reads are ranged
  * GETs, adjacent ranges of one object coalesced.  Signed URLs are
  * credentials: they are kept out of error messages. */
+#include "answer-json.h"
 #include "store.h"
 #include "store-answers.h"
 #include "sigv4.h"
@@ -62,6 +63,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,217 +227,85 @@ static void gha_close(struct store *s)
 
 /* ---------------------------------------------------------------- JSON */
 
+/* Appends s as a JSON string, as jansson writes it.  Keys are checked
+ * to be UTF-8 before they get here (cc_key_check); jansson refuses
+ * anything else. */
 static enum cc_code json_add_str(struct buf *b, const char *s, struct cc_err *err)
 {
-	enum cc_code rc = buf_add(b, "\"", 1, err);
+	json_t *j = NULL;
+	char *q = NULL;
+	enum cc_code rc;
 
-	for (; !rc && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			rc = buf_addf(b, err, "\\%c", c);
-		else if (c < 0x20)
-			rc = buf_addf(b, err, "\\u%04x", c);
-		else
-			rc = buf_add(b, s, 1, err);
+	if (!(j = json_string(s))) {
+		rc = cc_err_set(err, CC_EUSAGE, 0, "'%s' is not valid UTF-8", s);
+		goto cleanup;
 	}
-	return rc ? rc : buf_add(b, "\"", 1, err);
-}
-
-static const char *json_ws(const char *p, const char *end)
-{
-	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-		p++;
-	return p;
-}
-
-/* Parses a string at p (at its '"') into out (may be NULL).  @return the
- * position after it, or NULL when malformed. */
-static const char *json_str(const char *p, const char *end, struct buf *out)
-{
-	if (p >= end || *p != '"')
-		return NULL;
-	for (p++; p < end; p++) {
-		unsigned c = (unsigned char)*p;
-
-		if (c == '"')
-			return p + 1;
-		if (c < 0x20)
-			return NULL;	/* JSON escapes control characters; a raw NUL would cut the value */
-		if (c != '\\') {
-			if (out && buf_add(out, p, 1, NULL))
-				return NULL;
-			continue;
-		}
-		if (++p >= end)
-			return NULL;
-		switch (*p) {
-		case 'b': c = '\b'; break;
-		case 'f': c = '\f'; break;
-		case 'n': c = '\n'; break;
-		case 'r': c = '\r'; break;
-		case 't': c = '\t'; break;
-		case '"': case '\\': case '/': c = (unsigned char)*p; break;
-		case 'u': {
-			char hex[5];
-			unsigned char u8[4];
-			size_t n;
-
-			if (end - p < 5)
-				return NULL;
-			memcpy(hex, p + 1, 4);
-			hex[4] = '\0';
-			/* Four hex digits (strtoul would take " -1f"), and no
-			 * NUL: a value cut short at one is another value. */
-			if (strspn(hex, "0123456789abcdefABCDEF") != 4 ||
-			    !(c = (unsigned)strtoul(hex, NULL, 16)))
-				return NULL;
-			p += 4;
-			/* Surrogates are not expected in URLs or keys: kept as '?'. */
-			if (c >= 0xd800 && c < 0xe000)
-				c = '?';
-			if (c < 0x80) {
-				u8[0] = (unsigned char)c;
-				n = 1;
-			} else if (c < 0x800) {
-				u8[0] = (unsigned char)(0xc0 | c >> 6);
-				u8[1] = (unsigned char)(0x80 | (c & 0x3f));
-				n = 2;
-			} else {
-				u8[0] = (unsigned char)(0xe0 | c >> 12);
-				u8[1] = (unsigned char)(0x80 | (c >> 6 & 0x3f));
-				u8[2] = (unsigned char)(0x80 | (c & 0x3f));
-				n = 3;
-			}
-			if (out && buf_add(out, u8, n, NULL))
-				return NULL;
-			continue;
-		}
-		default:
-			return NULL;
-		}
-		if (out && buf_add(out, &(char){ (char)c }, 1, NULL))
-			return NULL;
+	if (!(q = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT))) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		goto cleanup;
 	}
-	return NULL;
+	rc = buf_addstr(b, q, err);
+cleanup:
+	free(q);
+	json_decref(j);
+	return rc;
 }
 
-/* Skips one value.  @return the position after it, or NULL. */
-static const char *json_skip(const char *p, const char *end, int depth)
+/* Writes the request json_pack(fmt, ...) builds into body, compact, as
+ * twirp takes it.  @return CC_OK, CC_EUSAGE for a string that is not
+ * UTF-8 (keys are checked before they get here: cc_key_check), or
+ * CC_ENOMEM. */
+static enum cc_code json_body(struct buf *body, struct cc_err *err, const char *fmt, ...)
 {
-	p = json_ws(p, end);
-	if (p >= end || depth > 32)
-		return NULL;
-	if (*p == '"')
-		return json_str(p, end, NULL);
-	if (*p == '{' || *p == '[') {
-		char close = *p == '{' ? '}' : ']';
+	json_error_t e;
+	json_t *req = NULL;
+	char *s = NULL;
+	enum cc_code rc;
+	va_list ap;
 
-		p = json_ws(p + 1, end);
-		if (p < end && *p == close)
-			return p + 1;
-		for (;;) {
-			if (close == '}') {
-				if (!(p = json_str(json_ws(p, end), end, NULL)))
-					return NULL;
-				p = json_ws(p, end);
-				if (p >= end || *p++ != ':')
-					return NULL;
-			}
-			if (!(p = json_skip(p, end, depth + 1)))
-				return NULL;
-			p = json_ws(p, end);
-			if (p < end && *p == ',') {
-				p++;
-				continue;
-			}
-			return p < end && *p == close ? p + 1 : NULL;
-		}
+	va_start(ap, fmt);
+	req = json_vpack_ex(&e, 0, fmt, ap);
+	va_end(ap);
+	if (!req && json_error_code(&e) == json_error_invalid_utf8) {
+		rc = cc_err_set(err, CC_EUSAGE, 0, "a key is not valid UTF-8");
+		goto cleanup;
 	}
-	while (p < end && (isalnum((unsigned char)*p) || *p == '-' || *p == '+' || *p == '.'))
-		p++;
-	return p;
+	if (!req || !(s = json_dumps(req, JSON_COMPACT))) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		goto cleanup;
+	}
+	rc = buf_addstr(body, s, err);
+cleanup:
+	free(s);
+	json_decref(req);
+	return rc;
 }
 
-/* Finds member name (or its camelCase twin alt) of the top-level object
- * in body.  A string value is decoded into out; other values are copied
- * as they are ("true", "123").  @return true when present. */
+/* Levels of objects and arrays in an answer: a REST page has three. */
+#define ANSWER_DEPTH 32
+
+/* Finds member name (or, when absent, its camelCase twin alt) of the
+ * JSON object in body, read by answer_json_load's rules.  A string value
+ * is decoded into out; true, false, null and integers are written as
+ * JSON writes them ("true", "123").  @return true when present, of one
+ * of those types, and fitting out. */
 static bool json_get(const struct buf *body, const char *name, const char *alt,
 		     struct buf *out)
 {
-	const char *p = body->data, *end = body->data + body->len;
-	struct buf k = BUF_INIT;
+	json_t *root = NULL;
+	char why[80];
 	bool found = false;
 
-	buf_init(&k, 4096);
 	buf_reset(out);
-	p = json_ws(p, end);
-	if (p >= end || *p++ != '{')
-		goto done;
-	p = json_ws(p, end);
-	if (p < end && *p == '}')
-		goto done;
-	for (;;) {
-		const char *v;
-
-		buf_reset(&k);
-		if (!(p = json_str(json_ws(p, end), end, &k)))
-			goto done;
-		p = json_ws(p, end);
-		if (p >= end || *p++ != ':')
-			goto done;
-		v = json_ws(p, end);
-		if (!strcmp(k.data, name) || (alt && !strcmp(k.data, alt))) {
-			if (v < end && *v == '"') {
-				found = json_str(v, end, out) != NULL;
-			} else {
-				const char *e = json_skip(v, end, 0);
-
-				found = e && !buf_add(out, v, (size_t)(e - v), NULL);
-			}
-			goto done;
-		}
-		if (!(p = json_skip(v, end, 0)))
-			goto done;
-		p = json_ws(p, end);
-		if (p >= end || *p != ',')
-			goto done;
-		p++;
-	}
-done:
-	buf_release(&k);
+	if (!(root = answer_json_load(body->data, body->len, REST_BODY_MAX, ANSWER_DEPTH, why,
+				      sizeof(why))))
+		goto cleanup;
+	if (alt && !json_object_get(root, name))
+		name = alt;
+	found = answer_json_member(root, name, out);
+cleanup:
+	json_decref(root);
 	return found;
-}
-
-/* Steps through the array whose raw text is arr (json_get copies a
- * non-string value as it is): *pos starts at 0, and each call copies the
- * next element's raw text into out.  @return 1 with an element, 0 at the
- * end, -1 when malformed. */
-static int json_array_next(const struct buf *arr, size_t *pos, struct buf *out)
-{
-	const char *p = arr->data + *pos, *end = arr->data + arr->len, *e;
-
-	p = json_ws(p, end);
-	if (!*pos) {
-		if (p >= end || *p++ != '[')
-			return -1;
-		p = json_ws(p, end);
-		if (p < end && *p == ']')
-			return 0;
-	} else {
-		if (p < end && *p == ']')
-			return 0;
-		if (p >= end || *p++ != ',')
-			return -1;
-		p = json_ws(p, end);
-	}
-	if (!(e = json_skip(p, end, 1)))
-		return -1;
-	buf_reset(out);
-	if (buf_add(out, p, (size_t)(e - p), NULL))
-		return -1;
-	*pos = (size_t)(e - arr->data);
-	return 1;
 }
 
 bool gha_json_get(const struct buf *body, const char *name, const char *alt,
@@ -688,10 +558,8 @@ static enum cc_code lookup_raw(struct gha *g, const char *prefix, bool exact, bo
 		goto cleanup;
 	/* No entry key is a bare prefix, so the exact match on key never
 	 * hits: the restore key gives the newest entry that starts with it. */
-	if ((rc = buf_addstr(&body, "{\"key\":", err)) || (rc = json_add_str(&body, ek.data, err)) ||
-	    (rc = buf_addstr(&body, ",\"restore_keys\":[", err)) ||
-	    (rc = json_add_str(&body, ek.data, err)) ||
-	    (rc = buf_addf(&body, err, "],\"version\":\"%s\"}", g->version)))
+	if ((rc = json_body(&body, err, "{s:s,s:[s],s:s}", "key", ek.data, "restore_keys", ek.data,
+			    "version", g->version)))
 		goto cleanup;
 	if ((rc = twirp(g, "GetCacheEntryDownloadURL", &body, &out, &r, err)))
 		goto cleanup;
@@ -985,8 +853,7 @@ static enum cc_code create_entry(struct gha *g, const char *ekey, const char *na
 	buf_init(&v, TWIRP_BODY_MAX);
 	http_resp_init(&r);
 	buf_addf(&what, NULL, "reserve an entry for '%s'", name);
-	if ((rc = buf_addstr(&body, "{\"key\":", err)) || (rc = json_add_str(&body, ekey, err)) ||
-	    (rc = buf_addf(&body, err, ",\"version\":\"%s\"}", g->version)) ||
+	if ((rc = json_body(&body, err, "{s:s,s:s}", "key", ekey, "version", g->version)) ||
 	    (rc = twirp(g, "CreateCacheEntry", &body, &out, &r, err)))
 		goto cleanup;
 	if (r.status == 409) {
@@ -1028,15 +895,17 @@ static enum cc_code finalize_entry(struct gha *g, const char *ekey, const char *
 {
 	struct buf body = BUF_INIT, out = BUF_INIT, v = BUF_INIT, what = BUF_INIT;
 	struct http_resp r;
+	char size_s[24];
 	enum cc_code rc;
 
 	buf_init(&out, TWIRP_BODY_MAX);
 	buf_init(&v, TWIRP_BODY_MAX);
 	http_resp_init(&r);
 	buf_addf(&what, NULL, "finalize the entry of '%s'", name);
-	if ((rc = buf_addstr(&body, "{\"key\":", err)) || (rc = json_add_str(&body, ekey, err)) ||
-	    (rc = buf_addf(&body, err, ",\"size_bytes\":\"%" PRIu64 "\",\"version\":\"%s\"}",
-			   size, g->version)) ||
+	/* twirp's JSON spells an int64 as a string. */
+	snprintf(size_s, sizeof(size_s), "%" PRIu64, size);
+	if ((rc = json_body(&body, err, "{s:s,s:s,s:s}", "key", ekey, "size_bytes", size_s,
+			    "version", g->version)) ||
 	    (rc = twirp(g, "FinalizeCacheEntryUpload", &body, &out, &r, err)))
 		goto cleanup;
 	if (r.status != 200) {
@@ -1455,54 +1324,65 @@ static bool rest_ids_has(const struct rest_ids *p, uint64_t id)
 	return false;
 }
 
+/* The id of element el of a REST listing: a number, or a string of
+ * digits, of 64 bits at most.  v is scratch space. */
+static bool rest_id(const json_t *el, struct buf *v, uint64_t *ret)
+{
+	char *end;
+
+	if (!answer_json_member(el, "id", v) || !isdigit((unsigned char)v->data[0]))
+		return false;
+	errno = 0;
+	*ret = strtoull(v->data, &end, 10);
+	return !*end && !errno;
+}
+
 enum cc_code gha_rest_caches(const struct buf *body, size_t max, gha_rest_cache_fn fn,
 			     void *ctx, uint64_t *ret_total, struct cc_err *err)
 {
-	struct buf arr = BUF_INIT, el = BUF_INIT, key = BUF_INIT, version = BUF_INIT,
-		   v = BUF_INIT;
-	size_t pos = 0, n = 0;
+	struct buf key = BUF_INIT, version = BUF_INIT, v = BUF_INIT;
+	json_t *root = NULL, *arr, *el;
+	char why[80];
+	size_t i;
 	enum cc_code rc = CC_OK;
-	int more;
 
 	*ret_total = 0;
-	buf_init(&arr, REST_BODY_MAX);
-	buf_init(&el, REST_BODY_MAX);
 	buf_init(&key, 4 * ENTRY_KEY_MAX);
 	buf_init(&version, 256);
 	buf_init(&v, 256);
-	if (!json_get(body, "actions_caches", NULL, &arr))
-		goto malformed;
-	if (json_get(body, "total_count", NULL, &v) && isdigit((unsigned char)v.data[0]))
+	if (!(root = answer_json_load(body->data, body->len, REST_BODY_MAX, ANSWER_DEPTH, why,
+				      sizeof(why)))) {
+		rc = cc_err_set(err, CC_ESTORE, 0, "GitHub REST API: malformed list of caches: %s",
+				why);
+		goto cleanup;
+	}
+	if (!json_is_array(arr = json_object_get(root, "actions_caches"))) {
+		rc = cc_err_set(err, CC_ESTORE, 0, "GitHub REST API: malformed list of caches");
+		goto cleanup;
+	}
+	if (answer_json_member(root, "total_count", &v) && isdigit((unsigned char)v.data[0]))
 		*ret_total = strtoull(v.data, NULL, 10);
-	while ((more = json_array_next(&arr, &pos, &el)) > 0) {
+	json_array_foreach(arr, i, el) {
 		struct gha_rest_cache c = { 0 };
-		char *endp;
 
-		/* No id, or more than we asked for. */
-		if (++n > max || !json_get(&el, "id", NULL, &v) || !isdigit((unsigned char)v.data[0]))
-			goto malformed;
-		errno = 0;
-		c.id = strtoull(v.data, &endp, 10);
-		if (*endp || errno)
-			goto malformed;
+		/* More than we asked for, or no id. */
+		if (i >= max || !rest_id(el, &v, &c.id)) {
+			rc = cc_err_set(err, CC_ESTORE, 0,
+					"GitHub REST API: malformed list of caches");
+			goto cleanup;
+		}
 		/* A key or version too long for the service, or absent: "". */
-		c.key = json_get(&el, "key", NULL, &key) ? key.data : "";
-		c.version = json_get(&el, "version", NULL, &version) ? version.data : "";
-		if (json_get(&el, "size_in_bytes", NULL, &v) && isdigit((unsigned char)v.data[0]))
+		c.key = answer_json_member(el, "key", &key) ? key.data : "";
+		c.version = answer_json_member(el, "version", &version) ? version.data : "";
+		if (answer_json_member(el, "size_in_bytes", &v) && isdigit((unsigned char)v.data[0]))
 			c.size = strtoull(v.data, NULL, 10);
-		if (json_get(&el, "created_at", NULL, &v))
+		if (answer_json_member(el, "created_at", &v))
 			c.created_ns = iso8601_ns(v.data);
 		if (fn(ctx, &c))
 			goto cleanup;
 	}
-	if (more < 0)
-		goto malformed;
-	goto cleanup;
-malformed:
-	rc = cc_err_set(err, CC_ESTORE, 0, "GitHub REST API: malformed list of caches");
 cleanup:
-	buf_release(&arr);
-	buf_release(&el);
+	json_decref(root);
 	buf_release(&key);
 	buf_release(&version);
 	buf_release(&v);

@@ -118,10 +118,75 @@ static void test_json_errors(void)
 	CHECK(k.session_token == NULL);
 	CHECK_EQ(json("{\"AccessKeyId\":\"ASIA\\u0000EVIL\",\"SecretAccessKey\":\"" SECRET "\"}",
 		      &k, &err), CC_ESTORE);
-	CHECK(strstr(err.msg, "control character in its access key id") != NULL);
+	/* jansson refuses the \u0000 itself (no JSON_ALLOW_NUL), before
+	 * the check for control characters sees it. */
+	CHECK_STR(err.msg, "the answer is not a JSON object: a \\u0000 in a string at byte 31");
 	CHECK_EQ(json("{\"AccessKeyId\":\"ASIAX\",\"SecretAccessKey\":\"a\\tb\"}", &k, &err),
 		 CC_ESTORE);
 	CHECK(strstr(err.msg, "secret access key") != NULL);
+}
+
+/* A key whose member x holds levels nested arrays. */
+static void nested(char *out, size_t n, int levels)
+{
+	size_t o = (size_t)snprintf(out, n, "{\"AccessKeyId\":\"ASIAX\",\"SecretAccessKey\":\"s\",\"x\":");
+
+	for (int i = 0; i < levels && o < n - 1; i++)
+		out[o++] = '[';
+	for (int i = 0; i < levels && o < n - 1; i++)
+		out[o++] = ']';
+	snprintf(out + o, n - o, "}");
+}
+
+/* What changed when jansson took over the reading (issue 14). */
+static void test_json_strict(void)
+{
+	struct aws_key k;
+	struct cc_err err;
+	char deep[256], *big;
+	size_t n;
+
+	/* A surrogate pair is one 4-byte UTF-8 character (it was two 3-byte
+	 * halves); a lone surrogate is refused. */
+	CHECK_EQ(json("{\"AccessKeyId\":\"ASIAX\",\"SecretAccessKey\":\"" SECRET "\","
+		      "\"Token\":\"t\\ud83d\\ude00\"}", &k, &err), CC_OK);
+	CHECK_STR(k.session_token, "t\xf0\x9f\x98\x80");
+	aws_key_release(&k);
+	CHECK_EQ(json("{\"AccessKeyId\":\"ASIAX\",\"SecretAccessKey\":\"" SECRET "\","
+		      "\"Token\":\"t\\ud83d\"}", &k, &err), CC_ESTORE);
+	CHECK(k.access_key == NULL);
+	/* A member named twice (the later one used to win). */
+	CHECK_EQ(json("{\"AccessKeyId\":\"ASIAX\",\"SecretAccessKey\":\"" SECRET "\","
+		      "\"AccessKeyId\":\"ASIAY\"}", &k, &err), CC_ESTORE);
+	CHECK(strstr(err.msg, "a member named twice") != NULL);
+	CHECK(k.access_key == NULL);
+	/* Invalid UTF-8, even in a member nobody reads. */
+	CHECK_EQ(json("{\"AccessKeyId\":\"ASIAX\",\"SecretAccessKey\":\"" SECRET "\","
+		      "\"Note\":\"\xff\"}", &k, &err), CC_ESTORE);
+	CHECK(strstr(err.msg, "invalid UTF-8") != NULL);
+	/* A \u0000 in a member nobody reads refuses the answer too. */
+	CHECK_EQ(json("{\"AccessKeyId\":\"ASIAX\",\"SecretAccessKey\":\"" SECRET "\","
+		      "\"Note\":\"\\u0000\"}", &k, &err), CC_ESTORE);
+	/* 64 levels of objects and arrays, the top object included. */
+	nested(deep, sizeof(deep), 63);
+	CHECK_EQ(json(deep, &k, &err), CC_OK);
+	aws_key_release(&k);
+	nested(deep, sizeof(deep), 64);
+	CHECK_EQ(json(deep, &k, &err), CC_ESTORE);
+	CHECK(strstr(err.msg, "nested deeper than 64 levels") != NULL);
+	/* The whole answer is bounded, not only each value (64 KiB). */
+	n = 70 * 1024;
+	big = malloc(n + 1);
+	CHECK(big != NULL);
+	memset(big, ' ', n);
+	memcpy(big, "{\"AccessKeyId\":\"ASIAX\",\"SecretAccessKey\":\"s\"}", 45);
+	big[n] = '\0';
+	CHECK_EQ(json(big, &k, &err), CC_ESTORE);
+	CHECK(strstr(err.msg, "longer than 65536 bytes") != NULL);
+	big[60 * 1024] = '\0';
+	CHECK_EQ(json(big, &k, &err), CC_OK);
+	aws_key_release(&k);
+	free(big);
 }
 
 static void test_sts_xml(void)
@@ -316,6 +381,7 @@ int main(void)
 	RUN(test_json_container);
 	RUN(test_json_imds);
 	RUN(test_json_errors);
+	RUN(test_json_strict);
 	RUN(test_sts_xml);
 	RUN(test_chain_offline);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);

@@ -202,6 +202,73 @@ static void test_gha_json_get(void)
 	buf_release(&v);
 }
 
+/* What changed when jansson took over the reading (issue 14): the whole
+ * answer must be JSON, not only the part up to the member asked for. */
+static void test_gha_json_strict(void)
+{
+	struct buf v = BUF_INIT;
+	char deep[128];
+	size_t n;
+
+	/* A surrogate pair is one character (it was "??"); a lone one is
+	 * refused (it was "?"). */
+	CHECK(get("{\"m\":\"\\ud83d\\ude00\"}", "m", NULL, &v));
+	CHECK_STR(v.data, "\xf0\x9f\x98\x80");
+	CHECK(!get("{\"m\":\"\\ud800\"}", "m", NULL, &v));
+	CHECK(!get("{\"m\":\"a\\udc00b\"}", "m", NULL, &v));
+	/* A \u0000 or invalid UTF-8 anywhere refuses the whole answer. */
+	CHECK(!get("{\"ok\":true,\"x\":\"\\u0000\"}", "ok", NULL, &v));
+	CHECK(!get("{\"ok\":true,\"x\":\"\xff\"}", "ok", NULL, &v));
+	CHECK(!get("{\"m\":\"\xc3\"}", "m", NULL, &v));
+	/* A member named twice (the first one used to win). */
+	CHECK(!get("{\"ok\":true,\"ok\":false}", "ok", NULL, &v));
+	/* Cut short, or more after the object, past the member asked for. */
+	CHECK(!get("{\"ok\":true,", "ok", NULL, &v));
+	CHECK(!get("{\"ok\":true} x", "ok", NULL, &v));
+	/* name before alt, whatever their order in the answer. */
+	CHECK(get("{\"matchedKey\":\"b\",\"matched_key\":\"a\"}", "matched_key", "matchedKey", &v));
+	CHECK_STR(v.data, "a");
+	/* Scalars are written as JSON writes them; a real, an object or an
+	 * array (copied as written before) is not a value the store uses. */
+	CHECK(get("{\"n\":-12,\"z\":null,\"f\":false}", "n", NULL, &v));
+	CHECK_STR(v.data, "-12");
+	CHECK(get("{\"n\":-12,\"z\":null,\"f\":false}", "z", NULL, &v));
+	CHECK_STR(v.data, "null");
+	CHECK(get("{\"n\":-12,\"z\":null,\"f\":false}", "f", NULL, &v));
+	CHECK_STR(v.data, "false");
+	CHECK(!get("{\"n\":1.5}", "n", NULL, &v));
+	CHECK(!get("{\"n\":{\"a\":1}}", "n", NULL, &v));
+	CHECK(!get("{\"n\":[1]}", "n", NULL, &v));
+	CHECK(!get("{\"ok\":true,\"n\":99999999999999999999}", "ok", NULL, &v));
+	CHECK_EQ(v.len, 0);
+	/* 32 levels of objects and arrays, the top object included. */
+	n = (size_t)snprintf(deep, sizeof(deep), "{\"ok\":true,\"x\":");
+	for (int i = 0; i < 31; i++)
+		deep[n++] = '[';
+	for (int i = 0; i < 31; i++)
+		deep[n++] = ']';
+	snprintf(deep + n, sizeof(deep) - n, "}");
+	CHECK(get(deep, "ok", NULL, &v));
+	n = (size_t)snprintf(deep, sizeof(deep), "{\"ok\":true,\"x\":");
+	for (int i = 0; i < 32; i++)
+		deep[n++] = '[';
+	for (int i = 0; i < 32; i++)
+		deep[n++] = ']';
+	snprintf(deep + n, sizeof(deep) - n, "}");
+	CHECK(!get(deep, "ok", NULL, &v));
+	/* A value longer than out's bound is not found. */
+	{
+		struct buf small = BUF_INIT;
+
+		buf_init(&small, 4);
+		CHECK(get("{\"m\":\"abc\"}", "m", NULL, &small));
+		CHECK(!get("{\"m\":\"abcdef\"}", "m", NULL, &small));
+		CHECK_EQ(small.len, 0);
+		buf_release(&small);
+	}
+	buf_release(&v);
+}
+
 struct caches_seen {
 	struct buf text;
 	int stop_after;
@@ -276,6 +343,17 @@ static void test_gha_rest_caches(void)
 	CHECK_EQ(caches("{\"actions_caches\":[{\"id\":1}", 100, 0, &v, &total), CC_ESTORE);
 	CHECK_EQ(caches("{\"actions_caches\":[{\"id\":1} {\"id\":2}]}", 100, 0, &v, &total),
 		 CC_ESTORE);
+	/* The whole page is read first: a page cut short, or an element
+	 * naming its id twice (the first one won before jansson), reports
+	 * nothing. */
+	CHECK_EQ(caches("{\"actions_caches\":[{\"id\":1},{\"id\":2}", 100, 0, &v, &total),
+		 CC_ESTORE);
+	CHECK_EQ(v.len, 0);
+	CHECK_EQ(caches("{\"actions_caches\":[{\"id\":1},{\"id\":2,\"id\":3}]}", 100, 0, &v,
+			&total), CC_ESTORE);
+	CHECK_EQ(v.len, 0);
+	/* Elements that are not objects have no id. */
+	CHECK_EQ(caches("{\"actions_caches\":[7]}", 100, 0, &v, &total), CC_ESTORE);
 	buf_release(&v);
 }
 
@@ -286,6 +364,7 @@ int main(void)
 	RUN(test_s3_upload_id);
 	RUN(test_s3_error_words);
 	RUN(test_gha_json_get);
+	RUN(test_gha_json_strict);
 	RUN(test_gha_rest_caches);
 	return test_summary();
 }

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "sigv4.h"
 #include "url.h"
+#include "xml.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -259,54 +260,7 @@ cleanup:
 	return rc;
 }
 
-/* ---- XML: STS answers. */
-
-/* Finds <tag>...</tag> in [p, end).  @return true with the content range. */
-static bool xml_find(const char *p, const char *end, const char *tag, const char **ret_start,
-		     const char **ret_end)
-{
-	char open[64], close[64];
-	size_t on = (size_t)snprintf(open, sizeof(open), "<%s>", tag);
-	size_t cn = (size_t)snprintf(close, sizeof(close), "</%s>", tag);
-	const char *s = memmem(p, (size_t)(end - p), open, on), *e;
-
-	if (!s)
-		return false;
-	s += on;
-	if (!(e = memmem(s, (size_t)(end - s), close, cn)))
-		return false;
-	*ret_start = s;
-	*ret_end = e;
-	return true;
-}
-
-/* Appends the text of an element with the five named entities decoded. */
-static bool xml_text(struct buf *out, const char *p, const char *end)
-{
-	static const struct { const char *ent; char c; } ents[] = {
-		{ "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' }, { "&quot;", '"' }, { "&apos;", '\'' },
-	};
-
-	while (p < end) {
-		size_t i, n = 1;
-		char c = *p;
-
-		if (c == '&') {
-			for (i = 0; i < sizeof(ents) / sizeof(*ents); i++) {
-				n = strlen(ents[i].ent);
-				if ((size_t)(end - p) >= n && !memcmp(p, ents[i].ent, n))
-					break;
-			}
-			if (i == sizeof(ents) / sizeof(*ents))
-				return false;
-			c = ents[i].c;
-		}
-		if (buf_add(out, &c, 1, NULL))
-			return false;
-		p += n;
-	}
-	return true;
-}
+/* ---- XML: STS answers (xml.h). */
 
 enum cc_code aws_key_from_sts_xml(const char *xml, size_t len, struct aws_key *ret,
 				  struct cc_err *err)
@@ -314,22 +268,20 @@ enum cc_code aws_key_from_sts_xml(const char *xml, size_t len, struct aws_key *r
 	static const char *const tags[] = {
 		"AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration",
 	};
-	const char *end = xml + len, *cs, *ce, *s, *e;
 	struct buf v[4];
+	struct xml_field f[5] = { { .name = "Credentials" } };
 	enum cc_code rc;
 
-	for (size_t i = 0; i < 4; i++)
-		buf_init(&v[i], ANSWER_MAX);
 	memset(ret, 0, sizeof(*ret));
-	if (!xml_find(xml, end, "Credentials", &cs, &ce)) {
+	for (size_t i = 0; i < 4; i++) {
+		buf_init(&v[i], ANSWER_MAX);
+		f[i + 1] = (struct xml_field){ .parent = "Credentials", .name = tags[i], .text = &v[i] };
+	}
+	if ((rc = xml_get(xml, len, f, 5, err)))
+		goto cleanup;
+	if (!f[0].seen) {
 		rc = cc_err_set(err, CC_ESTORE, 0, "the answer has no Credentials");
 		goto cleanup;
-	}
-	for (size_t i = 0; i < 4; i++) {
-		if (xml_find(cs, ce, tags[i], &s, &e) && !xml_text(&v[i], s, e)) {
-			rc = cc_err_set(err, CC_ESTORE, 0, "the answer has a malformed %s", tags[i]);
-			goto cleanup;
-		}
 	}
 	if (!v[2].len || !v[3].len) {
 		rc = cc_err_set(err, CC_ESTORE, 0, "the answer has no %s",
@@ -345,13 +297,10 @@ cleanup:
 
 void aws_error_words(const struct buf *body, char *out, size_t n)
 {
-	const char *b = body->data, *e = b + body->len, *s, *t;
+	const char *b = body->data, *e = b + body->len;
 	char code[96] = "", msg[256] = "";
 
-	if (xml_find(b, e, "Code", &s, &t))
-		safe_copy(code, sizeof(code), s, (size_t)(t - s));
-	if (xml_find(b, e, "Message", &s, &t))
-		safe_copy(msg, sizeof(msg), s, (size_t)(t - s));
+	xml_error_words(b, body->len, code, sizeof(code), msg, sizeof(msg));
 	if (!code[0]) {
 		static const char *const want[] = { "code", "Code", "message", "Message" };
 		struct buf v[4];
@@ -391,7 +340,7 @@ static enum cc_code add_headers(void *ctx, struct http_headers *hh, struct cc_er
 /* STS says so when it could not reach the identity provider in time. */
 static bool sts_retryable(long status, const struct buf *body)
 {
-	return status == 400 && strstr(body->data, "<Code>IDPCommunicationError</Code>");
+	return status == 400 && xml_error_is(body->data, body->len, "IDPCommunicationError");
 }
 
 /* AWS_METADATA_SERVICE_TIMEOUT, in seconds. */

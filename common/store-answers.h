@@ -14,24 +14,26 @@
 #include "err.h"
 #include "store.h"
 
-/* In store-s3.c.  Reads one ListObjectsV2 page (len bytes at body): calls
- * fn for every object whose key starts with prefix, named without it
- * (keys holding a NUL are skipped), until fn returns non-zero, which sets
- * *ret_stopped.  *ret_truncated says whether more pages follow; then
- * ret_token holds the NextContinuationToken, empty when the page has none
- * (an error for the caller).  @return CC_OK, or CC_ENOMEM. */
+/* In store-s3.c.  Reads one ListObjectsV2 page (len bytes at body, with
+ * xml.h): calls fn for every Contents whose Key starts with prefix, named
+ * without it, until fn returns non-zero, which sets *ret_stopped.
+ * *ret_truncated says whether more pages follow; then ret_token holds the
+ * NextContinuationToken, empty when the page has none (an error for the
+ * caller).  @return CC_OK; CC_ESTORE for a page that is not well-formed
+ * XML (cut short, a NUL, a DOCTYPE ...) or has a text longer than 16 KiB,
+ * after fn may have seen the objects before the fault; CC_ENOMEM. */
 enum cc_code s3_list_page(const char *body, size_t len, const char *prefix, store_list_fn fn,
 			  void *ctx, bool *ret_stopped, bool *ret_truncated, struct buf *ret_token,
 			  struct cc_err *err);
 
 /* In store-s3.c.  The UploadId of a CreateMultipartUpload answer into ret.
- * @return false when there is none usable (absent, empty, or holding a
- * NUL). */
+ * @return false when there is none usable (absent, empty, or the answer
+ * not well-formed XML). */
 bool s3_upload_id(const char *body, size_t len, struct buf *ret);
 
 /* In store-s3.c.  The Code and Message of an S3 error answer into code
  * and msg (ncode, nmsg > 0 bytes), cut to fit, printable characters only;
- * "" for what the answer does not name. */
+ * "" for what the answer does not name: xml_error_words (xml.h). */
 void s3_error_words(const char *body, size_t len, char *code, size_t ncode, char *msg,
 		    size_t nmsg);
 

@@ -57,6 +57,7 @@
 #include "log.h"
 #include "url.h"
 #include "util.h"
+#include "xml.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -673,16 +674,9 @@ static enum cc_code sign_blob(void *ctx, struct http_headers *h, struct cc_err *
 static enum cc_code blob_fail(const char *what, const char *name, const struct http_resp *r,
 			      struct cc_err *err)
 {
-	char code[128] = "";
-	const char *s = strstr(r->err_body.data, "<Code>"), *e;
+	char code[128], msg[1];
 
-	if (s && (e = strstr(s += 6, "</Code>")) && e - s < (ptrdiff_t)sizeof(code)) {
-		memcpy(code, s, (size_t)(e - s));
-		code[e - s] = '\0';
-		for (char *p = code; *p; p++)
-			if (!isprint((unsigned char)*p))
-				*p = '?';
-	}
+	xml_error_words(r->err_body.data, r->err_body.len, code, sizeof(code), msg, sizeof(msg));
 	return cc_err_set(err, CC_ESTORE, 0, "gha cache blob storage: cannot %s '%s': HTTP %ld%s%s%s",
 			  what, name, r->status, code[0] ? " (" : "", code, code[0] ? ")" : "");
 }

@@ -22,6 +22,7 @@
 #include "sigv4.h"
 #include "url.h"
 #include "util.h"
+#include "xml.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -40,6 +41,9 @@
 #define COALESCE_MAX (16u << 20)
 #define MAX_PARTS 10000
 #define LIST_PAGE_MAX (16u << 20)
+/* Bound on one text of an answer: a key is at most 1024 bytes, a
+ * continuation token or an upload id a few hundred. */
+#define S3_TEXT_MAX (16u << 10)
 #define SMALL_BODY_MAX (1u << 20)
 #define DEFAULT_TRIES 5
 
@@ -342,8 +346,8 @@ cleanup:
 
 static bool s3_retryable(long status, const struct buf *body)
 {
-	return (status == 400 && strstr(body->data, "<Code>RequestTimeout</Code>")) ||
-	       (status == 409 && strstr(body->data, "<Code>ConditionalRequestConflict</Code>"));
+	return (status == 400 && xml_error_is(body->data, body->len, "RequestTimeout")) ||
+	       (status == 409 && xml_error_is(body->data, body->len, "ConditionalRequestConflict"));
 }
 
 static bool query_has_slash(const struct s3_call *c);
@@ -438,7 +442,8 @@ static enum cc_code call_run_many(struct store *s, struct s3_call *calls, struct
 	/* The signing quirk of call_run, learnt by a batch. */
 	for (size_t i = 0, redo = 0; !rc && i < n; i++) {
 		if (jobs[i].rc || resps[i].status != 403 || !query_has_slash(&calls[i]) ||
-		    !strstr(resps[i].err_body.data, "<Code>SignatureDoesNotMatch</Code>"))
+		    !xml_error_is(resps[i].err_body.data, resps[i].err_body.len,
+				  "SignatureDoesNotMatch"))
 			continue;
 		if (!redo++)
 			s3->query_keep_slash = !s3->query_keep_slash;
@@ -477,7 +482,7 @@ static enum cc_code call_run(struct s3_call *c, struct http_resp *resp, struct c
 	enum cc_code rc = call_once(c, resp, err);
 
 	if (!rc && resp->status == 403 && query_has_slash(c) &&
-	    strstr(resp->err_body.data, "<Code>SignatureDoesNotMatch</Code>")) {
+	    xml_error_is(resp->err_body.data, resp->err_body.len, "SignatureDoesNotMatch")) {
 		c->s3->query_keep_slash = !c->s3->query_keep_slash;
 		rc = call_once(c, resp, err);
 		if (rc || resp->status == 403) {
@@ -490,96 +495,10 @@ static enum cc_code call_run(struct s3_call *c, struct http_resp *resp, struct c
 	return rc;
 }
 
-/* Finds <tag>...</tag> in [p, end).  @return true with the content range. */
-static bool xml_find(const char *p, const char *end, const char *tag, const char **ret_start,
-		     const char **ret_end)
-{
-	char open[64], close[64];
-	size_t on, cn;
-
-	on = (size_t)snprintf(open, sizeof(open), "<%s>", tag);
-	cn = (size_t)snprintf(close, sizeof(close), "</%s>", tag);
-	for (const char *s = p; s + on <= end; s++) {
-		if (memcmp(s, open, on))
-			continue;
-		for (const char *e = s + on; e + cn <= end; e++) {
-			if (!memcmp(e, close, cn)) {
-				*ret_start = s + on;
-				*ret_end = e;
-				return true;
-			}
-		}
-		return false;
-	}
-	return false;
-}
-
-/* Appends the XML text [p, end) with entities decoded. */
-static enum cc_code xml_text(struct buf *out, const char *p, const char *end, struct cc_err *err)
-{
-	static const struct { const char *ent; char c; } ents[] = {
-		{ "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' }, { "&quot;", '"' }, { "&apos;", '\'' },
-	};
-	enum cc_code rc = CC_OK;
-
-	while (p < end && !rc) {
-		const char *amp = memchr(p, '&', (size_t)(end - p));
-		bool done = false;
-
-		if (!amp)
-			return buf_add(out, p, (size_t)(end - p), err);
-		if ((rc = buf_add(out, p, (size_t)(amp - p), err)))
-			break;
-		p = amp;
-		for (size_t i = 0; i < sizeof(ents) / sizeof(*ents) && !done; i++) {
-			size_t n = strlen(ents[i].ent);
-
-			if ((size_t)(end - p) >= n && !memcmp(p, ents[i].ent, n)) {
-				rc = buf_add(out, &ents[i].c, 1, err);
-				p += n;
-				done = true;
-			}
-		}
-		if (!done && end - p > 3 && p[1] == '#') {
-			const char *semi = memchr(p, ';', (size_t)(end - p));
-			unsigned long cp;
-			char *stop;
-
-			if (semi && semi - p < 12) {
-				cp = p[2] == 'x' ? strtoul(p + 3, &stop, 16) : strtoul(p + 2, &stop, 10);
-				if (stop == semi && cp > 0 && cp < 0x80) {
-					char ch = (char)cp;
-
-					rc = buf_add(out, &ch, 1, err);
-					p = semi + 1;
-					done = true;
-				}
-			}
-		}
-		if (!done && !rc) {
-			rc = buf_add(out, "&", 1, err);
-			p++;
-		}
-	}
-	return rc;
-}
-
 void s3_error_words(const char *body, size_t len, char *code, size_t ncode, char *msg,
 		    size_t nmsg)
 {
-	const char *b = body, *e = b + len, *s, *t;
-
-	code[0] = msg[0] = '\0';
-	if (xml_find(b, e, "Code", &s, &t))
-		snprintf(code, ncode, "%.*s", (int)(t - s), s);
-	if (xml_find(b, e, "Message", &s, &t))
-		snprintf(msg, nmsg, "%.*s", (int)(t - s), s);
-	for (char *p = code; *p; p++)
-		if (!isprint((unsigned char)*p))
-			*p = '?';
-	for (char *p = msg; *p; p++)
-		if (!isprint((unsigned char)*p))
-			*p = '?';
+	xml_error_words(body, len, code, ncode, msg, nmsg);
 }
 
 /* Words a failed answer: "s3 bucket 'B': cannot WHAT 'NAME': Code: Message (HTTP n)". */
@@ -871,7 +790,7 @@ static enum cc_code put_multipart(struct store *st, const char *key, const char 
 		goto fail;	/* not a failure, but the parts must go */
 	}
 	/* CompleteMultipartUpload may fail with 200 and an <Error> body. */
-	if (r.status == 200 && strstr(out.data, "<Error>")) {
+	if (r.status == 200 && xml_has(out.data, out.len, "Error")) {
 		buf_reset(&r.err_body);
 		buf_add(&r.err_body, out.data, out.len < r.err_body.max - 1 ? out.len :
 			r.err_body.max - 1, NULL);
@@ -1118,71 +1037,91 @@ cleanup:
 	return rc;
 }
 
+/* One ListObjectsV2 page being read: the fields of a Contents record
+ * (Key, Size, LastModified, ETag), then IsTruncated and
+ * NextContinuationToken of the page. */
+struct list_page {
+	const char *prefix;
+	size_t plen;
+	store_list_fn fn;
+	void *ctx;
+	bool stopped;
+	struct buf text[6];
+	struct xml_field f[6];
+};
+
+/* At the end of each Contents: hands the object to fn if it is ours. */
+static int list_object(void *ctx)
+{
+	struct list_page *lp = ctx;
+	struct store_object o = { 0 };
+	const struct buf *key = &lp->text[0], *etag = &lp->text[3];
+
+	if (!lp->f[0].seen || key->len < lp->plen || memcmp(key->data, lp->prefix, lp->plen))
+		return 0;	/* not ours */
+	o.name = key->data + lp->plen;
+	if (lp->f[1].seen)
+		o.size = strtoull(lp->text[1].data, NULL, 10);
+	if (lp->f[2].seen)
+		o.mtime_ns = iso8601_ns(lp->text[2].data);
+	/* Entity-decoded: the quotes kept, as HEAD gives them. */
+	if (lp->f[3].seen && etag->len < sizeof(o.etag))
+		memcpy(o.etag, etag->data, etag->len + 1);
+	lp->stopped = lp->fn(lp->ctx, &o) != 0;
+	return lp->stopped;
+}
+
 enum cc_code s3_list_page(const char *body, size_t len, const char *prefix, store_list_fn fn,
 			  void *ctx, bool *ret_stopped, bool *ret_truncated, struct buf *ret_token,
 			  struct cc_err *err)
 {
-	struct buf name = BUF_INIT, text = BUF_INIT;
-	const char *p = body, *end = body + len, *cs, *ce, *s0, *e0;
-	size_t plen = strlen(prefix);
-	enum cc_code rc = CC_OK;
+	static const char *const names[6] = {
+		"Key", "Size", "LastModified", "ETag", "IsTruncated", "NextContinuationToken",
+	};
+	struct list_page *lp = NULL;
+	enum cc_code rc;
 
 	*ret_stopped = *ret_truncated = false;
 	buf_reset(ret_token);
-	while (xml_find(p, end, "Contents", &cs, &ce)) {
-		struct store_object o = { 0 };
-
-		p = ce;
-		if (!xml_find(cs, ce, "Key", &s0, &e0))
-			continue;
-		buf_reset(&name);
-		if ((rc = xml_text(&name, s0, e0, err)))
-			goto cleanup;
-		if (name.len < plen || memcmp(name.data, prefix, plen) ||
-		    strlen(name.data) != name.len)
-			continue;	/* not ours (or a NUL in it) */
-		o.name = name.data + plen;
-		if (xml_find(cs, ce, "Size", &s0, &e0))
-			o.size = strtoull(s0, NULL, 10);
-		if (xml_find(cs, ce, "LastModified", &s0, &e0)) {
-			buf_reset(&text);
-			if ((rc = buf_add(&text, s0, (size_t)(e0 - s0), err)))
-				goto cleanup;
-			o.mtime_ns = iso8601_ns(text.data);
-		}
-		/* Entity-decoded: the quotes kept, as HEAD gives them. */
-		if (xml_find(cs, ce, "ETag", &s0, &e0)) {
-			buf_reset(&text);
-			if ((rc = xml_text(&text, s0, e0, err)))
-				goto cleanup;
-			if (text.len < sizeof(o.etag) && strlen(text.data) == text.len)
-				memcpy(o.etag, text.data, text.len + 1);
-		}
-		if (fn(ctx, &o)) {
-			*ret_stopped = true;
-			goto cleanup;
-		}
+	if (!(lp = calloc(1, sizeof(*lp)))) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		goto cleanup;
 	}
-	*ret_truncated = xml_find(body, end, "IsTruncated", &s0, &e0) && e0 - s0 == 4 &&
-			 !memcmp(s0, "true", 4);
-	if (*ret_truncated && xml_find(body, end, "NextContinuationToken", &s0, &e0) &&
-	    !(rc = xml_text(ret_token, s0, e0, err)) && strlen(ret_token->data) != ret_token->len)
-		buf_reset(ret_token);	/* cut short at a NUL it would be another token */
+	lp->prefix = prefix;
+	lp->plen = strlen(prefix);
+	lp->fn = fn;
+	lp->ctx = ctx;
+	for (size_t i = 0; i < 6; i++) {
+		buf_init(&lp->text[i], S3_TEXT_MAX);
+		lp->f[i] = (struct xml_field){ .parent = i < 4 ? "Contents" : "ListBucketResult",
+					       .name = names[i], .text = &lp->text[i] };
+	}
+	if ((rc = xml_each(body, len, "Contents", lp->f, 6, list_object, lp, err)))
+		goto cleanup;
+	*ret_stopped = lp->stopped;
+	*ret_truncated = !lp->stopped && lp->f[4].seen && !strcmp(lp->text[4].data, "true");
+	if (*ret_truncated && lp->f[5].seen)
+		rc = buf_add(ret_token, lp->text[5].data, lp->text[5].len, err);
 cleanup:
-	buf_release(&name);
-	buf_release(&text);
+	for (size_t i = 0; lp && i < 6; i++)
+		buf_release(&lp->text[i]);
+	free(lp);
 	return rc;
 }
 
 bool s3_upload_id(const char *body, size_t len, struct buf *ret)
 {
-	const char *s, *e;
+	struct buf id;
+	struct xml_field f = { .parent = "InitiateMultipartUploadResult", .name = "UploadId",
+			       .text = &id };
+	bool ok;
 
+	buf_init(&id, S3_TEXT_MAX);
 	buf_reset(ret);
-	if (!xml_find(body, body + len, "UploadId", &s, &e) || s == e ||
-	    xml_text(ret, s, e, NULL))
-		return false;
-	return strlen(ret->data) == ret->len;
+	ok = !xml_get(body, len, &f, 1, NULL) && f.seen && id.len &&
+	     !buf_add(ret, id.data, id.len, NULL);
+	buf_release(&id);
+	return ok;
 }
 
 static enum cc_code s3_list(struct store *s, const char *prefix, store_list_fn fn, void *ctx,
@@ -1214,8 +1153,12 @@ static enum cc_code s3_list(struct store *s, const char *prefix, store_list_fn f
 			goto cleanup;
 		}
 		if ((rc = s3_list_page(page.data, page.len, s3->prefix, fn, ctx, &stopped,
-				       &truncated, &token, err)) || stopped)
+				       &truncated, &token, err)) || stopped) {
+			if (rc == CC_ESTORE)
+				cc_err_prefix(err, "s3 bucket '%s': cannot list '%s'", s3->bucket,
+					      prefix);
 			goto cleanup;
+		}
 		if (!truncated)
 			break;
 		if (!token.len) {

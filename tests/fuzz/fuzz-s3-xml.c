@@ -33,8 +33,9 @@ static int each(void *ctx, const struct store_object *o)
 
 static void list(const uint8_t *data, size_t size, const char *prefix, size_t stop_after)
 {
-	/* The shortest object: <Contents><Key>K</Key></Contents>. */
-	const size_t min_object = strlen("<Contents><Key>K</Key></Contents>") - 1;
+	/* The shortest object: <Contents><Key/></Contents> (an empty key,
+	 * listed under the prefix ""). */
+	const size_t min_object = strlen("<Contents><Key/></Contents>");
 	struct count c = { 0, stop_after, size };
 	struct buf token = BUF_INIT;
 	struct cc_err err;

@@ -60,10 +60,11 @@ static void test_s3_list_page(void)
 	 * the nanoseconds; times nanoseconds cannot hold read as 0. */
 	{
 		static const char far[] =
+			"<ListBucketResult>"
 			"<Contents><Key>ci/a</Key><LastModified>3458-12-31T00:00:00Z</LastModified>"
 			"</Contents><Contents><Key>ci/b</Key><LastModified>1901-01-01T00:00:00Z"
 			"</LastModified></Contents><Contents><Key>ci/c</Key><LastModified>"
-			"2262-01-01T00:00:00.999999999Z</LastModified></Contents>";
+			"2262-01-01T00:00:00.999999999Z</LastModified></Contents></ListBucketResult>";
 
 		memset(&s, 0, sizeof(s));
 		CHECK_EQ(page(far, sizeof(far) - 1, "ci/", &s, &stopped, &truncated, &token), CC_OK);
@@ -80,14 +81,17 @@ static void test_s3_list_page(void)
 	CHECK_EQ(s.n, 1);
 	CHECK(stopped);
 
-	/* A page cut anywhere is read within its bounds. */
+	/* A page cut anywhere is read within its bounds, and refused: it is
+	 * not well-formed XML, and a listing cut short must not pass for a
+	 * short listing. */
 	for (size_t n = 0; n < sizeof(xml) - 1; n++) {
 		char *copy = malloc(n ? n : 1);
 
 		memcpy(copy, xml, n);
 		memset(&s, 0, sizeof(s));
-		CHECK_EQ(page(copy, n, "ci/", &s, &stopped, &truncated, &token), CC_OK);
+		CHECK_EQ(page(copy, n, "ci/", &s, &stopped, &truncated, &token), CC_ESTORE);
 		CHECK(s.n <= 2);
+		CHECK(!truncated && !token.len);
 		free(copy);
 	}
 	buf_release(&token);
@@ -100,7 +104,8 @@ static void test_s3_list_token(void)
 		"<IsTruncated>true</IsTruncated><Contents><Key>ci/a</Key></Contents></ListBucketResult>";
 	static const char none[] =
 		"<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>";
-	/* Found by fuzz-s3-xml: a NUL in the token cut it short. */
+	/* Found by fuzz-s3-xml: a NUL in the token cut it short.  XML cannot
+	 * hold a NUL: the page is refused. */
 	static const char nul[] =
 		"<ListBucketResult><IsTruncated>true</IsTruncated>"
 		"<NextContinuationToken>1ueG\0x</NextContinuationToken></ListBucketResult>";
@@ -114,8 +119,8 @@ static void test_s3_list_token(void)
 	CHECK_EQ(page(none, sizeof(none) - 1, "ci/", &s, &stopped, &truncated, &token), CC_OK);
 	CHECK(truncated);
 	CHECK_EQ(token.len, 0);
-	CHECK_EQ(page(nul, sizeof(nul) - 1, "ci/", &s, &stopped, &truncated, &token), CC_OK);
-	CHECK(truncated);
+	CHECK_EQ(page(nul, sizeof(nul) - 1, "ci/", &s, &stopped, &truncated, &token), CC_ESTORE);
+	CHECK(!truncated);
 	CHECK_EQ(token.len, 0);
 	buf_release(&token);
 }
@@ -141,12 +146,18 @@ static void test_s3_error_words(void)
 {
 	static const char xml[] =
 		"<?xml version=\"1.0\"?><Error><Code>NoSuchBucket</Code>"
-		"<Message>The specified bucket\x01" "does not exist</Message></Error>";
+		"<Message>The specified bucket\t" "does not exist</Message></Error>";
+	/* A control character XML forbids ends the document: what came before it stays. */
+	static const char ctl[] =
+		"<Error><Code>NoSuchBucket</Code><Message>a\x01" "b</Message></Error>";
 	char code[8], msg[384];
 
 	s3_error_words(xml, sizeof(xml) - 1, code, sizeof(code), msg, sizeof(msg));
 	CHECK_STR(code, "NoSuchB");	/* cut to fit */
 	CHECK_STR(msg, "The specified bucket?does not exist");
+	s3_error_words(ctl, sizeof(ctl) - 1, code, sizeof(code), msg, sizeof(msg));
+	CHECK_STR(code, "NoSuchB");
+	CHECK_STR(msg, "");
 	s3_error_words(xml, 40, code, sizeof(code), msg, sizeof(msg));
 	CHECK_STR(code, "");	/* no closing tag within len */
 	CHECK_STR(msg, "");

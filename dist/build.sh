@@ -100,6 +100,8 @@ H
 		echo "  openssl: no shared, modules, engines or legacy provider; OPENSSLDIR /etc/ssl"
 		echo "  libarchive: read tar with gzip (zlib) and zstd; no ACLs, xattrs, crypto, XML"
 		echo "  zstd: multithreaded, no legacy formats, no dictionary builder"
+		echo "  jansson: the static library only (no docs, no tests)"
+		echo "  expat: the static library only (no xmlwf, examples, tests, docs)"
 		echo "binaries (stripped):"
 		for t in $tools; do
 			printf '  %-14s %9s bytes  sha256 %s\n' "$t" "$(stat -c %s "$stage/bin/$t")" \

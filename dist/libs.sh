@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # dist/libs.sh ARCH: builds the static libraries the release binaries link
-# (musl for aarch64; zlib, zstd, xxhash, OpenSSL, curl, libarchive), from
-# the Debian 12 source packages pinned in dist/versions, each with only
-# the features cicache uses.  Prints the prefix they are installed in.
+# (musl for aarch64; zlib, zstd, xxhash, jansson, expat, OpenSSL, curl,
+# libarchive), from the Debian 12 source packages pinned in dist/versions,
+# each with only the features cicache uses, and their pkg-config files.
+# Prints the prefix they are installed in.
 #
 # The prefix is cached, keyed by the architecture and a hash of this
 # script and dist/versions: $CICACHE_DIST_CACHE, by default
@@ -161,6 +162,35 @@ if step xxhash; then
 	stamp xxhash
 fi
 
+if step jansson; then
+	s=$(unpack jansson)
+	log "jansson"
+	# The JSON reader and writer of common/: the static library, its two
+	# headers and jansson.pc, nothing else (no docs, no tests).  Debian's
+	# source ships no configure: autoreconf first, as dh does.
+	(cd "$s" && nicely autoreconf -fi >&2 && nicely ./configure --host="$host" CC="$cc" CFLAGS="$opt" \
+		--prefix="$prefix" --disable-shared --enable-static >&2 &&
+	 nicely make -j"$jobs" -C src libjansson.la >&2 &&
+	 make -C src install-libLTLIBRARIES install-includeHEADERS install-nodist_includeHEADERS >&2 &&
+	 make install-pkgconfigDATA >&2)
+	stamp jansson
+fi
+
+if step expat; then
+	s=$(unpack expat)
+	log "expat"
+	# The XML reader of common/: the static library (with expat's own
+	# protection against entity amplification, since 2.4), its headers and
+	# expat.pc; no xmlwf, examples, tests or docs.  Debian's patches touch
+	# Makefile.am, so buildconf.sh first, as debian/rules does.
+	(cd "$s/expat" && nicely ./buildconf.sh >&2 && nicely ./configure --host="$host" CC="$cc" CFLAGS="$opt" \
+		--prefix="$prefix" --disable-shared --enable-static --without-xmlwf \
+		--without-examples --without-tests --without-docbook >&2 &&
+	 nicely make -j"$jobs" -C lib libexpat.la >&2 &&
+	 make -C lib install-libLTLIBRARIES install-includeHEADERS >&2 && make install-pkgconfigDATA >&2)
+	stamp expat
+fi
+
 if step openssl; then
 	s=$(unpack openssl)
 	log "openssl (the slow one)"
@@ -220,6 +250,11 @@ if step libarchive; then
 	stamp libarchive
 fi
 
+# What the GNUmakefile's PKGS asks pkg-config for, as dist/build.sh asks.
+if ! pkg-config --static --libs libzstd libxxhash libcurl openssl libarchive jansson expat >/dev/null; then
+	echo "dist/libs.sh: pkg-config --static finds not every library in $prefix" >&2
+	exit 1
+fi
 rm -rf "$work"
 touch "$prefix/.done"
 echo "$prefix"

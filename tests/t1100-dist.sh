@@ -59,10 +59,19 @@ test_expect_success 'they run in an empty chroot' '
 	done
 '
 
+# pinned PKG: the Debian version of PKG in dist/versions; upstream PKG: its
+# upstream part (what the library itself reports), dots escaped for grep.
+pinned() { awk -v p="$1" '$1 == p { print $2 }' "$TEST_DIR/../dist/versions"; }
+upstream() { pinned "$1" | sed 's/^[0-9]*://; s/-[^-]*$//; s/\./\\./g'; }
+
 test_expect_success '--version --verbose names the libraries and their Debian sources' '
 	run "$B/cache-save" --version --verbose >out &&
 	expect_grep "^libcurl: libcurl/[0-9.]* OpenSSL/[0-9.]*\$" out &&
 	expect_grep "^libarchive: libarchive [0-9.]* zlib/[0-9.]* libzstd/[0-9.]*\$" out &&
+	expect_grep "^jansson: $(upstream jansson)\$" out &&
+	expect_grep "^expat: $(upstream expat)\$" out &&
+	expect_grep "^build: .*Debian 12 sources: .*jansson $(pinned jansson)," out &&
+	expect_grep "^build: .*Debian 12 sources: .*expat $(pinned expat)," out &&
 	expect_grep "^build: linux-$arch, static, musl .*Debian 12 sources: .*curl 7" out &&
 	expect_no_grep "^libc: glibc" out
 '

@@ -7,6 +7,8 @@
 
 #include <archive.h>
 #include <curl/curl.h>
+#include <expat.h>
+#include <jansson.h>
 #include <openssl/crypto.h>
 #include <xxhash.h>
 #include <zstd.h>
@@ -157,6 +159,7 @@ void cli_version(const char *prog, int argc, char **argv)
 {
 	bool verbose = cli_verbosity > 0;
 	unsigned xxh = XXH_versionNumber();
+	XML_Expat_Version xml = XML_ExpatVersionInfo();
 
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v"))
@@ -170,6 +173,8 @@ void cli_version(const char *prog, int argc, char **argv)
 	printf("libarchive: %s\n", archive_version_details());
 	printf("zstd: %s\n", ZSTD_versionString());
 	printf("xxhash: %u.%u.%u\n", xxh / 10000, xxh / 100 % 100, xxh % 100);
+	printf("jansson: %s\n", jansson_version_str());
+	printf("expat: %d.%d.%d\n", xml.major, xml.minor, xml.micro);
 #ifdef __GLIBC__
 	printf("libc: glibc %s\n", gnu_get_libc_version());
 #endif

@@ -1537,6 +1537,54 @@ static enum cc_code damage_check(struct saver *sv, struct damage *d, const struc
 	return CC_OK;
 }
 
+/* Adds the chunks of the base open in r whose pack is mapped (packmap)
+ * and long enough (psize) to the chunk set; *ret_cut counts those whose
+ * pack is too short.  @return a hard error (sv->err), or a soft one in
+ * e2 with *ret_soft set: the base is unreadable. */
+static enum cc_code base_chunks(struct saver *sv, struct mf_reader *r, const uint32_t *packmap,
+				const uint64_t *psize, uint64_t *ret_cut, struct cc_err *e2,
+				bool *ret_soft)
+{
+	uint32_t frame = 0, last_pack = UINT32_MAX;
+	uint64_t last_off = 0;
+	enum cc_code rc;
+	bool end;
+
+	for (;;) {
+		struct mf_chunk c;
+		struct chunk_loc loc;
+
+		if ((rc = mf_next_chunk(r, &c, &end, e2))) {
+			*ret_soft = true;
+			return rc;
+		}
+		if (end)
+			break;
+		if (packmap[c.frame.pack] == UINT32_MAX)
+			continue;
+		if (c.frame.off + c.frame.clen > psize[c.frame.pack]) {
+			(*ret_cut)++;
+			continue;
+		}
+		if (c.frame.pack != last_pack || c.frame.off != last_off) {
+			struct frame_info f = {
+				.pack = packmap[c.frame.pack], .codec = c.frame.codec,
+				.off = c.frame.off, .clen = c.frame.clen, .ulen = c.frame.ulen,
+				.ready = true,
+			};
+
+			if ((rc = chunkset_add_frame(&sv->pk.cs, &f, &frame, sv->err)))
+				return rc;
+			last_pack = c.frame.pack;
+			last_off = c.frame.off;
+		}
+		loc = (struct chunk_loc){ frame, c.off, c.len };
+		if ((rc = chunkset_add(&sv->pk.cs, &c.id, &loc, sv->err)))
+			return rc;
+	}
+	return CC_OK;
+}
+
 /* Adds the chunks of one stored entry to the chunk set: only those whose
  * pack is there, not noted damaged, and (where the store knows sizes)
  * long enough to hold their frame. */
@@ -1547,10 +1595,7 @@ static enum cc_code load_base(struct saver *sv, const char *name, const char *ke
 	struct cc_err e2;
 	uint32_t *packmap = NULL;
 	uint64_t *psize = NULL, cut = 0;
-	bool found, end, opened = false, soft = false;
-	uint32_t frame = 0;
-	uint32_t last_pack = UINT32_MAX;
-	uint64_t last_off = 0;
+	bool found, opened = false, soft = false;
 	enum cc_code rc;
 	int fd = -1;
 
@@ -1601,38 +1646,8 @@ static enum cc_code load_base(struct saver *sv, const char *name, const char *ke
 		    (rc = chunkset_pack(&sv->pk.cs, &r.packs[i], true, &packmap[i], sv->err)))
 			goto cleanup;
 	}
-	for (;;) {
-		struct mf_chunk c;
-		struct chunk_loc loc;
-
-		if ((rc = mf_next_chunk(&r, &c, &end, &e2))) {
-			soft = true;
-			goto cleanup;
-		}
-		if (end)
-			break;
-		if (packmap[c.frame.pack] == UINT32_MAX)
-			continue;
-		if (c.frame.off + c.frame.clen > psize[c.frame.pack]) {
-			cut++;
-			continue;
-		}
-		if (c.frame.pack != last_pack || c.frame.off != last_off) {
-			struct frame_info f = {
-				.pack = packmap[c.frame.pack], .codec = c.frame.codec,
-				.off = c.frame.off, .clen = c.frame.clen, .ulen = c.frame.ulen,
-				.ready = true,
-			};
-
-			if ((rc = chunkset_add_frame(&sv->pk.cs, &f, &frame, sv->err)))
-				goto cleanup;
-			last_pack = c.frame.pack;
-			last_off = c.frame.off;
-		}
-		loc = (struct chunk_loc){ frame, c.off, c.len };
-		if ((rc = chunkset_add(&sv->pk.cs, &c.id, &loc, sv->err)))
-			goto cleanup;
-	}
+	if ((rc = base_chunks(sv, &r, packmap, psize, &cut, &e2, &soft)))
+		goto cleanup;
 	if (cut)
 		cc_warn("not reusing %llu chunks of entry '%s': their pack ends before their frame",
 			(unsigned long long)cut, key);

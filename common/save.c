@@ -1,14 +1,23 @@
-/* save.c: walk -> chunk + hash -> compress (worker threads) -> pack ->
- * publish packs -> publish the manifest (the commit point).
+/* save.c: save a tree as one entry (save.h; docs/internals/save-pipeline.md).
  *
- * The main thread walks the tree, reads file data into one stream buffer,
- * cuts it into content-defined chunks and looks each chunk up in what the
- * store already holds.  New chunks are gathered into frames of about
- * FRAME_TARGET bytes; worker threads compress frames; the main thread
- * appends finished frames to the current pack in submission order and
- * only then emits the chunk records that point into them.  Memory is
- * bounded by the frames in flight and the pending-record queue, never by
- * the size of the tree. */
+ * Four kinds of thread, side by side:
+ *  - the reader (the calling thread) loads the dedup bases, walks the
+ *    roots, writes the entry records and reads file data into blocks;
+ *  - the chunker thread cuts the data stream into chunks, looks each up
+ *    in the chunk set, fills frames of about FRAME_TARGET bytes, appends
+ *    compressed frames to the current pack in submission order and only
+ *    then writes the chunk records that point into them;
+ *  - the workers compress frames;
+ *  - an upload thread puts the previous pack into a remote store while
+ *    the next one fills.
+ * After the chunker is joined, the reader publishes the manifest (the
+ * commit point).  Memory is bounded by the blocks, frames and records in
+ * flight, never by the size of the tree.
+ *
+ * struct saver is made of parts, each with one owner thread and its own
+ * init/release; what two threads share goes through a part's mutex.  A
+ * thread's error goes to the caller one way only: the thread writes its
+ * own struct cc_err, and whoever joins it calls err_take(). */
 #include "save.h"
 #include "glob.h"
 #include "chunker.h"
@@ -62,79 +71,18 @@ struct link_slot {
 	char *path;
 };
 
-struct saver {
-	struct store *store;
-	const struct save_opts *o;
-	struct save_stats *st;
-	struct cc_err *err;
-	struct chunkset cs;
-	struct mf_writer mw;
-	struct chunker ck;
-
-	/* The chunker thread owns everything from here to mpacks; it reports
-	 * through cerr.  The reader (the calling thread) hands it file data
-	 * in blocks through the queue below. */
-	struct cc_err *cerr, cerr_store;
-	pthread_t chunker;
-	bool chunker_started;
-	pthread_mutex_t qmu;
-	pthread_cond_t qcv;
-	struct block *full_head, *full_tail, *free_blocks, *rblock;
-	size_t nblocks;
-	bool eof;		/* the reader has queued its last block */
-	bool cfailed;		/* the chunker hit an error; reader stops */
-
-	/* stream buffer: [cstart, scanpos) scanned, [scanpos, slen) not yet */
-	unsigned char *sbuf;
-	size_t scap, slen, cstart, scanpos;
-
-	/* compression pool */
-	pthread_mutex_t mu;
-	pthread_cond_t cv_work, cv_done;
-	pthread_t *threads;
-	int nthreads;
-	bool stop;
-	struct job *queue_head, *queue_tail;	/* waiting for a worker */
-	struct job **ring;			/* submitted, in order */
-	size_t ring_cap, ring_head, ring_len;
-	struct job *free_jobs;
-	struct job *cur;			/* being filled */
-
-	/* pack being written */
-	int pack_fd;
-	struct buf pack_tmp;
-	uint64_t pack_len;
-	uint32_t pack_idx;
-	XXH3_state_t *pack_hash;
-
-	/* The previous pack's upload to a remote store, which runs while the
-	 * next pack fills. */
-	struct {
-		pthread_t thr;
-		bool running;
-		char *name, *tmp;
-		enum cc_code rc;
-		struct cc_err err;
-	} up;
-
-	/* chunk records waiting for their frame */
-	struct row *rows;
-	size_t rows_head, rows_len;
-
-	uint32_t *mpacks;	/* manifest pack table: chunkset pack indices */
-	size_t nmpacks, mpacks_alloc;
-
-	struct link_slot *links;
+/* The reader's part (the calling thread): the walk. */
+struct walk {
+	struct mf_entry ent;
+	struct buf path;		/* relative path of the entry */
+	struct block *rblock;		/* being filled, not yet queued */
+	struct link_slot *links;	/* hard links seen in this root */
 	size_t nlinks_slots, nlinks;
-
 	/* The store's own directory, when it is on this machine: a path
 	 * that holds it is saved without it. */
 	bool store_local;
 	dev_t store_dev;
 	ino_t store_ino;
-
-	struct mf_entry ent;
-	struct buf path;
 	/* Excluded directories entered because a later pattern may include
 	 * something inside: recorded only before the first such entry. */
 	struct pending_dir { char *path; struct stat st; } *pend;
@@ -143,32 +91,125 @@ struct saver {
 	struct cc_progress prog;
 };
 
+/* Blocks of file data from the reader to the chunker, all under mu. */
+struct blockq {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct block *full_head, *full_tail, *free;
+	size_t nblocks;		/* allocated: at most NBLOCKS */
+	bool eof;		/* the reader has queued its last block */
+	bool failed;		/* the chunker hit an error; reader stops */
+};
+
+/* The chunker thread's part.  The caller fills the chunk set before the
+ * thread starts and reads it (and the pack table) after the join. */
+struct packer {
+	pthread_t thr;		/* started and joined by the caller */
+	bool started;
+	struct cc_err err;	/* the thread's error, read after the join */
+	struct chunker ck;
+	struct chunkset cs;
+
+	/* stream buffer: [cstart, scanpos) scanned, [scanpos, slen) not yet */
+	unsigned char *sbuf;
+	size_t scap, slen, cstart, scanpos;
+
+	struct job *cur;			/* being filled */
+	struct job **ring;			/* submitted, in order */
+	size_t ring_cap, ring_head, ring_len;
+	struct job *free_jobs;
+
+	/* pack being written */
+	int pack_fd;
+	struct buf pack_tmp;
+	uint64_t pack_len;
+	uint32_t pack_idx;
+	XXH3_state_t *pack_hash;
+
+	/* chunk records waiting for their frame */
+	struct row *rows;
+	size_t rows_head, rows_len;
+
+	uint32_t *mpacks;	/* manifest pack table: chunkset pack indices */
+	size_t nmpacks, mpacks_alloc;
+};
+
+/* The compression workers: the queue and the done flags of its jobs are
+ * shared under mu. */
+struct pool {
+	pthread_mutex_t mu;
+	pthread_cond_t cv_work, cv_done;
+	pthread_t *threads;
+	int nthreads;
+	int level;
+	bool stop;
+	struct job *queue_head, *queue_tail;	/* waiting for a worker */
+};
+
+/* The previous pack's upload to a remote store, which runs while the
+ * next pack fills.  The chunker starts it; whoever waits for it (the
+ * chunker before the next upload, else the caller) takes its error. */
+struct upload {
+	struct store *store;
+	pthread_t thr;
+	bool running;
+	char *name, *tmp;
+	struct cc_err err;	/* the thread's result: code 0 on success */
+};
+
+struct saver {
+	struct store *store;
+	const struct save_opts *o;
+	struct save_stats *st;	/* the reader and the chunker count apart */
+	struct cc_err *err;	/* the caller's, also the reader's */
+	/* Entry stream from the reader, chunk stream from the chunker
+	 * (manifest.h allows one thread each). */
+	struct mf_writer mw;
+	struct walk w;
+	struct blockq q;
+	struct packer pk;
+	struct pool pool;
+	struct upload up;
+};
+
+/* The one way an error crosses threads: after joining a thread whose
+ * error is in from, the joiner with result rc calls this.  The thread's
+ * error becomes the joiner's (in *err) unless the joiner failed first.
+ * @return the joiner's result. */
+static enum cc_code err_take(const struct cc_err *from, enum cc_code rc, struct cc_err *err)
+{
+	if (rc || !from->code)
+		return rc;
+	*err = *from;
+	return from->code;
+}
+
 /* ------------------------------------------------------------------ */
 /* compression workers */
 
 static void *worker(void *arg)
 {
-	struct saver *sv = arg;
+	struct pool *p = arg;
 	ZSTD_CCtx *zc = ZSTD_createCCtx();
 
 	if (zc)
-		ZSTD_CCtx_setParameter(zc, ZSTD_c_compressionLevel, sv->o->level ? sv->o->level : 3);
+		ZSTD_CCtx_setParameter(zc, ZSTD_c_compressionLevel, p->level);
 	for (;;) {
 		struct job *j;
 		size_t n = 0;
 
-		pthread_mutex_lock(&sv->mu);
-		while (!sv->queue_head && !sv->stop)
-			pthread_cond_wait(&sv->cv_work, &sv->mu);
-		if (!sv->queue_head) {
-			pthread_mutex_unlock(&sv->mu);
+		pthread_mutex_lock(&p->mu);
+		while (!p->queue_head && !p->stop)
+			pthread_cond_wait(&p->cv_work, &p->mu);
+		if (!p->queue_head) {
+			pthread_mutex_unlock(&p->mu);
 			break;
 		}
-		j = sv->queue_head;
-		sv->queue_head = j->next;
-		if (!sv->queue_head)
-			sv->queue_tail = NULL;
-		pthread_mutex_unlock(&sv->mu);
+		j = p->queue_head;
+		p->queue_head = j->next;
+		if (!p->queue_head)
+			p->queue_tail = NULL;
+		pthread_mutex_unlock(&p->mu);
 
 		if (zc)
 			n = ZSTD_compress2(zc, j->out, j->outcap, j->raw, j->rawlen);
@@ -180,47 +221,62 @@ static void *worker(void *arg)
 			j->codec = FRAME_ZSTD;
 			j->outlen = n;
 		}
-		pthread_mutex_lock(&sv->mu);
+		pthread_mutex_lock(&p->mu);
 		j->done = true;
-		pthread_cond_broadcast(&sv->cv_done);
-		pthread_mutex_unlock(&sv->mu);
+		pthread_cond_broadcast(&p->cv_done);
+		pthread_mutex_unlock(&p->mu);
 	}
 	ZSTD_freeCCtx(zc);
 	return NULL;
 }
 
-static enum cc_code pool_start(struct saver *sv)
+static void pool_init(struct pool *p, int level)
 {
-	int n = sv->o->jobs > 0 ? sv->o->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	memset(p, 0, sizeof(*p));
+	p->level = level ? level : 3;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv_work, NULL);
+	pthread_cond_init(&p->cv_done, NULL);
+}
 
-	if (n < 1)
-		n = 1;
-	if (n > 64)
-		n = 64;
-	sv->threads = calloc((size_t)n, sizeof(*sv->threads));
-	sv->ring_cap = (size_t)n * 2 + 2;
-	sv->ring = calloc(sv->ring_cap, sizeof(*sv->ring));
-	if (!sv->threads || !sv->ring)
-		return cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate the worker pool");
+/* How many workers --jobs asks for: 1 to 64, the processors by default. */
+static int pool_size(const struct save_opts *o)
+{
+	int n = o->jobs > 0 ? o->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > 64 ? 64 : n;
+}
+
+static enum cc_code pool_start(struct pool *p, int n, struct cc_err *err)
+{
+	p->threads = calloc((size_t)n, sizeof(*p->threads));
+	if (!p->threads)
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate the worker pool");
 	for (int i = 0; i < n; i++) {
-		int e = pthread_create(&sv->threads[i], NULL, worker, sv);
+		int e = pthread_create(&p->threads[i], NULL, worker, p);
 
 		if (e)
-			return cc_err_set(sv->err, CC_EINTERNAL, e, "cannot start a thread");
-		sv->nthreads++;
+			return cc_err_set(err, CC_EINTERNAL, e, "cannot start a thread");
+		p->nthreads++;
 	}
 	return CC_OK;
 }
 
-static void pool_stop(struct saver *sv)
+/* Stops and joins the workers; safe whether or not they were started. */
+static void pool_release(struct pool *p)
 {
-	pthread_mutex_lock(&sv->mu);
-	sv->stop = true;
-	pthread_cond_broadcast(&sv->cv_work);
-	pthread_mutex_unlock(&sv->mu);
-	for (int i = 0; i < sv->nthreads; i++)
-		pthread_join(sv->threads[i], NULL);
-	sv->nthreads = 0;
+	pthread_mutex_lock(&p->mu);
+	p->stop = true;
+	pthread_cond_broadcast(&p->cv_work);
+	pthread_mutex_unlock(&p->mu);
+	for (int i = 0; i < p->nthreads; i++)
+		pthread_join(p->threads[i], NULL);
+	p->nthreads = 0;
+	free(p->threads);
+	p->threads = NULL;
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv_work);
+	pthread_cond_destroy(&p->cv_done);
 }
 
 static void job_free(struct job *j)
@@ -232,12 +288,12 @@ static void job_free(struct job *j)
 	free(j);
 }
 
-static enum cc_code job_get(struct saver *sv, struct job **ret)
+static enum cc_code job_get(struct packer *pk, struct job **ret)
 {
-	struct job *j = sv->free_jobs;
+	struct job *j = pk->free_jobs;
 
 	if (j) {
-		sv->free_jobs = j->next;
+		pk->free_jobs = j->next;
 	} else {
 		j = calloc(1, sizeof(*j));
 		if (j) {
@@ -247,7 +303,7 @@ static enum cc_code job_get(struct saver *sv, struct job **ret)
 		}
 		if (!j || !j->raw || !j->out) {
 			job_free(j);
-			return cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate a frame");
+			return cc_err_set(&pk->err, CC_ENOMEM, ENOMEM, "cannot allocate a frame");
 		}
 	}
 	j->rawlen = j->outlen = 0;
@@ -258,35 +314,67 @@ static enum cc_code job_get(struct saver *sv, struct job **ret)
 }
 
 /* ------------------------------------------------------------------ */
-/* packs */
+/* pack uploads */
+
+static void upload_init(struct upload *up, struct store *s)
+{
+	memset(up, 0, sizeof(*up));
+	up->store = s;
+}
 
 static void *upload_main(void *arg)
 {
-	struct saver *sv = arg;
+	struct upload *up = arg;
+	enum cc_code rc;
 
-	sv->up.rc = sv->store->ops->put(sv->store, sv->up.name, sv->up.tmp, STORE_PUT_MOVE, NULL,
-					&sv->up.err);
+	rc = up->store->ops->put(up->store, up->name, up->tmp, STORE_PUT_MOVE, NULL, &up->err);
+	if (rc && !up->err.code)
+		up->err.code = rc;
 	return NULL;
 }
 
-/* Waits for the pack upload in flight, if any.  @return its result. */
-static enum cc_code upload_wait(struct saver *sv, struct cc_err *err)
+/* Waits for the upload in flight, if any, and hands its error on
+ * (err_take).  @return rc, or the upload's error. */
+static enum cc_code upload_wait(struct upload *up, enum cc_code rc, struct cc_err *err)
+{
+	if (!up->running)
+		return rc;
+	pthread_join(up->thr, NULL);
+	up->running = false;
+	if (up->err.code)
+		unlink(up->tmp);
+	free(up->name);
+	free(up->tmp);
+	up->name = up->tmp = NULL;
+	return err_take(&up->err, rc, err);
+}
+
+/* Hands the sealed pack tmp to an upload thread as name; if no thread
+ * starts, puts it here. */
+static enum cc_code upload_start(struct upload *up, const char *name, const char *tmp,
+				 struct cc_err *err)
 {
 	enum cc_code rc;
 
-	if (!sv->up.running)
-		return CC_OK;
-	pthread_join(sv->up.thr, NULL);
-	sv->up.running = false;
-	if ((rc = sv->up.rc)) {
-		*err = sv->up.err;
-		unlink(sv->up.tmp);
+	if (!(up->name = strdup(name)) || !(up->tmp = strdup(tmp))) {
+		free(up->name);
+		up->name = NULL;
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 	}
-	free(sv->up.name);
-	free(sv->up.tmp);
-	sv->up.name = sv->up.tmp = NULL;
-	return rc;
+	cc_err_clear(&up->err);
+	if (pthread_create(&up->thr, NULL, upload_main, up)) {
+		rc = up->store->ops->put(up->store, name, up->tmp, STORE_PUT_MOVE, NULL, err);
+		free(up->name);
+		free(up->tmp);
+		up->name = up->tmp = NULL;
+		return rc;
+	}
+	up->running = true;
+	return CC_OK;
 }
+
+/* ------------------------------------------------------------------ */
+/* packs */
 
 /* Publishes the sealed pack: at once into a local store, or by an upload
  * thread into a remote one (one upload in flight at a time). */
@@ -294,110 +382,84 @@ static enum cc_code pack_publish(struct saver *sv, const char *name)
 {
 	enum cc_code rc;
 
-	if ((rc = upload_wait(sv, sv->cerr)))
+	if ((rc = upload_wait(&sv->up, CC_OK, &sv->pk.err)))
 		return rc;
 	if (sv->store->ops->caps & STORE_CAP_LOCAL_TMP)
-		return sv->store->ops->put(sv->store, name, sv->pack_tmp.data, STORE_PUT_MOVE, NULL,
-					   sv->cerr);
-	if (!(sv->up.name = strdup(name)) || !(sv->up.tmp = strdup(sv->pack_tmp.data))) {
-		free(sv->up.name);
-		sv->up.name = NULL;
-		return cc_err_set(sv->cerr, CC_ENOMEM, ENOMEM, "cannot allocate");
-	}
-	cc_err_clear(&sv->up.err);
-	if (pthread_create(&sv->up.thr, NULL, upload_main, sv)) {
-		rc = sv->store->ops->put(sv->store, name, sv->up.tmp, STORE_PUT_MOVE, NULL,
-					 sv->cerr);
-		free(sv->up.name);
-		free(sv->up.tmp);
-		sv->up.name = sv->up.tmp = NULL;
-		return rc;
-	}
-	sv->up.running = true;
-	return CC_OK;
+		return sv->store->ops->put(sv->store, name, sv->pk.pack_tmp.data, STORE_PUT_MOVE,
+					   NULL, &sv->pk.err);
+	return upload_start(&sv->up, name, sv->pk.pack_tmp.data, &sv->pk.err);
 }
 
 static enum cc_code pack_seal(struct saver *sv)
 {
-	char hex[CC_ID_HEX_LEN + 1];
-	struct buf name = BUF_INIT;
+	struct packer *pk = &sv->pk;
+	char name[STORE_PACK_NAME_SIZE];
 	struct cc_id id;
 	enum cc_code rc;
 
-	if (sv->pack_fd < 0)
+	if (pk->pack_fd < 0)
 		return CC_OK;
-	cc_id_from_hash(&id, XXH3_128bits_digest(sv->pack_hash));
-	if (close(sv->pack_fd)) {
-		sv->pack_fd = -1;
-		return cc_err_set(sv->cerr, CC_ESTORE, errno, "cannot write pack '%s'", sv->pack_tmp.data);
+	cc_id_from_hash(&id, XXH3_128bits_digest(pk->pack_hash));
+	if (close(pk->pack_fd)) {
+		pk->pack_fd = -1;
+		return cc_err_set(&pk->err, CC_ESTORE, errno, "cannot write pack '%s'",
+				  pk->pack_tmp.data);
 	}
-	sv->pack_fd = -1;
-	cc_id_hex(&id, hex);
-	if ((rc = buf_addf(&name, sv->cerr, "%s%s.pack", STORE_PACKS_PREFIX, hex)))
-		goto cleanup;
-	if ((rc = pack_publish(sv, name.data)))
-		goto cleanup;
-	buf_reset(&sv->pack_tmp);
-	sv->cs.packs[sv->pack_idx].id = id;
-	sv->cs.packs[sv->pack_idx].sealed = true;
+	pk->pack_fd = -1;
+	store_pack_name(name, STORE_PACKS_PREFIX, &id);
+	if ((rc = pack_publish(sv, name)))
+		return rc;
+	buf_reset(&pk->pack_tmp);
+	pk->cs.packs[pk->pack_idx].id = id;
+	pk->cs.packs[pk->pack_idx].sealed = true;
 	sv->st->packs++;
-	sv->st->new_bytes += sv->pack_len;
-	cc_debug("stored pack %s (%llu bytes)", hex, (unsigned long long)sv->pack_len);
-cleanup:
-	buf_release(&name);
-	return rc;
+	sv->st->new_bytes += pk->pack_len;
+	cc_debug("stored pack %s (%llu bytes)", name + strlen(STORE_PACKS_PREFIX),
+		 (unsigned long long)pk->pack_len);
+	return CC_OK;
 }
 
-static enum cc_code write_fd(int fd, const void *p, size_t n, const char *what,
-			     struct cc_err *err)
+/* Appends to the pack being written (and its hash). */
+static enum cc_code pack_write(struct packer *pk, const void *p, size_t n)
 {
-	const char *c = p;
-
-	while (n) {
-		ssize_t k = write(fd, c, n);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return cc_err_set(err, CC_ESTORE, errno, "cannot write '%s'", what);
-		c += k;
-		n -= (size_t)k;
-	}
+	if (write_all(pk->pack_fd, p, n))
+		return cc_err_set(&pk->err, CC_ESTORE, errno, "cannot write '%s'", pk->pack_tmp.data);
+	XXH3_128bits_update(pk->pack_hash, p, n);
+	pk->pack_len += n;
 	return CC_OK;
 }
 
 static enum cc_code pack_append(struct saver *sv, struct job *j)
 {
+	struct packer *pk = &sv->pk;
 	const void *data = j->codec == FRAME_RAW ? j->raw : j->out;
 	struct frame_info *f;
+	uint64_t off;
 	enum cc_code rc;
 
-	if (sv->pack_fd < 0) {
+	if (pk->pack_fd < 0) {
 		static const struct cc_id zero;
 
-		sv->pack_fd = store_tmpfile(sv->store, &sv->pack_tmp, sv->cerr);
-		if (sv->pack_fd < 0)
-			return sv->cerr->code;
-		XXH3_128bits_reset(sv->pack_hash);
-		XXH3_128bits_update(sv->pack_hash, PACK_MAGIC, 8);
-		if ((rc = write_fd(sv->pack_fd, PACK_MAGIC, 8, sv->pack_tmp.data, sv->cerr)))
-			return rc;
-		sv->pack_len = 8;
-		if ((rc = chunkset_pack(&sv->cs, &zero, false, &sv->pack_idx, sv->cerr)))
+		pk->pack_fd = store_tmpfile(sv->store, &pk->pack_tmp, &pk->err);
+		if (pk->pack_fd < 0)
+			return pk->err.code;
+		XXH3_128bits_reset(pk->pack_hash);
+		pk->pack_len = 0;
+		if ((rc = pack_write(pk, PACK_MAGIC, 8)) ||
+		    (rc = chunkset_pack(&pk->cs, &zero, false, &pk->pack_idx, &pk->err)))
 			return rc;
 	}
-	if ((rc = write_fd(sv->pack_fd, data, j->outlen, sv->pack_tmp.data, sv->cerr)))
+	off = pk->pack_len;
+	if ((rc = pack_write(pk, data, j->outlen)))
 		return rc;
-	XXH3_128bits_update(sv->pack_hash, data, j->outlen);
-	f = &sv->cs.frames[j->frame];
-	f->pack = sv->pack_idx;
+	f = &pk->cs.frames[j->frame];
+	f->pack = pk->pack_idx;
 	f->codec = j->codec;
-	f->off = sv->pack_len;
+	f->off = off;
 	f->clen = (uint32_t)j->outlen;
 	f->ulen = (uint32_t)j->rawlen;
 	f->ready = true;
-	sv->pack_len += j->outlen;
-	if (sv->pack_len >= PACK_TARGET)
+	if (pk->pack_len >= PACK_TARGET)
 		return pack_seal(sv);
 	return CC_OK;
 }
@@ -409,27 +471,20 @@ static enum cc_code emit_rows(struct saver *sv)
 {
 	enum cc_code rc;
 
-	while (sv->rows_len) {
-		struct row *r = &sv->rows[sv->rows_head];
-		struct frame_info *f = &sv->cs.frames[r->loc.frame];
+	while (sv->pk.rows_len) {
+		struct row *r = &sv->pk.rows[sv->pk.rows_head];
+		struct frame_info *f = &sv->pk.cs.frames[r->loc.frame];
 		struct pack_info *p;
 		struct mf_chunk c;
 
 		if (!f->ready)
 			break;
-		p = &sv->cs.packs[f->pack];
+		p = &sv->pk.cs.packs[f->pack];
 		if (p->manifest_idx < 0) {
-			if (sv->nmpacks == sv->mpacks_alloc) {
-				size_t na = sv->mpacks_alloc ? sv->mpacks_alloc * 2 : 64;
-				uint32_t *x = realloc(sv->mpacks, na * sizeof(*x));
-
-				if (!x)
-					return cc_err_set(sv->cerr, CC_ENOMEM, ENOMEM, "cannot allocate");
-				sv->mpacks = x;
-				sv->mpacks_alloc = na;
-			}
-			p->manifest_idx = (int64_t)sv->nmpacks;
-			sv->mpacks[sv->nmpacks++] = f->pack;
+			if (ARRAY_GROW(sv->pk.mpacks, sv->pk.mpacks_alloc, sv->pk.nmpacks + 1))
+				return cc_err_set(&sv->pk.err, CC_ENOMEM, ENOMEM, "cannot allocate");
+			p->manifest_idx = (int64_t)sv->pk.nmpacks;
+			sv->pk.mpacks[sv->pk.nmpacks++] = f->pack;
 		}
 		c.id = r->id;
 		c.frame.pack = (uint32_t)p->manifest_idx;
@@ -439,10 +494,10 @@ static enum cc_code emit_rows(struct saver *sv)
 		c.frame.ulen = f->ulen;
 		c.off = r->loc.off;
 		c.len = r->loc.len;
-		if ((rc = mf_add_chunk(&sv->mw, &c, sv->cerr)))
+		if ((rc = mf_add_chunk(&sv->mw, &c, &sv->pk.err)))
 			return rc;
-		sv->rows_head = (sv->rows_head + 1) % MAX_PENDING;
-		sv->rows_len--;
+		sv->pk.rows_head = (sv->pk.rows_head + 1) % MAX_PENDING;
+		sv->pk.rows_len--;
 	}
 	return CC_OK;
 }
@@ -453,23 +508,23 @@ static enum cc_code drain(struct saver *sv, bool wait)
 {
 	enum cc_code rc;
 
-	while (sv->ring_len) {
-		struct job *j = sv->ring[sv->ring_head];
+	while (sv->pk.ring_len) {
+		struct job *j = sv->pk.ring[sv->pk.ring_head];
 		bool done;
 
-		pthread_mutex_lock(&sv->mu);
+		pthread_mutex_lock(&sv->pool.mu);
 		while (wait && !j->done)
-			pthread_cond_wait(&sv->cv_done, &sv->mu);
+			pthread_cond_wait(&sv->pool.cv_done, &sv->pool.mu);
 		done = j->done;	/* workers write it under mu */
-		pthread_mutex_unlock(&sv->mu);
+		pthread_mutex_unlock(&sv->pool.mu);
 		if (!done)
 			break;
 		wait = false;
-		sv->ring_head = (sv->ring_head + 1) % sv->ring_cap;
-		sv->ring_len--;
+		sv->pk.ring_head = (sv->pk.ring_head + 1) % sv->pk.ring_cap;
+		sv->pk.ring_len--;
 		rc = pack_append(sv, j);
-		j->next = sv->free_jobs;
-		sv->free_jobs = j;
+		j->next = sv->pk.free_jobs;
+		sv->pk.free_jobs = j;
 		if (rc)
 			return rc;
 	}
@@ -478,25 +533,25 @@ static enum cc_code drain(struct saver *sv, bool wait)
 
 static enum cc_code submit(struct saver *sv)
 {
-	struct job *j = sv->cur;
+	struct job *j = sv->pk.cur;
 	enum cc_code rc;
 
 	if (!j)
 		return CC_OK;
-	while (sv->ring_len == sv->ring_cap)
+	while (sv->pk.ring_len == sv->pk.ring_cap)
 		if ((rc = drain(sv, true)))
 			return rc;
-	sv->cur = NULL;
-	sv->ring[(sv->ring_head + sv->ring_len) % sv->ring_cap] = j;
-	sv->ring_len++;
-	pthread_mutex_lock(&sv->mu);
-	if (sv->queue_tail)
-		sv->queue_tail->next = j;
+	sv->pk.cur = NULL;
+	sv->pk.ring[(sv->pk.ring_head + sv->pk.ring_len) % sv->pk.ring_cap] = j;
+	sv->pk.ring_len++;
+	pthread_mutex_lock(&sv->pool.mu);
+	if (sv->pool.queue_tail)
+		sv->pool.queue_tail->next = j;
 	else
-		sv->queue_head = j;
-	sv->queue_tail = j;
-	pthread_cond_signal(&sv->cv_work);
-	pthread_mutex_unlock(&sv->mu);
+		sv->pool.queue_head = j;
+	sv->pool.queue_tail = j;
+	pthread_cond_signal(&sv->pool.cv_work);
+	pthread_mutex_unlock(&sv->pool.mu);
 	return drain(sv, false);
 }
 
@@ -505,15 +560,15 @@ static enum cc_code push_row(struct saver *sv, const struct cc_id *id,
 {
 	enum cc_code rc;
 
-	while (sv->rows_len == MAX_PENDING) {
+	while (sv->pk.rows_len == MAX_PENDING) {
 		/* The oldest record waits for a frame still being filled or
 		 * compressed: push it through. */
 		if ((rc = submit(sv)) || (rc = drain(sv, true)))
 			return rc;
 	}
-	sv->rows[(sv->rows_head + sv->rows_len) % MAX_PENDING] = (struct row){ *id, *loc };
-	sv->rows_len++;
-	return sv->rows_len == 1 ? emit_rows(sv) : CC_OK;
+	sv->pk.rows[(sv->pk.rows_head + sv->pk.rows_len) % MAX_PENDING] = (struct row){ *id, *loc };
+	sv->pk.rows_len++;
+	return sv->pk.rows_len == 1 ? emit_rows(sv) : CC_OK;
 }
 
 static enum cc_code emit_chunk(struct saver *sv, const unsigned char *data, size_t len)
@@ -525,27 +580,27 @@ static enum cc_code emit_chunk(struct saver *sv, const unsigned char *data, size
 
 	cc_id_of(&id, data, len);
 	sv->st->chunks++;
-	found = chunkset_find(&sv->cs, &id);
+	found = chunkset_find(&sv->pk.cs, &id);
 	if (found)
 		return push_row(sv, &id, found);
-	if (!sv->cur) {
+	if (!sv->pk.cur) {
 		struct frame_info f = { 0 };
 
-		if ((rc = job_get(sv, &sv->cur)) ||
-		    (rc = chunkset_add_frame(&sv->cs, &f, &sv->cur->frame, sv->cerr)))
+		if ((rc = job_get(&sv->pk, &sv->pk.cur)) ||
+		    (rc = chunkset_add_frame(&sv->pk.cs, &f, &sv->pk.cur->frame, &sv->pk.err)))
 			return rc;
 	}
-	loc.frame = sv->cur->frame;
-	loc.off = (uint32_t)sv->cur->rawlen;
+	loc.frame = sv->pk.cur->frame;
+	loc.off = (uint32_t)sv->pk.cur->rawlen;
 	loc.len = (uint32_t)len;
-	memcpy(sv->cur->raw + sv->cur->rawlen, data, len);
-	sv->cur->rawlen += len;
+	memcpy(sv->pk.cur->raw + sv->pk.cur->rawlen, data, len);
+	sv->pk.cur->rawlen += len;
 	sv->st->new_chunks++;
 	sv->st->new_data += len;
-	if ((rc = chunkset_add(&sv->cs, &id, &loc, sv->cerr)) ||
+	if ((rc = chunkset_add(&sv->pk.cs, &id, &loc, &sv->pk.err)) ||
 	    (rc = push_row(sv, &id, &loc)))
 		return rc;
-	if (sv->cur && sv->cur->rawlen >= FRAME_TARGET)
+	if (sv->pk.cur && sv->pk.cur->rawlen >= FRAME_TARGET)
 		return submit(sv);
 	return CC_OK;
 }
@@ -557,16 +612,16 @@ static enum cc_code scan(struct saver *sv)
 {
 	enum cc_code rc;
 
-	while (sv->scanpos < sv->slen) {
+	while (sv->pk.scanpos < sv->pk.slen) {
 		bool cut;
-		size_t n = chunker_scan(&sv->ck, sv->sbuf + sv->scanpos, sv->slen - sv->scanpos, &cut);
+		size_t n = chunker_scan(&sv->pk.ck, sv->pk.sbuf + sv->pk.scanpos, sv->pk.slen - sv->pk.scanpos, &cut);
 
-		sv->scanpos += n;
+		sv->pk.scanpos += n;
 		if (!cut)
 			break;
-		if ((rc = emit_chunk(sv, sv->sbuf + sv->cstart, sv->scanpos - sv->cstart)))
+		if ((rc = emit_chunk(sv, sv->pk.sbuf + sv->pk.cstart, sv->pk.scanpos - sv->pk.cstart)))
 			return rc;
-		sv->cstart = sv->scanpos;
+		sv->pk.cstart = sv->pk.scanpos;
 	}
 	return CC_OK;
 }
@@ -574,14 +629,14 @@ static enum cc_code scan(struct saver *sv)
 /* Appends a block of the data stream and cuts what can be cut. */
 static enum cc_code feed(struct saver *sv, const unsigned char *data, size_t len)
 {
-	if (sv->scap - sv->slen < len) {
-		memmove(sv->sbuf, sv->sbuf + sv->cstart, sv->slen - sv->cstart);
-		sv->slen -= sv->cstart;
-		sv->scanpos -= sv->cstart;
-		sv->cstart = 0;
+	if (sv->pk.scap - sv->pk.slen < len) {
+		memmove(sv->pk.sbuf, sv->pk.sbuf + sv->pk.cstart, sv->pk.slen - sv->pk.cstart);
+		sv->pk.slen -= sv->pk.cstart;
+		sv->pk.scanpos -= sv->pk.cstart;
+		sv->pk.cstart = 0;
 	}
-	memcpy(sv->sbuf + sv->slen, data, len);
-	sv->slen += len;
+	memcpy(sv->pk.sbuf + sv->pk.slen, data, len);
+	sv->pk.slen += len;
 	return scan(sv);
 }
 
@@ -591,105 +646,184 @@ static enum cc_code stream_finish(struct saver *sv)
 {
 	enum cc_code rc = CC_OK;
 
-	if (sv->slen > sv->cstart)
-		rc = emit_chunk(sv, sv->sbuf + sv->cstart, sv->slen - sv->cstart);
-	sv->slen = sv->cstart = sv->scanpos = 0;
+	if (sv->pk.slen > sv->pk.cstart)
+		rc = emit_chunk(sv, sv->pk.sbuf + sv->pk.cstart, sv->pk.slen - sv->pk.cstart);
+	sv->pk.slen = sv->pk.cstart = sv->pk.scanpos = 0;
 	if (!rc)
 		rc = submit(sv);
-	while (!rc && sv->ring_len)
+	while (!rc && sv->pk.ring_len)
 		rc = drain(sv, true);
 	if (!rc)
 		rc = pack_seal(sv);
 	if (!rc)
 		rc = emit_rows(sv);
-	if (!rc && sv->rows_len)
-		rc = cc_err_set(sv->cerr, CC_EINTERNAL, 0, "chunk records left behind");
+	if (!rc && sv->pk.rows_len)
+		rc = cc_err_set(&sv->pk.err, CC_EINTERNAL, 0, "chunk records left behind");
 	return rc;
 }
+
+/* ------------------------------------------------------------------ */
+/* the block queue, reader -> chunker */
+
+static void blockq_init(struct blockq *q)
+{
+	memset(q, 0, sizeof(*q));
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->cv, NULL);
+}
+
+static void blocks_free(struct block *b)
+{
+	while (b) {
+		struct block *n = b->next;
+
+		free(b->data);
+		free(b);
+		b = n;
+	}
+}
+
+/* After both sides are done with it. */
+static void blockq_release(struct blockq *q)
+{
+	blocks_free(q->full_head);
+	blocks_free(q->free);
+	q->full_head = q->full_tail = q->free = NULL;
+	pthread_mutex_destroy(&q->mu);
+	pthread_cond_destroy(&q->cv);
+}
+
+/* Chunker side: waits for the next full block.  @return NULL once the
+ * reader has queued its last one. */
+static struct block *blockq_next(struct blockq *q)
+{
+	struct block *b;
+
+	pthread_mutex_lock(&q->mu);
+	while (!q->full_head && !q->eof)
+		pthread_cond_wait(&q->cv, &q->mu);
+	b = q->full_head;
+	if (b) {
+		q->full_head = b->next;
+		if (!q->full_head)
+			q->full_tail = NULL;
+	}
+	pthread_mutex_unlock(&q->mu);
+	return b;
+}
+
+/* Chunker side: gives a block back to the reader. */
+static void blockq_recycle(struct blockq *q, struct block *b)
+{
+	pthread_mutex_lock(&q->mu);
+	b->next = q->free;
+	q->free = b;
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+/* Chunker side: tells the reader to stop. */
+static void blockq_fail(struct blockq *q)
+{
+	pthread_mutex_lock(&q->mu);
+	q->failed = true;
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+/* Reader side: queues b (NULL: nothing), or with b NULL and eof, says the
+ * stream has ended. */
+static void blockq_put(struct blockq *q, struct block *b, bool eof)
+{
+	pthread_mutex_lock(&q->mu);
+	if (b) {
+		b->next = NULL;
+		if (q->full_tail)
+			q->full_tail->next = b;
+		else
+			q->full_head = b;
+		q->full_tail = b;
+	}
+	q->eof |= eof;
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+/* Reader side: a free block, or NULL with *ret_failed false when the
+ * reader may allocate one more; waits while NBLOCKS are in use.
+ * *ret_failed is set when the chunker failed. */
+static struct block *blockq_get_free(struct blockq *q, bool *ret_failed)
+{
+	struct block *b = NULL;
+
+	pthread_mutex_lock(&q->mu);
+	while (!q->free && q->nblocks >= NBLOCKS && !q->failed)
+		pthread_cond_wait(&q->cv, &q->mu);
+	*ret_failed = q->failed;
+	if (!q->failed && q->free) {
+		b = q->free;
+		q->free = b->next;
+	}
+	pthread_mutex_unlock(&q->mu);
+	return b;
+}
+
+/* ------------------------------------------------------------------ */
+/* the chunker thread */
 
 static void *chunker_main(void *arg)
 {
 	struct saver *sv = arg;
+	struct block *b;
 	enum cc_code rc = CC_OK;
 
-	for (;;) {
-		struct block *b;
-		bool last;
-
-		pthread_mutex_lock(&sv->qmu);
-		while (!sv->full_head && !sv->eof)
-			pthread_cond_wait(&sv->qcv, &sv->qmu);
-		b = sv->full_head;
-		if (b) {
-			sv->full_head = b->next;
-			if (!sv->full_head)
-				sv->full_tail = NULL;
-		}
-		last = !b && sv->eof;
-		pthread_mutex_unlock(&sv->qmu);
-		if (last)
-			break;
+	while ((b = blockq_next(&sv->q))) {
 		/* After an error, keep taking blocks so the reader never waits
-		 * forever; it sees cfailed and stops. */
-		if (!rc && (rc = feed(sv, b->data, b->len))) {
-			pthread_mutex_lock(&sv->qmu);
-			sv->cfailed = true;
-			pthread_mutex_unlock(&sv->qmu);
-		}
-		pthread_mutex_lock(&sv->qmu);
-		b->next = sv->free_blocks;
-		sv->free_blocks = b;
-		pthread_cond_broadcast(&sv->qcv);
-		pthread_mutex_unlock(&sv->qmu);
+		 * forever; it sees q.failed and stops. */
+		if (!rc && (rc = feed(sv, b->data, b->len)))
+			blockq_fail(&sv->q);
+		blockq_recycle(&sv->q, b);
 	}
-	if (!rc)
-		rc = stream_finish(sv);
-	if (rc) {
-		pthread_mutex_lock(&sv->qmu);
-		sv->cfailed = true;
-		pthread_mutex_unlock(&sv->qmu);
-	}
+	if (!rc && (rc = stream_finish(sv)))
+		blockq_fail(&sv->q);
+	if (rc && !sv->pk.err.code)
+		sv->pk.err.code = rc;
 	return NULL;
+}
+
+static enum cc_code chunker_start(struct saver *sv)
+{
+	int e = pthread_create(&sv->pk.thr, NULL, chunker_main, sv);
+
+	if (e)
+		return cc_err_set(sv->err, CC_EINTERNAL, e, "cannot start a thread");
+	sv->pk.started = true;
+	return CC_OK;
 }
 
 /* Reader side: queues the current block (if any) for the chunker. */
 static void queue_block(struct saver *sv)
 {
-	struct block *b = sv->rblock;
+	struct block *b = sv->w.rblock;
 
 	if (!b)
 		return;
-	sv->rblock = NULL;
-	pthread_mutex_lock(&sv->qmu);
-	b->next = NULL;
-	if (sv->full_tail)
-		sv->full_tail->next = b;
-	else
-		sv->full_head = b;
-	sv->full_tail = b;
-	pthread_cond_broadcast(&sv->qcv);
-	pthread_mutex_unlock(&sv->qmu);
+	sv->w.rblock = NULL;
+	blockq_put(&sv->q, b, false);
 }
 
-/* Reader side: makes sure rblock has room.  @return false if the chunker
- * failed (its error is reported at the end) or memory ran out. */
+/* Reader side: makes sure rblock has room.  @return CC_EINTERNAL, with
+ * no message, if the chunker failed (chunker_join reports its error), or
+ * CC_ENOMEM. */
 static enum cc_code reader_block(struct saver *sv)
 {
-	struct block *b = NULL;
+	struct block *b;
 	bool failed;
 
-	if (sv->rblock && sv->rblock->len < READ_SIZE)
+	if (sv->w.rblock && sv->w.rblock->len < READ_SIZE)
 		return CC_OK;
 	queue_block(sv);
-	pthread_mutex_lock(&sv->qmu);
-	while (!sv->free_blocks && sv->nblocks >= NBLOCKS && !sv->cfailed)
-		pthread_cond_wait(&sv->qcv, &sv->qmu);
-	failed = sv->cfailed;
-	if (!failed && sv->free_blocks) {
-		b = sv->free_blocks;
-		sv->free_blocks = b->next;
-	}
-	pthread_mutex_unlock(&sv->qmu);
+	b = blockq_get_free(&sv->q, &failed);
 	if (failed)
 		return CC_EINTERNAL;	/* the chunker's error wins */
 	if (!b) {
@@ -698,10 +832,10 @@ static enum cc_code reader_block(struct saver *sv)
 			free(b);
 			return cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
 		}
-		sv->nblocks++;
+		sv->q.nblocks++;
 	}
 	b->len = 0;
-	sv->rblock = b;
+	sv->w.rblock = b;
 	return CC_OK;
 }
 
@@ -715,9 +849,9 @@ static enum cc_code stream_read(struct saver *sv, int fd, uint64_t want, const c
 
 		if ((rc = reader_block(sv)))
 			return rc;
-		room = READ_SIZE - sv->rblock->len;
+		room = READ_SIZE - sv->w.rblock->len;
 		n = want < room ? (size_t)want : room;
-		k = read(fd, sv->rblock->data + sv->rblock->len, n);
+		k = read(fd, sv->w.rblock->data + sv->w.rblock->len, n);
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0)
@@ -725,46 +859,68 @@ static enum cc_code stream_read(struct saver *sv, int fd, uint64_t want, const c
 		if (k == 0)
 			return cc_err_set(sv->err, CC_ESOURCE, 0,
 					  "'%s' shrank while it was being saved", what);
-		sv->rblock->len += (size_t)k;
+		sv->w.rblock->len += (size_t)k;
 		want -= (uint64_t)k;
 		sv->st->bytes += (uint64_t)k;
-		sv->prog.bytes_done = sv->st->bytes;
+		sv->w.prog.bytes_done = sv->st->bytes;
 	}
 	return CC_OK;
 }
 
-/* Reader side: tells the chunker the stream has ended and waits for it.
- * @return the chunker's error, if any. */
+/* Reader side: tells the chunker the stream has ended (queueing the
+ * last block unless the reader failed) and joins it.  @return rc, or the
+ * chunker's error (err_take), which also wins over the reader's
+ * CC_EINTERNAL: the reader stopped because the chunker failed, or a
+ * signal came. */
 static enum cc_code chunker_join(struct saver *sv, enum cc_code rc)
 {
-	if (!sv->chunker_started)
+	if (!sv->pk.started)
 		return rc;
 	if (!rc)
 		queue_block(sv);
-	pthread_mutex_lock(&sv->qmu);
-	sv->eof = true;
-	pthread_cond_broadcast(&sv->qcv);
-	pthread_mutex_unlock(&sv->qmu);
-	pthread_join(sv->chunker, NULL);
-	sv->chunker_started = false;
-	if (sv->cfailed && (!rc || rc == CC_EINTERNAL) && sv->cerr->code) {
-		*sv->err = *sv->cerr;
-		return sv->cerr->code;
-	}
-	return rc;
+	blockq_put(&sv->q, NULL, true);
+	pthread_join(sv->pk.thr, NULL);
+	sv->pk.started = false;
+	if (rc == CC_EINTERNAL && sv->pk.err.code)
+		rc = CC_OK;
+	return err_take(&sv->pk.err, rc, sv->err);
 }
 
 /* ------------------------------------------------------------------ */
 /* the walk */
 
+static void walk_init(struct walk *w)
+{
+	memset(w, 0, sizeof(*w));
+	mf_entry_init(&w->ent);
+	buf_init(&w->path, MF_MAX_PATH);
+	w->prog.phase = "saving";
+}
+
+static void links_reset(struct walk *w);
+
+static void walk_release(struct walk *w)
+{
+	if (w->rblock) {
+		free(w->rblock->data);
+		free(w->rblock);
+		w->rblock = NULL;
+	}
+	links_reset(w);
+	free(w->pend);
+	w->pend = NULL;
+	mf_entry_release(&w->ent);
+	buf_release(&w->path);
+}
+
 static void progress(struct saver *sv)
 {
 	double t = now_monotonic();
 
-	if (t - sv->last_progress < 0.1)
+	if (t - sv->w.last_progress < 0.1)
 		return;
-	sv->last_progress = t;
-	cc_progress(&sv->prog);
+	sv->w.last_progress = t;
+	cc_progress(&sv->w.prog);
 }
 
 static void fill_meta(struct mf_entry *e, const struct stat *st)
@@ -805,15 +961,8 @@ static enum cc_code find_extents(struct saver *sv, int fd, const struct stat *st
 			e->nextents = 0;
 			return CC_OK;
 		}
-		if (e->nextents == e->extents_alloc) {
-			size_t na = e->extents_alloc ? e->extents_alloc * 2 : 16;
-			struct mf_extent *x = realloc(e->extents, na * sizeof(*x));
-
-			if (!x)
-				return cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
-			e->extents = x;
-			e->extents_alloc = na;
-		}
+		if (ARRAY_GROW(e->extents, e->extents_alloc, e->nextents + 1))
+			return cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
 		e->extents[e->nextents].off = (uint64_t)data;
 		e->extents[e->nextents].len = (uint64_t)(hole - data);
 		e->nextents++;
@@ -842,52 +991,52 @@ static enum cc_code link_lookup(struct saver *sv, const struct stat *st, const c
 	size_t mask, i;
 
 	*ret_path = NULL;
-	if ((sv->nlinks + 1) * 2 >= sv->nlinks_slots) {
-		size_t n = sv->nlinks_slots ? sv->nlinks_slots * 2 : 256;
+	if ((sv->w.nlinks + 1) * 2 >= sv->w.nlinks_slots) {
+		size_t n = sv->w.nlinks_slots ? sv->w.nlinks_slots * 2 : 256;
 		struct link_slot *s = calloc(n, sizeof(*s));
 
 		if (!s)
 			return cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
-		for (size_t k = 0; k < sv->nlinks_slots; k++) {
-			if (!sv->links[k].path)
+		for (size_t k = 0; k < sv->w.nlinks_slots; k++) {
+			if (!sv->w.links[k].path)
 				continue;
-			for (i = link_hash(sv->links[k].dev, sv->links[k].ino) & (n - 1); s[i].path;
+			for (i = link_hash(sv->w.links[k].dev, sv->w.links[k].ino) & (n - 1); s[i].path;
 			     i = (i + 1) & (n - 1))
 				;
-			s[i] = sv->links[k];
+			s[i] = sv->w.links[k];
 		}
-		free(sv->links);
-		sv->links = s;
-		sv->nlinks_slots = n;
+		free(sv->w.links);
+		sv->w.links = s;
+		sv->w.nlinks_slots = n;
 	}
-	mask = sv->nlinks_slots - 1;
-	for (i = link_hash(st->st_dev, st->st_ino) & mask; sv->links[i].path; i = (i + 1) & mask)
-		if (sv->links[i].dev == st->st_dev && sv->links[i].ino == st->st_ino) {
-			*ret_path = sv->links[i].path;
+	mask = sv->w.nlinks_slots - 1;
+	for (i = link_hash(st->st_dev, st->st_ino) & mask; sv->w.links[i].path; i = (i + 1) & mask)
+		if (sv->w.links[i].dev == st->st_dev && sv->w.links[i].ino == st->st_ino) {
+			*ret_path = sv->w.links[i].path;
 			return CC_OK;
 		}
-	sv->links[i].path = strdup(path);
-	if (!sv->links[i].path)
+	sv->w.links[i].path = strdup(path);
+	if (!sv->w.links[i].path)
 		return cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
-	sv->links[i].dev = st->st_dev;
-	sv->links[i].ino = st->st_ino;
-	sv->nlinks++;
+	sv->w.links[i].dev = st->st_dev;
+	sv->w.links[i].ino = st->st_ino;
+	sv->w.nlinks++;
 	return CC_OK;
 }
 
-static void links_reset(struct saver *sv)
+static void links_reset(struct walk *w)
 {
-	for (size_t k = 0; k < sv->nlinks_slots; k++)
-		free(sv->links[k].path);
-	free(sv->links);
-	sv->links = NULL;
-	sv->nlinks_slots = sv->nlinks = 0;
+	for (size_t k = 0; k < w->nlinks_slots; k++)
+		free(w->links[k].path);
+	free(w->links);
+	w->links = NULL;
+	w->nlinks_slots = w->nlinks = 0;
 }
 
 /* what: the path for messages. */
 static enum cc_code save_file(struct saver *sv, int dfd, const char *name, const char *what)
 {
-	struct mf_entry *e = &sv->ent;
+	struct mf_entry *e = &sv->w.ent;
 	struct stat st;
 	enum cc_code rc = CC_OK;
 	int fd;
@@ -940,7 +1089,7 @@ static enum cc_code save_file(struct saver *sv, int dfd, const char *name, const
 		rc = stream_read(sv, fd, e->size, what);
 	}
 	sv->st->files++;
-	sv->prog.files_done++;
+	sv->w.prog.files_done++;
 cleanup:
 	close(fd);
 	return rc;
@@ -953,7 +1102,7 @@ static enum cc_code save_entry(struct saver *sv, int dfd, const char *name,
  * spelling of it (a symbolic link, "..", a bind mount) is caught. */
 static bool is_store(const struct saver *sv, const struct stat *st)
 {
-	return sv->store_local && st->st_dev == sv->store_dev && st->st_ino == sv->store_ino;
+	return sv->w.store_local && st->st_dev == sv->w.store_dev && st->st_ino == sv->w.store_ino;
 }
 
 /* Saves the contents of the directory open as dfd (taken over). */
@@ -961,29 +1110,29 @@ static enum cc_code save_dir_contents(struct saver *sv, int dfd, const char *roo
 {
 	DIR *d = fdopendir(dfd);
 	char **names = NULL;
-	size_t n = 0, base = sv->path.len;
+	size_t n = 0, base = sv->w.path.len;
 	enum cc_code rc = CC_OK;
 
 	if (!d) {
 		close(dfd);
 		return cc_err_set(sv->err, CC_ESOURCE, errno, "cannot read directory '%s/%s'",
-				  root_abs, sv->path.data);
+				  root_abs, sv->w.path.data);
 	}
 	/* Sorted: a fixed order makes the data stream, and so the chunks,
 	 * independent of the file system's directory order. */
 	if (dir_names_sorted(d, &names, &n)) {
 		rc = cc_err_set(sv->err, errno == ENOMEM ? CC_ENOMEM : CC_ESOURCE, errno,
-				"cannot read directory '%s/%s'", root_abs, sv->path.data);
+				"cannot read directory '%s/%s'", root_abs, sv->w.path.data);
 		goto cleanup;
 	}
 	for (size_t i = 0; i < n && !rc; i++) {
-		buf_setlen(&sv->path, base);
-		if ((base && (rc = buf_add(&sv->path, "/", 1, sv->err))) ||
-		    (rc = buf_addstr(&sv->path, names[i], sv->err)))
+		buf_setlen(&sv->w.path, base);
+		if ((base && (rc = buf_add(&sv->w.path, "/", 1, sv->err))) ||
+		    (rc = buf_addstr(&sv->w.path, names[i], sv->err)))
 			break;
 		rc = save_entry(sv, dirfd(d), names[i], root_abs);
 	}
-	buf_setlen(&sv->path, base);
+	buf_setlen(&sv->w.path, base);
 cleanup:
 	free_names(names, n);
 	closedir(d);
@@ -997,11 +1146,11 @@ static enum cc_code pending_flush(struct saver *sv)
 	struct mf_entry e;
 	enum cc_code rc = CC_OK;
 
-	if (sv->pend_done == sv->npend)
+	if (sv->w.pend_done == sv->w.npend)
 		return CC_OK;
 	mf_entry_init(&e);
-	for (; sv->pend_done < sv->npend && !rc; sv->pend_done++) {
-		const struct pending_dir *d = &sv->pend[sv->pend_done];
+	for (; sv->w.pend_done < sv->w.npend && !rc; sv->w.pend_done++) {
+		const struct pending_dir *d = &sv->w.pend[sv->w.pend_done];
 
 		fill_meta(&e, &d->st);
 		e.type = MF_DIR;
@@ -1014,7 +1163,7 @@ static enum cc_code pending_flush(struct saver *sv)
 	return rc;
 }
 
-/* Walks the excluded directory name (relative path in sv->path) for what a
+/* Walks the excluded directory name (relative path in sv->w.path) for what a
  * later pattern includes; the directory is recorded only if something is. */
 static enum cc_code save_excluded_dir(struct saver *sv, int dfd, const char *name,
 				      const struct stat *st, const char *root_abs,
@@ -1024,58 +1173,51 @@ static enum cc_code save_excluded_dir(struct saver *sv, int dfd, const char *nam
 	enum cc_code rc;
 	int sub;
 
-	if (sv->npend == sv->pend_alloc) {
-		size_t na = sv->pend_alloc ? sv->pend_alloc * 2 : 8;
-		struct pending_dir *x = realloc(sv->pend, na * sizeof(*x));
-
-		if (!x)
-			return cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
-		sv->pend = x;
-		sv->pend_alloc = na;
-	}
+	if (ARRAY_GROW(sv->w.pend, sv->w.pend_alloc, sv->w.npend + 1))
+		return cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
 	sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (sub < 0)
 		return cc_err_set(sv->err, CC_ESOURCE, errno, "cannot open directory '%s'", what);
-	d = &sv->pend[sv->npend];
-	if (!(d->path = strdup(sv->path.data))) {
+	d = &sv->w.pend[sv->w.npend];
+	if (!(d->path = strdup(sv->w.path.data))) {
 		close(sub);
 		return cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
 	}
 	d->st = *st;
-	sv->npend++;
+	sv->w.npend++;
 	rc = save_dir_contents(sv, sub, root_abs);
-	sv->npend--;
-	if (sv->pend_done > sv->npend)
-		sv->pend_done = sv->npend;
+	sv->w.npend--;
+	if (sv->w.pend_done > sv->w.npend)
+		sv->w.pend_done = sv->w.npend;
 	else
 		sv->st->excluded++;
-	free(sv->pend[sv->npend].path);
+	free(sv->w.pend[sv->w.npend].path);
 	return rc;
 }
 
-/* Saves the entry name in dfd, whose relative path is in sv->path. */
+/* Saves the entry name in dfd, whose relative path is in sv->w.path. */
 static enum cc_code save_entry(struct saver *sv, int dfd, const char *name,
 			       const char *root_abs)
 {
-	struct mf_entry *e = &sv->ent;
+	struct mf_entry *e = &sv->w.ent;
 	struct buf what = BUF_INIT;
 	struct stat st;
 	enum cc_code rc;
 
 	if (cc_cancelled())
 		return cc_err_set(sv->err, CC_EINTERNAL, EINTR, "interrupted by a signal");
-	if ((rc = buf_addf(&what, sv->err, "%s%s%s", root_abs, sv->path.len ? "/" : "",
-			   sv->path.data)))
+	if ((rc = buf_addf(&what, sv->err, "%s%s%s", root_abs, sv->w.path.len ? "/" : "",
+			   sv->w.path.data)))
 		return rc;
 	buf_reset(&e->path);
-	if ((rc = buf_add(&e->path, sv->path.data, sv->path.len, sv->err)))
+	if ((rc = buf_add(&e->path, sv->w.path.data, sv->w.path.len, sv->err)))
 		goto cleanup;
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW)) {
 		rc = cc_err_set(sv->err, CC_ESOURCE, errno, "cannot stat '%s'", what.data);
 		goto cleanup;
 	}
 	/* Exclusions apply below the roots too (see glob.h). */
-	if (sv->o->filter && sv->path.len &&
+	if (sv->o->filter && sv->w.path.len &&
 	    !glob_included(sv->o->filter, what.data, S_ISDIR(st.st_mode))) {
 		if (S_ISDIR(st.st_mode) && glob_may_include_below(sv->o->filter, what.data))
 			rc = save_excluded_dir(sv, dfd, name, &st, root_abs, what.data);
@@ -1090,10 +1232,10 @@ static enum cc_code save_entry(struct saver *sv, int dfd, const char *name,
 	} else if (S_ISDIR(st.st_mode) && is_store(sv, &st)) {
 		/* Saving the store into itself would grow every entry by the
 		 * one before; a path that is the store is a usage error. */
-		if (!sv->path.len)
+		if (!sv->w.path.len)
 			rc = cc_err_set(sv->err, CC_EUSAGE, 0, "path '%s' is the store", what.data);
 		else
-			cc_info("leaving out the store '%s' inside '%s'", sv->path.data, root_abs);
+			cc_info("leaving out the store '%s' inside '%s'", sv->w.path.data, root_abs);
 	} else if (S_ISDIR(st.st_mode)) {
 		int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
@@ -1155,8 +1297,8 @@ static enum cc_code save_root(struct saver *sv, const struct save_root *r)
 	}
 	if ((rc = mf_add_root(&sv->mw, r->spec, sv->err)))
 		return rc;
-	links_reset(sv);
-	buf_reset(&sv->path);
+	links_reset(&sv->w);
+	buf_reset(&sv->w.path);
 	/* Open the parent so the root is read with the same *at() calls as
 	 * everything below it. */
 	if (!strcmp(r->abs, "/")) {
@@ -1216,16 +1358,9 @@ static int collect(void *ctx, const struct store_object *o)
 			return 0;
 	if (!store_entry_parse(o->name, &c->kb, version))
 		return 0;	/* no entry of a valid key */
-	if (c->n == c->alloc) {
-		size_t na = c->alloc ? c->alloc * 2 : 64;
-		struct cand *x = realloc(c->v, na * sizeof(*x));
-
-		if (!x) {
-			c->oom = true;
-			return 1;
-		}
-		c->v = x;
-		c->alloc = na;
+	if (ARRAY_GROW(c->v, c->alloc, c->n + 1)) {
+		c->oom = true;
+		return 1;
 	}
 	c->v[c->n].key = strdup(c->kb.data);
 	c->v[c->n].name = strdup(o->name);
@@ -1300,30 +1435,17 @@ static const char *note_prefix(unsigned kind)
 static int collect_note(void *ctx, const struct store_object *o)
 {
 	struct damage *d = ctx;
-	const char *hex = o->name + strlen(note_prefix(d->kind));
-	char buf[CC_ID_HEX_LEN + 1];
 	struct cc_id id;
 
-	if (strlen(hex) != CC_ID_HEX_LEN + 5 || strcmp(hex + CC_ID_HEX_LEN, ".pack"))
-		return 0;
-	memcpy(buf, hex, CC_ID_HEX_LEN);
-	buf[CC_ID_HEX_LEN] = '\0';
-	if (!cc_id_parse_hex(&id, buf))
+	if (!store_pack_parse(o->name, note_prefix(d->kind), &id))
 		return 0;
 	if (d->n == DAMAGE_NOTES_MAX) {
 		d->listed = false;	/* too many to hold: ask per pack */
 		return 1;
 	}
-	if (d->n == d->alloc) {
-		size_t na = d->alloc ? d->alloc * 2 : 16;
-		struct damage_note *x = realloc(d->v, na * sizeof(*x));
-
-		if (!x) {
-			d->oom = true;
-			return 1;
-		}
-		d->v = x;
-		d->alloc = na;
+	if (ARRAY_GROW(d->v, d->alloc, d->n + 1)) {
+		d->oom = true;
+		return 1;
 	}
 	d->v[d->n].pack = id;
 	d->v[d->n].mtime = o->mtime_ns;
@@ -1379,11 +1501,10 @@ static enum cc_code note_find(struct saver *sv, struct damage *d, const struct c
 		found = n != NULL;
 		o.mtime_ns = n ? n->mtime : 0;
 	} else {
-		char hex[CC_ID_HEX_LEN + 1], name[64];
+		char name[STORE_PACK_NAME_SIZE];
 		enum cc_code rc;
 
-		cc_id_hex(pack, hex);
-		snprintf(name, sizeof(name), "%s%s.pack", note_prefix(kind), hex);
+		store_pack_name(name, note_prefix(kind), pack);
 		if ((rc = sv->store->ops->stat(sv->store, name, &found, &o, err)))
 			return rc;
 	}
@@ -1416,6 +1537,54 @@ static enum cc_code damage_check(struct saver *sv, struct damage *d, const struc
 	return CC_OK;
 }
 
+/* Adds the chunks of the base open in r whose pack is mapped (packmap)
+ * and long enough (psize) to the chunk set; *ret_cut counts those whose
+ * pack is too short.  @return a hard error (sv->err), or a soft one in
+ * e2 with *ret_soft set: the base is unreadable. */
+static enum cc_code base_chunks(struct saver *sv, struct mf_reader *r, const uint32_t *packmap,
+				const uint64_t *psize, uint64_t *ret_cut, struct cc_err *e2,
+				bool *ret_soft)
+{
+	uint32_t frame = 0, last_pack = UINT32_MAX;
+	uint64_t last_off = 0;
+	enum cc_code rc;
+	bool end;
+
+	for (;;) {
+		struct mf_chunk c;
+		struct chunk_loc loc;
+
+		if ((rc = mf_next_chunk(r, &c, &end, e2))) {
+			*ret_soft = true;
+			return rc;
+		}
+		if (end)
+			break;
+		if (packmap[c.frame.pack] == UINT32_MAX)
+			continue;
+		if (c.frame.off + c.frame.clen > psize[c.frame.pack]) {
+			(*ret_cut)++;
+			continue;
+		}
+		if (c.frame.pack != last_pack || c.frame.off != last_off) {
+			struct frame_info f = {
+				.pack = packmap[c.frame.pack], .codec = c.frame.codec,
+				.off = c.frame.off, .clen = c.frame.clen, .ulen = c.frame.ulen,
+				.ready = true,
+			};
+
+			if ((rc = chunkset_add_frame(&sv->pk.cs, &f, &frame, sv->err)))
+				return rc;
+			last_pack = c.frame.pack;
+			last_off = c.frame.off;
+		}
+		loc = (struct chunk_loc){ frame, c.off, c.len };
+		if ((rc = chunkset_add(&sv->pk.cs, &c.id, &loc, sv->err)))
+			return rc;
+	}
+	return CC_OK;
+}
+
 /* Adds the chunks of one stored entry to the chunk set: only those whose
  * pack is there, not noted damaged, and (where the store knows sizes)
  * long enough to hold their frame. */
@@ -1426,10 +1595,7 @@ static enum cc_code load_base(struct saver *sv, const char *name, const char *ke
 	struct cc_err e2;
 	uint32_t *packmap = NULL;
 	uint64_t *psize = NULL, cut = 0;
-	bool found, end, opened = false;
-	uint32_t frame = 0;
-	uint32_t last_pack = UINT32_MAX;
-	uint64_t last_off = 0;
+	bool found, opened = false, soft = false;
 	enum cc_code rc;
 	int fd = -1;
 
@@ -1441,12 +1607,16 @@ static enum cc_code load_base(struct saver *sv, const char *name, const char *ke
 				sv->store->tmpdir);
 		goto cleanup;
 	}
-	if ((rc = sv->store->ops->get_file(sv->store, name, fd, MF_MAX_SIZE, &found, &e2)))
-		goto soft;
+	if ((rc = sv->store->ops->get_file(sv->store, name, fd, MF_MAX_SIZE, &found, &e2))) {
+		soft = true;
+		goto cleanup;
+	}
 	if (!found)
 		goto cleanup;
-	if ((rc = mf_open(&r, fd, &e2)))
-		goto soft;
+	if ((rc = mf_open(&r, fd, &e2))) {
+		soft = true;
+		goto cleanup;
+	}
 	opened = true;
 	packmap = malloc((r.hdr.n_packs ? r.hdr.n_packs : 1) * sizeof(*packmap));
 	psize = calloc(r.hdr.n_packs ? r.hdr.n_packs : 1, sizeof(*psize));
@@ -1455,71 +1625,40 @@ static enum cc_code load_base(struct saver *sv, const char *name, const char *ke
 		goto cleanup;
 	}
 	for (uint64_t i = 0; i < r.hdr.n_packs; i++) {
-		char hex[CC_ID_HEX_LEN + 1];
-		struct buf pname = BUF_INIT;
+		char pname[STORE_PACK_NAME_SIZE];
 		struct store_object o = { 0 };
 		const char *why = NULL;
 		bool have;
 
 		/* A chunk is only reused if its pack is really there. */
-		cc_id_hex(&r.packs[i], hex);
-		if ((rc = buf_addf(&pname, sv->err, "%s%s.pack", STORE_PACKS_PREFIX, hex)) ||
-		    (rc = sv->store->ops->stat(sv->store, pname.data, &have, &o, &e2)) ||
+		store_pack_name(pname, STORE_PACKS_PREFIX, &r.packs[i]);
+		if ((rc = sv->store->ops->stat(sv->store, pname, &have, &o, &e2)) ||
 		    (have && (rc = damage_check(sv, dmg, &r.packs[i], o.mtime_ns, &why, &e2)))) {
-			buf_release(&pname);
-			goto soft;
+			soft = true;
+			goto cleanup;
 		}
 		if (why)
 			cc_warn("not reusing the pack '%s': %s; its chunks are stored again",
-				pname.data, why);
-		buf_release(&pname);
+				pname, why);
 		packmap[i] = UINT32_MAX;
 		psize[i] = sv->store->ops->caps & STORE_CAP_NO_SIZE ? UINT64_MAX : o.size;
 		if (have && !why &&
-		    (rc = chunkset_pack(&sv->cs, &r.packs[i], true, &packmap[i], sv->err)))
+		    (rc = chunkset_pack(&sv->pk.cs, &r.packs[i], true, &packmap[i], sv->err)))
 			goto cleanup;
 	}
-	for (;;) {
-		struct mf_chunk c;
-		struct chunk_loc loc;
-
-		if ((rc = mf_next_chunk(&r, &c, &end, &e2)))
-			goto soft;
-		if (end)
-			break;
-		if (packmap[c.frame.pack] == UINT32_MAX)
-			continue;
-		if (c.frame.off + c.frame.clen > psize[c.frame.pack]) {
-			cut++;
-			continue;
-		}
-		if (c.frame.pack != last_pack || c.frame.off != last_off) {
-			struct frame_info f = {
-				.pack = packmap[c.frame.pack], .codec = c.frame.codec,
-				.off = c.frame.off, .clen = c.frame.clen, .ulen = c.frame.ulen,
-				.ready = true,
-			};
-
-			if ((rc = chunkset_add_frame(&sv->cs, &f, &frame, sv->err)))
-				goto cleanup;
-			last_pack = c.frame.pack;
-			last_off = c.frame.off;
-		}
-		loc = (struct chunk_loc){ frame, c.off, c.len };
-		if ((rc = chunkset_add(&sv->cs, &c.id, &loc, sv->err)))
-			goto cleanup;
-	}
+	if ((rc = base_chunks(sv, &r, packmap, psize, &cut, &e2, &soft)))
+		goto cleanup;
 	if (cut)
 		cc_warn("not reusing %llu chunks of entry '%s': their pack ends before their frame",
 			(unsigned long long)cut, key);
 	sv->st->bases++;
 	cc_debug("dedup base '%s': %llu chunks", key, (unsigned long long)r.hdr.n_chunks);
-	goto cleanup;
-soft:
-	/* A base we cannot read only costs dedup; the save goes on. */
-	cc_warn("not using entry '%s' for dedup: %s", key, e2.msg);
-	rc = CC_OK;
 cleanup:
+	if (soft) {
+		/* A base we cannot read only costs dedup; the save goes on. */
+		cc_warn("not using entry '%s' for dedup: %s", key, e2.msg);
+		rc = CC_OK;
+	}
 	if (opened)
 		mf_close(&r);
 	free(packmap);
@@ -1527,6 +1666,62 @@ cleanup:
 	if (fd >= 0)
 		close(fd);
 	return rc;
+}
+
+/* Picks the bases among the listed entries into chosen (room for
+ * MAX_BASES + 16).  @return how many: the previous value of this entry
+ * (or, failing that, the newest entry of this key saved with other
+ * paths), then the newest match of each restore key, then the entries
+ * whose keys share the longest prefix with this one: in CI those are
+ * the entries the job most likely restored from.  At each rank an entry
+ * saved with the same paths is preferred. */
+static size_t bases_choose(const struct saver *sv, struct cands *c, struct cand **chosen)
+{
+	const char *key = sv->o->key;
+	size_t nchosen = 0;
+
+	{
+		struct cand *best = NULL;
+
+		for (size_t i = 0; i < c->n; i++)
+			if (!strcmp(c->v[i].key, key) && better(sv, &c->v[i], best))
+				best = &c->v[i];
+		if (best)
+			chosen[nchosen++] = best;
+	}
+	for (size_t k = 0; k < sv->o->nrestore_keys && nchosen < MAX_BASES + 8; k++) {
+		const char *p = sv->o->restore_keys[k];
+		struct cand *best = NULL;
+
+		for (size_t i = 0; i < c->n; i++)
+			if (!strncmp(c->v[i].key, p, strlen(p)) && better(sv, &c->v[i], best))
+				best = &c->v[i];
+		if (best)
+			chosen[nchosen++] = best;
+	}
+	while (nchosen < MAX_BASES) {
+		struct cand *best = NULL;
+		size_t best_common = 0;
+
+		for (size_t i = 0; i < c->n; i++) {
+			size_t cp = common_prefix(c->v[i].key, key);
+			bool dup = false;
+
+			for (size_t j = 0; j < nchosen; j++)
+				dup |= chosen[j] == &c->v[i];
+			if (dup)
+				continue;
+			if (!best || cp > best_common ||
+			    (cp == best_common && better(sv, &c->v[i], best))) {
+				best = &c->v[i];
+				best_common = cp;
+			}
+		}
+		if (!best)
+			break;
+		chosen[nchosen++] = best;
+	}
+	return nchosen;
 }
 
 static enum cc_code load_bases(struct saver *sv)
@@ -1561,53 +1756,7 @@ static enum cc_code load_bases(struct saver *sv)
 		rc = cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
 		goto cleanup;
 	}
-	/* The previous value of this entry (or, failing that, the newest
-	 * entry of this key saved with other paths), then the newest match
-	 * of each restore key, then the entries whose keys share the longest
-	 * prefix with this one: in CI those are the entries the job most
-	 * likely restored from.  At each rank an entry saved with the same
-	 * paths is preferred. */
-	{
-		struct cand *best = NULL;
-
-		for (size_t i = 0; i < c.n; i++)
-			if (!strcmp(c.v[i].key, key) && better(sv, &c.v[i], best))
-				best = &c.v[i];
-		if (best)
-			chosen[nchosen++] = best;
-	}
-	for (size_t k = 0; k < sv->o->nrestore_keys && nchosen < MAX_BASES + 8; k++) {
-		const char *p = sv->o->restore_keys[k];
-		struct cand *best = NULL;
-
-		for (size_t i = 0; i < c.n; i++)
-			if (!strncmp(c.v[i].key, p, strlen(p)) && better(sv, &c.v[i], best))
-				best = &c.v[i];
-		if (best)
-			chosen[nchosen++] = best;
-	}
-	while (nchosen < MAX_BASES) {
-		struct cand *best = NULL;
-		size_t best_common = 0;
-
-		for (size_t i = 0; i < c.n; i++) {
-			size_t cp = common_prefix(c.v[i].key, key);
-			bool dup = false;
-
-			for (size_t j = 0; j < nchosen; j++)
-				dup |= chosen[j] == &c.v[i];
-			if (dup)
-				continue;
-			if (!best || cp > best_common ||
-			    (cp == best_common && better(sv, &c.v[i], best))) {
-				best = &c.v[i];
-				best_common = cp;
-			}
-		}
-		if (!best)
-			break;
-		chosen[nchosen++] = best;
-	}
+	nchosen = bases_choose(sv, &c, chosen);
 	if (nchosen && (rc = damage_load(sv, &dmg, NOTE_DAMAGED | NOTE_CONDEMNED)) &&
 	    rc != CC_ENOMEM) {
 		/* Without the notes a base might hand us damaged frames:
@@ -1654,12 +1803,12 @@ static enum cc_code prune_guard(struct saver *sv, const struct cc_id *packs, siz
 	if ((rc = damage_load(sv, &marks, NOTE_CONDEMNED)))
 		goto cleanup;
 	for (size_t i = 0; i < n && !rc; i++) {
-		char hex[CC_ID_HEX_LEN + 1], name[64];
+		char hex[CC_ID_HEX_LEN + 1], name[STORE_PACK_NAME_SIZE];
 		bool have, marked;
 		int64_t mtime;
 
 		cc_id_hex(&packs[i], hex);
-		snprintf(name, sizeof(name), "%s%s.pack", STORE_PACKS_PREFIX, hex);
+		store_pack_name(name, STORE_PACKS_PREFIX, &packs[i]);
 		if ((rc = sv->store->ops->stat(sv->store, name, &have, NULL, sv->err)) ||
 		    (have && (rc = note_find(sv, &marks, &packs[i], NOTE_CONDEMNED, &marked,
 					     &mtime, sv->err))))
@@ -1684,17 +1833,17 @@ static enum cc_code publish(struct saver *sv)
 	enum cc_code rc;
 	int fd;
 
-	packs = calloc(sv->nmpacks ? sv->nmpacks : 1, sizeof(*packs));
+	packs = calloc(sv->pk.nmpacks ? sv->pk.nmpacks : 1, sizeof(*packs));
 	if (!packs)
 		return cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate");
-	for (size_t i = 0; i < sv->nmpacks; i++)
-		packs[i] = sv->cs.packs[sv->mpacks[i]].id;
+	for (size_t i = 0; i < sv->pk.nmpacks; i++)
+		packs[i] = sv->pk.cs.packs[sv->pk.mpacks[i]].id;
 	fd = store_tmpfile(sv->store, &tmp, sv->err);
 	if (fd < 0) {
 		rc = sv->err->code;
 		goto cleanup;
 	}
-	rc = mf_writer_finish(&sv->mw, sv->o->key, now_realtime_ns(), packs, sv->nmpacks, fd,
+	rc = mf_writer_finish(&sv->mw, sv->o->key, now_realtime_ns(), packs, sv->pk.nmpacks, fd,
 			      sv->err);
 	if (!rc && fstat(fd, &st) == 0)
 		sv->st->new_bytes += (uint64_t)st.st_size;
@@ -1711,7 +1860,7 @@ static enum cc_code publish(struct saver *sv)
 		goto cleanup;
 	if ((rc = store_entry_name(&name, sv->o->key, sv->o->version, sv->err)))
 		goto cleanup;
-	if ((rc = prune_guard(sv, packs, sv->nmpacks)))
+	if ((rc = prune_guard(sv, packs, sv->pk.nmpacks)))
 		goto cleanup;
 	/* The last chance to stop. Once the manifest is on its way the put
 	 * is not interrupted (a remote store might keep an object whose
@@ -1737,162 +1886,178 @@ cleanup:
 	return rc;
 }
 
+/* ------------------------------------------------------------------ */
+
+static void packer_init(struct packer *pk)
+{
+	memset(pk, 0, sizeof(*pk));
+	cc_err_clear(&pk->err);
+	chunkset_init(&pk->cs);
+	buf_init(&pk->pack_tmp, 0);
+	pk->pack_fd = -1;
+}
+
+static enum cc_code packer_alloc(struct packer *pk, struct cc_err *err)
+{
+	if (!chunker_init(&pk->ck, CHUNK_MIN_DEFAULT, CHUNK_AVG_DEFAULT, CHUNK_MAX_DEFAULT))
+		return cc_err_set(err, CC_EINTERNAL, 0, "bad chunker parameters");
+	pk->scap = READ_SIZE + CHUNK_MAX_DEFAULT;	/* a block + the carried chunk */
+	pk->sbuf = malloc(pk->scap);
+	pk->rows = malloc(MAX_PENDING * sizeof(*pk->rows));
+	pk->pack_hash = XXH3_createState();
+	if (!pk->sbuf || !pk->rows || !pk->pack_hash)
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	return CC_OK;
+}
+
+/* After the chunker thread and the workers are joined: drops the pack
+ * being written and every frame. */
+static void packer_release(struct packer *pk)
+{
+	if (pk->pack_fd >= 0)
+		close(pk->pack_fd);
+	if (pk->pack_tmp.len)
+		unlink(pk->pack_tmp.data);
+	buf_release(&pk->pack_tmp);
+	job_free(pk->cur);
+	for (size_t i = 0; i < pk->ring_len; i++)
+		job_free(pk->ring[(pk->ring_head + i) % pk->ring_cap]);
+	while (pk->free_jobs) {
+		struct job *j = pk->free_jobs;
+
+		pk->free_jobs = j->next;
+		job_free(j);
+	}
+	free(pk->ring);
+	free(pk->sbuf);
+	free(pk->rows);
+	free(pk->mpacks);
+	XXH3_freeState(pk->pack_hash);
+	chunkset_release(&pk->cs);
+}
+
+static void saver_init(struct saver *sv, struct store *s, const struct save_opts *o,
+		       struct save_stats *st, struct cc_err *err)
+{
+	sv->store = s;
+	sv->o = o;
+	sv->st = st;
+	sv->err = err;
+	walk_init(&sv->w);
+	blockq_init(&sv->q);
+	packer_init(&sv->pk);
+	pool_init(&sv->pool, o->level);
+	upload_init(&sv->up, s);
+}
+
+/* Stops the threads (the chunker, the upload in flight, the workers),
+ * taking their errors (err_take), then releases every part.
+ * @return rc or a thread's error. */
+static enum cc_code saver_release(struct saver *sv, enum cc_code rc)
+{
+	rc = chunker_join(sv, rc);
+	rc = upload_wait(&sv->up, rc, sv->err);
+	pool_release(&sv->pool);
+	packer_release(&sv->pk);
+	blockq_release(&sv->q);
+	walk_release(&sv->w);
+	mf_writer_release(&sv->mw);
+	return rc;
+}
+
+/* Before anything is read: the key is valid, the store writable and
+ * known (when local) so the walk leaves it out.  *ret_done is set when an
+ * --immutable entry already stands: nothing to save. */
+static enum cc_code save_begin(struct saver *sv, bool *ret_done)
+{
+	struct store *s = sv->store;
+	enum cc_code rc;
+
+	*ret_done = false;
+	if ((rc = store_check_key(s, sv->o->key, "key", sv->err)) ||
+	    (rc = s->ops->prepare_write(s, sv->err)))
+		return rc;
+	if (s->ops->caps & STORE_CAP_LOCAL_DIR) {
+		struct stat st;
+
+		/* prepare_write made it: a failure here is not ours to judge */
+		if (!s->ops->local_dir(s, &st)) {
+			sv->w.store_local = true;
+			sv->w.store_dev = st.st_dev;
+			sv->w.store_ino = st.st_ino;
+		}
+	}
+	if (sv->o->immutable) {
+		struct buf name = BUF_INIT;
+		bool found = false;
+
+		rc = store_entry_name(&name, sv->o->key, sv->o->version, sv->err);
+		if (!rc)
+			rc = s->ops->stat(s, name.data, &found, NULL, sv->err);
+		buf_release(&name);
+		if (!rc && found) {
+			sv->st->kept_existing = true;
+			*ret_done = true;
+		}
+	}
+	return rc;
+}
+
+/* Starts the workers and the chunker thread. */
+static enum cc_code threads_start(struct saver *sv)
+{
+	int n = pool_size(sv->o);
+	enum cc_code rc;
+
+	sv->pk.ring_cap = (size_t)n * 2 + 2;
+	sv->pk.ring = calloc(sv->pk.ring_cap, sizeof(*sv->pk.ring));
+	if (!sv->pk.ring)
+		return cc_err_set(sv->err, CC_ENOMEM, ENOMEM, "cannot allocate the worker pool");
+	if ((rc = pool_start(&sv->pool, n, sv->err)))
+		return rc;
+	return chunker_start(sv);
+}
+
+/* The reader's work: the patterns, then each root. */
+static enum cc_code save_roots(struct saver *sv)
+{
+	enum cc_code rc = CC_OK;
+
+	for (size_t i = 0; i < sv->o->npatterns && !rc; i++)
+		rc = mf_add_pattern(&sv->mw, sv->o->patterns[i], sv->err);
+	for (size_t i = 0; i < sv->o->nroots && !rc; i++)
+		rc = save_root(sv, &sv->o->roots[i]);
+	return rc;
+}
+
 enum cc_code cc_save(struct store *s, const struct save_opts *o,
 		     struct save_stats *ret_stats, struct cc_err *err)
 {
 	struct saver *sv = calloc(1, sizeof(*sv));
 	struct save_stats dummy;
+	bool done = false;
 	enum cc_code rc;
-	bool pool = false;
-	int e;
 
 	if (!ret_stats)
 		ret_stats = &dummy;
 	memset(ret_stats, 0, sizeof(*ret_stats));
 	if (!sv)
 		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-	sv->store = s;
-	sv->o = o;
-	sv->st = ret_stats;
-	sv->err = err;
-	sv->cerr = &sv->cerr_store;
-	cc_err_clear(sv->cerr);
-	sv->pack_fd = -1;
-	sv->prog.phase = "saving";
-	chunkset_init(&sv->cs);
-	mf_entry_init(&sv->ent);
-	buf_init(&sv->path, MF_MAX_PATH);
-	buf_init(&sv->pack_tmp, 0);
-	pthread_mutex_init(&sv->mu, NULL);
-	pthread_cond_init(&sv->cv_work, NULL);
-	pthread_cond_init(&sv->cv_done, NULL);
-	pthread_mutex_init(&sv->qmu, NULL);
-	pthread_cond_init(&sv->qcv, NULL);
-
-	if ((rc = store_check_key(s, o->key, "key", err)) ||
-	    (rc = s->ops->prepare_write(s, err)))
+	saver_init(sv, s, o, ret_stats, err);
+	if ((rc = save_begin(sv, &done)) || done ||
+	    (rc = mf_writer_init(&sv->mw, err)) ||
+	    (rc = packer_alloc(&sv->pk, err)) ||
+	    (rc = load_bases(sv)) ||
+	    (rc = threads_start(sv)))
 		goto cleanup;
-	if (s->ops->caps & STORE_CAP_LOCAL_DIR) {
-		struct stat st;
-
-		/* prepare_write made it: a failure here is not ours to judge */
-		if (!s->ops->local_dir(s, &st)) {
-			sv->store_local = true;
-			sv->store_dev = st.st_dev;
-			sv->store_ino = st.st_ino;
-		}
-	}
-	if (o->immutable) {
-		struct buf name = BUF_INIT;
-		bool found = false;
-
-		rc = store_entry_name(&name, o->key, o->version, err);
-		if (!rc)
-			rc = s->ops->stat(s, name.data, &found, NULL, err);
-		buf_release(&name);
-		if (rc)
-			goto cleanup;
-		if (found) {
-			ret_stats->kept_existing = true;
-			goto cleanup;
-		}
-	}
-	if ((rc = mf_writer_init(&sv->mw, err)))
-		goto cleanup;
-	if (!chunker_init(&sv->ck, CHUNK_MIN_DEFAULT, CHUNK_AVG_DEFAULT, CHUNK_MAX_DEFAULT)) {
-		rc = cc_err_set(err, CC_EINTERNAL, 0, "bad chunker parameters");
-		goto cleanup;
-	}
-	sv->scap = READ_SIZE + CHUNK_MAX_DEFAULT;	/* a block + the carried chunk */
-	sv->sbuf = malloc(sv->scap);
-	sv->rows = malloc(MAX_PENDING * sizeof(*sv->rows));
-	sv->pack_hash = XXH3_createState();
-	if (!sv->sbuf || !sv->rows || !sv->pack_hash) {
-		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-		goto cleanup;
-	}
-	if ((rc = load_bases(sv)))
-		goto cleanup;
-	pool = true;
-	if ((rc = pool_start(sv)))
-		goto cleanup;
-	if ((e = pthread_create(&sv->chunker, NULL, chunker_main, sv))) {
-		rc = cc_err_set(err, CC_EINTERNAL, e, "cannot start a thread");
-		goto cleanup;
-	}
-	sv->chunker_started = true;
-	for (size_t i = 0; i < o->npatterns && !rc; i++)
-		rc = mf_add_pattern(&sv->mw, o->patterns[i], sv->err);
-	for (size_t i = 0; i < o->nroots && !rc; i++)
-		rc = save_root(sv, &o->roots[i]);
+	rc = save_roots(sv);
 	rc = chunker_join(sv, rc);
-	if (!rc)
-		rc = upload_wait(sv, sv->err);
+	rc = upload_wait(&sv->up, rc, err);
 	if (!rc)
 		rc = publish(sv);
-	cc_progress(&sv->prog);
+	cc_progress(&sv->w.prog);
 cleanup:
-	rc = chunker_join(sv, rc);
-	{
-		struct cc_err e2;
-		enum cc_code r2 = upload_wait(sv, &e2);
-
-		if (r2 && !rc) {
-			*sv->err = e2;
-			rc = r2;
-		}
-	}
-	if (pool)
-		pool_stop(sv);
-	if (sv->pack_fd >= 0)
-		close(sv->pack_fd);
-	if (sv->pack_tmp.len)
-		unlink(sv->pack_tmp.data);
-	job_free(sv->cur);
-	for (size_t i = 0; i < sv->ring_len; i++)
-		job_free(sv->ring[(sv->ring_head + i) % (sv->ring_cap ? sv->ring_cap : 1)]);
-	while (sv->free_jobs) {
-		struct job *j = sv->free_jobs;
-
-		sv->free_jobs = j->next;
-		job_free(j);
-	}
-	links_reset(sv);
-	if (sv->rblock) {
-		sv->rblock->next = sv->free_blocks;
-		sv->free_blocks = sv->rblock;
-	}
-	for (struct block *b = sv->full_head; b;) {
-		struct block *n = b->next;
-
-		free(b->data);
-		free(b);
-		b = n;
-	}
-	while (sv->free_blocks) {
-		struct block *b = sv->free_blocks;
-
-		sv->free_blocks = b->next;
-		free(b->data);
-		free(b);
-	}
-	pthread_mutex_destroy(&sv->qmu);
-	pthread_cond_destroy(&sv->qcv);
-	free(sv->threads);
-	free(sv->ring);
-	free(sv->sbuf);
-	free(sv->rows);
-	free(sv->mpacks);
-	XXH3_freeState(sv->pack_hash);
-	mf_writer_release(&sv->mw);
-	mf_entry_release(&sv->ent);
-	buf_release(&sv->path);
-	free(sv->pend);
-	buf_release(&sv->pack_tmp);
-	chunkset_release(&sv->cs);
-	pthread_mutex_destroy(&sv->mu);
-	pthread_cond_destroy(&sv->cv_work);
-	pthread_cond_destroy(&sv->cv_done);
+	rc = saver_release(sv, rc);
 	free(sv);
 	return rc;
 }

@@ -81,16 +81,16 @@ enum cc_code gha_legacy_find(struct store *s, const char *const *paths, size_t n
 	bool found = false;
 
 	*ret = NULL;
-	if (!npaths)
-		return CC_OK;	/* actions/cache needs at least one path */
+	if (!npaths || !s->ops->legacy_lookup)
+		return CC_OK;	/* actions/cache needs a path; this store has no such entries */
 	for (int c = GHA_LEGACY_ZSTD_WITHOUT_LONG; c <= GHA_LEGACY_GZIP && !found; c++) {
 		char version[65];
 
 		buf_reset(&k);
 		buf_reset(&url);
 		if ((rc = gha_legacy_version(paths, npaths, c, version, err)) ||
-		    (rc = gha_legacy_lookup(s, version, key, restore_keys, nrestore_keys, &found,
-					    &k, &url, err)))
+		    (rc = s->ops->legacy_lookup(s, version, key, restore_keys, nrestore_keys,
+						&found, &k, &url, err)))
 			goto cleanup;
 		if (!found)
 			continue;
@@ -623,7 +623,9 @@ enum cc_code gha_legacy_restore(struct store *s, const struct gha_legacy_entry *
 		goto cleanup;
 	}
 	unlink(tmp.data);	/* private: gone with the fd, even if we are killed */
-	rc = gha_legacy_fetch(s, e->url, e->key, fd, max, err);
+	rc = s->ops->legacy_fetch ? s->ops->legacy_fetch(s, e->url, e->key, fd, max, err)
+				  : cc_err_set(err, CC_EINTERNAL, 0, "the %s store holds no "
+					       "actions/cache entries", s->ops->name);
 	if (rc == CC_ENOMEM)
 		rc = cc_err_set(err, CC_ECORRUPT, 0,
 				"actions/cache entry '%s' is larger than %llu bytes", e->key,

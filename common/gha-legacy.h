@@ -34,23 +34,6 @@ enum gha_legacy_comp {
 enum cc_code gha_legacy_version(const char *const *paths, size_t npaths,
 				enum gha_legacy_comp comp, char ret_hex[65], struct cc_err *err);
 
-/* In store-gha.c.  Asks the cache service of gha store s for the entry of
- * version: key exactly, then the newest entry each restore key prefixes.
- * @return CC_OK with *ret_found; on a hit ret_key gets the entry's key and
- * ret_url its signed download URL (a credential: never print it).  A
- * store that is not the gha store has no such entries: a miss. */
-enum cc_code gha_legacy_lookup(struct store *s, const char *version, const char *key,
-			       const char *const *restore_keys, size_t nrestore_keys,
-			       bool *ret_found, struct buf *ret_key, struct buf *ret_url,
-			       struct cc_err *err);
-
-/* In store-gha.c.  Downloads the blob at url (from gha_legacy_lookup) to
- * fd, at most max bytes; name (the entry's key) is for messages.
- * @return CC_OK, CC_ESTORE (transport or HTTP error; the URL is kept out
- * of the message) or CC_ENOMEM (over max). */
-enum cc_code gha_legacy_fetch(struct store *s, const char *url, const char *name, int fd,
-			      uint64_t max, struct cc_err *err);
-
 /* A legacy entry found by gha_legacy_find(). */
 struct gha_legacy_entry {
 	char *key;			/* the entry's key */
@@ -59,9 +42,11 @@ struct gha_legacy_entry {
 	char *url;			/* signed download URL: a credential */
 };
 
-/* Looks for a legacy entry of paths: the versions of "zstd-without-long"
- * and then "gzip", each with key and restore keys.  paths must be the
- * `path:` lines of the actions/cache step exactly as written.
+/* Looks for a legacy entry of paths in store s (its legacy_lookup, in
+ * struct store_ops: a store without one holds no such entries, a miss):
+ * the versions of "zstd-without-long" and then "gzip", each with key and
+ * restore keys.  paths must be the `path:` lines of the actions/cache
+ * step exactly as written.
  * @return CC_OK with *ret NULL on a miss, or a new entry (free with
  * gha_legacy_entry_free()). */
 enum cc_code gha_legacy_find(struct store *s, const char *const *paths, size_t npaths,

@@ -497,7 +497,7 @@ static enum cc_code ds_load(struct dstream *ds, const char *what, struct cc_err 
 	/* Bytes from a remote store may have been damaged on the way: a
 	 * frame that fails is read once more before the data is called
 	 * corrupt. */
-	int tries = ds->store->ops->get_ranges ? 2 : 1;
+	int tries = (ds->store->ops->caps & STORE_CAP_REMOTE) ? 2 : 1;
 	struct cc_id id;
 	enum cc_code rc = CC_OK;
 
@@ -1353,7 +1353,7 @@ static enum cc_code walk(struct cc_entry *ent, const struct restore_opts *o, boo
 	ZSTD_DCtx_setParameter(w.ds.dc, ZSTD_d_windowLogMax, 23);
 	if (!dry)
 		writers_start(&w);
-	if (!dry && ent->store->ops->get_ranges &&
+	if (!dry && (ent->store->ops->caps & STORE_CAP_REMOTE) &&
 	    (rc = prefetch_start(&w.ds.pf, ent->store, ent->fd, err)))
 		goto cleanup;
 	for (;;) {

@@ -1,7 +1,8 @@
 /* store-gha.c: a store in the GitHub Actions cache service (cache service
  * v2: twirp JSON calls, bodies in Azure Blob storage through signed URLs).
  *
- * Location: "gha", "gha://" or "gha://NAMESPACE".  The service is found
+ * Location: "gha", "gha://" or "gha://NAMESPACE" (open() gets NAMESPACE,
+ * or "", as store.c strips the scheme).  The service is found
  * through ACTIONS_RESULTS_URL and ACTIONS_RUNTIME_TOKEN, which the runner
  * gives to actions (not to plain `run:` steps).
  *
@@ -51,7 +52,6 @@
 #include "store.h"
 #include "store-answers.h"
 #include "sigv4.h"
-#include "gha-legacy.h"
 #include "http.h"
 #include "key.h"
 #include "log.h"
@@ -339,9 +339,6 @@ static enum cc_code gha_open(struct store *s, const char *location, struct cc_er
 		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 	pthread_mutex_init(&g->mu, NULL);
 	s->priv = g;
-	location += 3;		/* "gha" */
-	if (!strncmp(location, "://", 3))
-		location += 3;
 	for (const char *p = location; *p; p++)
 		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.')
 			return cc_err_set(err, CC_EUSAGE, 0,
@@ -1023,68 +1020,52 @@ cleanup:
 	return rc;
 }
 
-/* Reads n ranges in parallel; adjacent ranges of one object (in the
- * order given) share one GET of up to COALESCE_MAX bytes.  A 403 (the
+/* Reads n spans (store_get_spans) in parallel, one GET each.  A 403 (the
  * signed URL expired) looks the object up again, once. */
-static enum cc_code gha_get_ranges(struct store *s, const struct store_range *rg, size_t n,
-				   struct cc_err *err)
+static enum cc_code gha_get_spans(struct store *s, const struct store_span *sp, size_t n,
+				  struct cc_err *err)
 {
 	struct gha *g = s->priv;
 	struct http_job *jobs = calloc(n ? n : 1, sizeof(*jobs));
 	struct http_req *reqs = calloc(n ? n : 1, sizeof(*reqs));
 	struct http_resp *resps = calloc(n ? n : 1, sizeof(*resps));
 	struct buf *urls = calloc(n ? n : 1, sizeof(*urls));
-	size_t *first = calloc(n ? n : 1, sizeof(*first));
-	unsigned char **tmp = calloc(n ? n : 1, sizeof(*tmp));
-	size_t ng = 0;
+	size_t nu = 0;
 	enum cc_code rc = CC_OK;
 
-	if (!jobs || !reqs || !resps || !urls || !first || !tmp) {
+	if (!jobs || !reqs || !resps || !urls) {
 		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 		goto cleanup;
 	}
-	for (size_t i = 0; i < n;) {
-		size_t j = i + 1;
-		uint64_t len = rg[i].len;
+	for (; nu < n; nu++) {
 		bool found;
 		int64_t t;
 
-		while (j < n && !strcmp(rg[j].name, rg[i].name) &&
-		       rg[j].off == rg[i].off + len && len + rg[j].len <= COALESCE_MAX)
-			len += rg[j++].len;
-		http_resp_init(&resps[ng]);
-		buf_init(&urls[ng], 0);
-		first[ng] = i;
-		ng++;
-		if ((rc = lookup(g, rg[i].name, false, &found, &urls[ng - 1], &t, err)))
+		http_resp_init(&resps[nu]);
+		buf_init(&urls[nu], 0);
+		if ((rc = lookup(g, sp[nu].name, false, &found, &urls[nu], &t, err))) {
+			nu++;
 			goto cleanup;
+		}
 		if (!found) {
 			rc = cc_err_set(err, CC_ECORRUPT, 0, "object '%s' is missing from the store",
-					rg[i].name);
+					sp[nu].name);
+			nu++;
 			goto cleanup;
 		}
-		http_req_init(&reqs[ng - 1]);
-		reqs[ng - 1].method = "GET";
-		reqs[ng - 1].url = urls[ng - 1].data;
-		reqs[ng - 1].sign = sign_blob;
-		if (j == i + 1) {
-			reqs[ng - 1].dst = rg[i].dst;
-		} else if (!(tmp[ng - 1] = malloc((size_t)len))) {
-			rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-			goto cleanup;
-		} else {
-			reqs[ng - 1].dst = tmp[ng - 1];
-		}
-		reqs[ng - 1].dst_len = (size_t)len;
-		reqs[ng - 1].cancel = rg[i].cancel;
-		reqs[ng - 1].range_off = rg[i].off;
-		jobs[ng - 1].req = &reqs[ng - 1];
-		jobs[ng - 1].resp = &resps[ng - 1];
-		i = j;
+		http_req_init(&reqs[nu]);
+		reqs[nu].method = "GET";
+		reqs[nu].url = urls[nu].data;
+		reqs[nu].sign = sign_blob;
+		reqs[nu].dst = sp[nu].dst;
+		reqs[nu].dst_len = sp[nu].len;
+		reqs[nu].cancel = sp[nu].cancel;
+		reqs[nu].range_off = sp[nu].off;
+		jobs[nu].req = &reqs[nu];
+		jobs[nu].resp = &resps[nu];
 	}
-	http_run(g->http, jobs, ng, s->jobs > 0 ? s->jobs : 1);
-	for (size_t k = 0; k < ng; k++) {
-		const char *name = rg[first[k]].name;
+	http_run(g->http, jobs, n, s->jobs > 0 ? s->jobs : 1);
+	for (size_t k = 0; k < n; k++) {
 		bool found;
 		int64_t t;
 
@@ -1092,20 +1073,19 @@ static enum cc_code gha_get_ranges(struct store *s, const struct store_range *rg
 			continue;
 		/* An expired signature: a fresh URL, and this one again. */
 		buf_reset(&urls[k]);
-		if ((rc = lookup(g, name, true, &found, &urls[k], &t, err)))
+		if ((rc = lookup(g, sp[k].name, true, &found, &urls[k], &t, err)))
 			goto cleanup;
 		if (!found) {
 			rc = cc_err_set(err, CC_ECORRUPT, 0, "object '%s' is missing from the store",
-					name);
+					sp[k].name);
 			goto cleanup;
 		}
 		reqs[k].url = urls[k].data;
 		http_run(g->http, &jobs[k], 1, 1);
 	}
-	for (size_t k = 0; k < ng; k++) {
-		const char *name = rg[first[k]].name;
+	for (size_t k = 0; k < n && !rc; k++) {
+		const char *name = sp[k].name;
 		long st = resps[k].status;
-		size_t end = k + 1 < ng ? first[k + 1] : n, pos = 0;
 
 		if (jobs[k].rc) {
 			rc = jobs[k].rc;
@@ -1118,27 +1098,26 @@ static enum cc_code gha_get_ranges(struct store *s, const struct store_range *rg
 		} else if (st != 206 && st != 200) {
 			rc = blob_fail("read", name, &resps[k], err);
 		}
-		if (rc)
-			goto cleanup;
-		for (size_t i = first[k]; tmp[k] && i < end; i++) {
-			memcpy(rg[i].dst, tmp[k] + pos, rg[i].len);
-			pos += rg[i].len;
-		}
 	}
 cleanup:
-	for (size_t k = 0; k < ng; k++) {
+	for (size_t k = 0; k < nu; k++) {
 		http_resp_release(&resps[k]);
 		OPENSSL_cleanse(urls[k].data, urls[k].len);
 		buf_release(&urls[k]);
-		free(tmp[k]);
 	}
 	free(jobs);
 	free(reqs);
 	free(resps);
 	free(urls);
-	free(first);
-	free(tmp);
 	return rc;
+}
+
+/* Adjacent ranges of one object (in the order given) share one GET of up
+ * to COALESCE_MAX bytes. */
+static enum cc_code gha_get_ranges(struct store *s, const struct store_range *rg, size_t n,
+				   struct cc_err *err)
+{
+	return store_get_spans(s, rg, n, COALESCE_MAX, gha_get_spans, err);
 }
 
 static enum cc_code gha_get_range(struct store *s, const char *name, uint64_t off, size_t len,
@@ -1690,7 +1669,7 @@ cleanup:
 
 /* ----------------------------------------------- actions/cache entries */
 
-enum cc_code gha_legacy_lookup(struct store *s, const char *version, const char *key,
+static enum cc_code gha_legacy_lookup(struct store *s, const char *version, const char *key,
 			       const char *const *restore_keys, size_t nrestore_keys,
 			       bool *ret_found, struct buf *ret_key, struct buf *ret_url,
 			       struct cc_err *err)
@@ -1701,8 +1680,6 @@ enum cc_code gha_legacy_lookup(struct store *s, const char *version, const char 
 	enum cc_code rc;
 
 	*ret_found = false;
-	if (s->ops != &store_gha)
-		return CC_OK;
 	buf_init(&out, TWIRP_BODY_MAX);
 	buf_init(&v, TWIRP_BODY_MAX);
 	http_resp_init(&r);
@@ -1739,7 +1716,7 @@ cleanup:
 	return rc;
 }
 
-enum cc_code gha_legacy_fetch(struct store *s, const char *url, const char *name, int fd,
+static enum cc_code gha_legacy_fetch(struct store *s, const char *url, const char *name, int fd,
 			      uint64_t max, struct cc_err *err)
 {
 	struct gha *g = s->priv;
@@ -1747,8 +1724,6 @@ enum cc_code gha_legacy_fetch(struct store *s, const char *url, const char *name
 	struct http_resp r;
 	enum cc_code rc;
 
-	if (s->ops != &store_gha)
-		return cc_err_set(err, CC_EINTERNAL, 0, "not a gha store");
 	http_req_init(&q);
 	http_resp_init(&r);
 	q.method = "GET";
@@ -1765,7 +1740,8 @@ enum cc_code gha_legacy_fetch(struct store *s, const char *url, const char *name
 
 const struct store_ops store_gha = {
 	.name = "gha",
-	.caps = STORE_CAP_LIST_NEWEST | STORE_CAP_NO_SIZE | STORE_CAP_KEEPS_FIRST,
+	.caps = STORE_CAP_LIST_NEWEST | STORE_CAP_NO_SIZE | STORE_CAP_KEEPS_FIRST |
+		STORE_CAP_REMOTE,
 	.open = gha_open,
 	.close = gha_close,
 	.prepare_write = gha_prepare_write,
@@ -1781,4 +1757,6 @@ const struct store_ops store_gha = {
 	.name_max_why = "the GitHub cache service's keys are at most 512 characters, and "
 			"cicache's prefix, identity and timestamp take 51 of them, more "
 			"with a namespace",
+	.legacy_lookup = gha_legacy_lookup,
+	.legacy_fetch = gha_legacy_fetch,
 };

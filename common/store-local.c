@@ -98,6 +98,7 @@ static enum cc_code mkdirs(const char *path, size_t upto, struct cc_err *err)
 	return CC_OK;
 }
 
+/* location: the directory, from "file://DIR" or a plain "DIR". */
 static enum cc_code local_open(struct store *s, const char *location, struct cc_err *err)
 {
 	struct local *l = calloc(1, sizeof(*l));

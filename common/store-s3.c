@@ -879,84 +879,64 @@ static enum cc_code s3_put_if_match(struct store *s, const char *name, const cha
 	return rc;
 }
 
-/* Reads n ranges in parallel; adjacent ranges of one object (in the
- * order given) share one GET of up to COALESCE_MAX bytes. */
-static enum cc_code s3_get_ranges(struct store *s, const struct store_range *rg, size_t n,
-				  struct cc_err *err)
+/* Reads n spans (store_get_spans) in parallel, one GET each. */
+static enum cc_code s3_get_spans(struct store *s, const struct store_span *sp, size_t n,
+				 struct cc_err *err)
 {
 	struct s3 *s3 = s->priv;
 	struct s3_call *calls = calloc(n ? n : 1, sizeof(*calls));
 	struct http_resp *resps = calloc(n ? n : 1, sizeof(*resps));
 	struct buf *keys = calloc(n ? n : 1, sizeof(*keys));
-	size_t *first = calloc(n ? n : 1, sizeof(*first));
-	unsigned char **tmp = calloc(n ? n : 1, sizeof(*tmp));
-	size_t ng = 0;
+	size_t nk = 0;
 	enum cc_code rc = CC_OK;
 
-	if (!calls || !resps || !keys || !first || !tmp) {
+	if (!calls || !resps || !keys) {
 		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 		goto cleanup;
 	}
-	for (size_t i = 0; i < n;) {
-		size_t j = i + 1;
-		uint64_t len = rg[i].len;
-
-		while (j < n && !strcmp(rg[j].name, rg[i].name) &&
-		       rg[j].off == rg[i].off + len && len + rg[j].len <= COALESCE_MAX)
-			len += rg[j++].len;
-		http_resp_init(&resps[ng]);
-		buf_init(&keys[ng], 0);
-		first[ng] = i;
-		if ((rc = object_key(s3, rg[i].name, &keys[ng], err)))
+	for (; nk < n; nk++) {
+		http_resp_init(&resps[nk]);
+		buf_init(&keys[nk], 0);
+		if ((rc = object_key(s3, sp[nk].name, &keys[nk], err))) {
+			nk++;
 			goto cleanup;
-		call_init(&calls[ng], s3, "GET", keys[ng].data);
-		if (j == i + 1) {
-			calls[ng].req.dst = rg[i].dst;
-		} else if (!(tmp[ng] = malloc((size_t)len))) {
-			rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-			ng++;
-			goto cleanup;
-		} else {
-			calls[ng].req.dst = tmp[ng];
 		}
-		calls[ng].req.dst_len = (size_t)len;
-		calls[ng].req.cancel = rg[i].cancel;
-		calls[ng].req.range_off = rg[i].off;
-		ng++;
-		i = j;
+		call_init(&calls[nk], s3, "GET", keys[nk].data);
+		calls[nk].req.dst = sp[nk].dst;
+		calls[nk].req.dst_len = sp[nk].len;
+		calls[nk].req.cancel = sp[nk].cancel;
+		calls[nk].req.range_off = sp[nk].off;
 	}
-	if ((rc = call_run_many(s, calls, resps, ng, err)))
+	if ((rc = call_run_many(s, calls, resps, n, err)))
 		goto cleanup;
-	for (size_t g = 0; g < ng; g++) {
-		const char *name = rg[first[g]].name;
-		long st = resps[g].status;
-		size_t end = g + 1 < ng ? first[g + 1] : n, pos = 0;
+	for (size_t k = 0; k < n && !rc; k++) {
+		long st = resps[k].status;
 
 		if (st == 404)
-			rc = cc_err_set(err, CC_ECORRUPT, 0, "object '%s' is missing from the store", name);
+			rc = cc_err_set(err, CC_ECORRUPT, 0, "object '%s' is missing from the store",
+					sp[k].name);
 		else if (st == 416)
-			rc = cc_err_set(err, CC_ECORRUPT, 0, "object '%s' is truncated", name);
+			rc = cc_err_set(err, CC_ECORRUPT, 0, "object '%s' is truncated", sp[k].name);
 		else if (st != 206 && st != 200)
-			rc = s3_fail(s3, "read", name, &resps[g], err);
-		if (rc)
-			goto cleanup;
-		for (size_t i = first[g]; tmp[g] && i < end; i++) {
-			memcpy(rg[i].dst, tmp[g] + pos, rg[i].len);
-			pos += rg[i].len;
-		}
+			rc = s3_fail(s3, "read", sp[k].name, &resps[k], err);
 	}
 cleanup:
-	for (size_t g = 0; g < ng; g++) {
-		http_resp_release(&resps[g]);
-		buf_release(&keys[g]);
-		free(tmp ? tmp[g] : NULL);
+	for (size_t k = 0; k < nk; k++) {
+		http_resp_release(&resps[k]);
+		buf_release(&keys[k]);
 	}
 	free(calls);
 	free(resps);
 	free(keys);
-	free(first);
-	free(tmp);
 	return rc;
+}
+
+/* Adjacent ranges of one object (in the order given) share one GET of up
+ * to COALESCE_MAX bytes. */
+static enum cc_code s3_get_ranges(struct store *s, const struct store_range *rg, size_t n,
+				  struct cc_err *err)
+{
+	return store_get_spans(s, rg, n, COALESCE_MAX, s3_get_spans, err);
 }
 
 static enum cc_code s3_get_range(struct store *s, const char *name, uint64_t off, size_t len,
@@ -1213,7 +1193,7 @@ static size_t s3_name_max(struct store *s, bool *ret_utf16)
 
 const struct store_ops store_s3 = {
 	.name = "s3",
-	.caps = 0,
+	.caps = STORE_CAP_REMOTE,
 	.open = s3_open,
 	.close = s3_close,
 	.prepare_write = s3_prepare_write,

@@ -13,46 +13,85 @@
 #include "url.h"
 #include "util.h"
 
+/* The backends: one row each.  A URL "SCHEME://REST" opens the row of
+ * SCHEME with location REST; a bare path is a local directory.  bare:
+ * the scheme alone ("gha") names a store too, and the location may be
+ * empty. */
+static const struct backend {
+	const char *scheme;
+	const struct store_ops *ops;
+	bool bare;
+} backends[] = {
+	{ "file", &store_local, false },
+	{ "s3", &store_s3, false },
+	{ "gha", &store_gha, true },
+};
+
+/* Finds url's backend and location.  @return false for "SCHEME://..."
+ * with a scheme no row has. */
+static bool backend_find(const char *url, const struct backend **ret_b, const char **ret_loc)
+{
+	const char *colon = strstr(url, "://");
+
+	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
+		const struct backend *b = &backends[i];
+		size_t n = strlen(b->scheme);
+
+		if (strncmp(url, b->scheme, n))
+			continue;
+		if (!strncmp(url + n, "://", 3) || (b->bare && !url[n])) {
+			*ret_b = b;
+			*ret_loc = url[n] ? url + n + 3 : url + n;
+			return true;
+		}
+	}
+	*ret_b = &backends[0];	/* a path */
+	*ret_loc = url;
+	return !(colon && colon > url && !memchr(url, '/', (size_t)(colon - url)));
+}
+
 enum cc_code store_open(struct store **ret, const char *url, struct cc_err *err)
 {
-	const struct store_ops *ops = &store_local;
-	const char *loc = url;
-	struct store *s;
-	const char *colon = strstr(url, "://");
+	const struct backend *b;
+	const char *loc;
+	struct store *s = NULL;
 	enum cc_code rc;
 
 	*ret = NULL;
-	if (!strncmp(url, "file://", 7)) {
-		loc = url + 7;
-	} else if (!strncmp(url, "s3://", 5)) {
-		ops = &store_s3;
-		loc = url + 5;
-	} else if (!strcmp(url, "gha") || !strncmp(url, "gha://", 6)) {
-		ops = &store_gha;	/* parses "gha[://NAMESPACE]" itself */
-	} else if (colon && colon > url && !memchr(url, '/', (size_t)(colon - url))) {
-		return cc_err_set(err, CC_EUSAGE, 0,
-				  "unsupported store '%s' (this build knows directories, file://, s3:// and gha://)",
-				  url);
+	if (!backend_find(url, &b, &loc)) {
+		char known[256] = "directories";
+		size_t len = strlen(known), nb = sizeof(backends) / sizeof(backends[0]);
+
+		for (size_t i = 0; i < nb && len < sizeof(known); i++)
+			len += (size_t)snprintf(known + len, sizeof(known) - len, "%s%s://",
+						i + 1 < nb ? ", " : " and ", backends[i].scheme);
+		return cc_err_set(err, CC_EUSAGE, 0, "unsupported store '%s' (this build knows %s)",
+				  url, known);
 	}
-	if (!*loc)
+	if (!*loc && !b->bare)
 		return cc_err_set(err, CC_EUSAGE, 0, "empty store location");
 	s = calloc(1, sizeof(*s));
 	if (!s || !(s->location = strdup(url))) {
-		free(s);
-		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate the store");
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate the store");
+		goto cleanup;
 	}
 	/* Only for messages: "s3://b?endpoint=http://user:pass@h" shows
 	 * as "s3://b". */
 	url_redact_text(s->location);
-	s->ops = ops;
+	s->ops = b->ops;
 	s->jobs = STORE_DEFAULT_JOBS;
-	rc = ops->open(s, loc, err);
-	if (rc) {
-		store_close(s);
-		return rc;
+	if ((s->ops->caps & STORE_CAP_REMOTE) && !s->ops->get_ranges) {
+		rc = cc_err_set(err, CC_EINTERNAL, 0, "the %s store is remote but has no get_ranges",
+				s->ops->name);
+		goto cleanup;
 	}
+	if ((rc = s->ops->open(s, loc, err)))
+		goto cleanup;
 	*ret = s;
-	return CC_OK;
+	s = NULL;
+cleanup:
+	store_close(s);
+	return rc;
 }
 
 void store_close(struct store *s)
@@ -192,4 +231,57 @@ bool store_pack_parse(const char *name, const char *prefix, struct cc_id *ret)
 	memcpy(hex, name + n, CC_ID_HEX_LEN);
 	hex[CC_ID_HEX_LEN] = '\0';
 	return cc_id_parse_hex(ret, hex);
+}
+
+enum cc_code store_get_spans(struct store *s, const struct store_range *r, size_t n,
+			     size_t span_max, store_spans_fn fetch, struct cc_err *err)
+{
+	struct store_span *sp = NULL;
+	size_t *first = NULL;	/* the first range of each span, and n */
+	unsigned char **tmp = NULL;	/* a merged span's buffer */
+	size_t nsp = 0;
+	enum cc_code rc = CC_OK;
+
+	if (!n)
+		return CC_OK;
+	sp = calloc(n, sizeof(*sp));
+	first = calloc(n + 1, sizeof(*first));
+	tmp = calloc(n, sizeof(*tmp));
+	if (!sp || !first || !tmp) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		goto cleanup;
+	}
+	for (size_t i = 0, j; i < n; i = j) {
+		size_t len = r[i].len;
+
+		for (j = i + 1; j < n && !strcmp(r[j].name, r[i].name) &&
+				r[j].off == r[i].off + len && r[j].len <= span_max &&
+				len <= span_max - r[j].len; j++)
+			len += r[j].len;
+		sp[nsp] = (struct store_span){ r[i].name, r[i].off, len, r[i].dst, r[i].cancel };
+		first[nsp] = i;
+		if (j > i + 1 && !(sp[nsp].dst = tmp[nsp] = malloc(len))) {
+			rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+			goto cleanup;
+		}
+		nsp++;
+	}
+	first[nsp] = n;
+	if ((rc = fetch(s, sp, nsp, err)))
+		goto cleanup;
+	for (size_t k = 0; k < nsp; k++) {
+		size_t pos = 0;
+
+		for (size_t i = first[k]; tmp[k] && i < first[k + 1]; i++) {
+			memcpy(r[i].dst, tmp[k] + pos, r[i].len);
+			pos += r[i].len;
+		}
+	}
+cleanup:
+	for (size_t k = 0; tmp && k < nsp; k++)
+		free(tmp[k]);
+	free(sp);
+	free(first);
+	free(tmp);
+	return rc;
 }

@@ -27,6 +27,11 @@
 #define STORE_CAP_NO_SIZE 8u	/* stat() and list() do not know sizes (size is 0) */
 #define STORE_CAP_MTIME_NS 16u	/* mtime_ns is exact to the ns (else: to the second) */
 #define STORE_CAP_KEEPS_FIRST 32u	/* put never replaces an existing object (GitHub cache service) */
+/* Objects come over a network: bytes may be damaged on the way (a
+ * restore reads a frame that fails its check once more) and reading
+ * ahead pays (a restore prefetches frames through get_ranges, which a
+ * store with this bit must have). */
+#define STORE_CAP_REMOTE 64u
 
 struct store_object {
 	const char *name;	/* full object name */
@@ -55,8 +60,11 @@ struct store;
 struct store_ops {
 	const char *name;
 	unsigned caps;
-	/* Parses location (scheme already recognised).  Must not create
-	 * anything: a restore from a store that does not exist is a miss. */
+	/* Parses location: what follows "SCHEME://" (or the whole path for
+	 * a local directory), never the scheme itself; "" for a backend
+	 * whose table row in store.c allows it ("gha" alone).  s->location
+	 * holds the whole URL, for messages.  Must not create anything: a
+	 * restore from a store that does not exist is a miss. */
 	enum cc_code (*open)(struct store *s, const char *location, struct cc_err *err);
 	void (*close)(struct store *s);
 	/* Creates what a save needs and checks that it can write. */
@@ -94,10 +102,11 @@ struct store_ops {
 	 * the old object's mtime (a rewrite must not change "newest first"). */
 	enum cc_code (*put_if_match)(struct store *s, const char *name, const char *src_path,
 				     const char *etag, bool *ret_mismatch, struct cc_err *err);
-	/* Optional (NULL: callers loop over get_range).  Reads n ranges,
-	 * up to s->jobs transfers at a time, merging adjacent ranges of one
-	 * object where the backend gains from it.  Fails as a whole: on
-	 * error, which dst buffers were filled is unspecified. */
+	/* Optional (NULL: callers loop over get_range); required with
+	 * STORE_CAP_REMOTE.  Reads n ranges, up to s->jobs transfers at a
+	 * time, merging adjacent ranges of one object where the backend
+	 * gains from it (store_get_spans does that for it).  Fails as a
+	 * whole: on error, which dst buffers were filled is unspecified. */
 	enum cc_code (*get_ranges)(struct store *s, const struct store_range *r, size_t n,
 				   struct cc_err *err);
 	/* With STORE_CAP_LOCAL_DIR.  Stats the directory that holds the
@@ -111,6 +120,22 @@ struct store_ops {
 	size_t (*name_max)(struct store *s, bool *ret_utf16);
 	/* With name_max: whose limit it is, for messages. */
 	const char *name_max_why;
+	/* Optional (NULL: this store holds no such entries, a lookup is a
+	 * miss).  Entries the official actions/cache saved in the same
+	 * service (gha-legacy.h): asks for the entry of version, key exactly,
+	 * then the newest entry each restore key prefixes.  @return CC_OK
+	 * with *ret_found; on a hit ret_key gets the entry's key and ret_url
+	 * its signed download URL (a credential: never print it). */
+	enum cc_code (*legacy_lookup)(struct store *s, const char *version, const char *key,
+				      const char *const *restore_keys, size_t nrestore_keys,
+				      bool *ret_found, struct buf *ret_key, struct buf *ret_url,
+				      struct cc_err *err);
+	/* With legacy_lookup.  Downloads the blob at url (from legacy_lookup)
+	 * to fd, at most max bytes; name (the entry's key) is for messages.
+	 * @return CC_OK, CC_ESTORE (transport or HTTP error; the URL is kept
+	 * out of the message) or CC_ENOMEM (over max). */
+	enum cc_code (*legacy_fetch)(struct store *s, const char *url, const char *name, int fd,
+				     uint64_t max, struct cc_err *err);
 };
 
 struct store {
@@ -125,16 +150,44 @@ struct store {
 	void *priv;
 };
 
+/* The backends, for store.c's table: nothing else names them. */
 extern const struct store_ops store_local;
 extern const struct store_ops store_s3;
 extern const struct store_ops store_gha;
 
 /* Opens the store a URL or path names ("file://DIR", "DIR",
  * "s3://BUCKET[/PREFIX][?endpoint=URL&region=R&path-style=true]",
- * "gha" or "gha://NAMESPACE": the GitHub Actions cache service).
+ * "gha" or "gha://NAMESPACE": the GitHub Actions cache service).  The
+ * backend is the row of store.c's table whose scheme the URL has; its
+ * open() gets the rest (see struct store_ops).
  * @return CC_OK with *ret set, or CC_EUSAGE for an unknown scheme. */
 enum cc_code store_open(struct store **ret, const char *url, struct cc_err *err);
 void store_close(struct store *s);
+
+/* Batched ranged reads, for a backend's get_ranges.  A span is one read
+ * of len bytes at off of one object into dst: one range, or several
+ * adjacent ranges merged. */
+struct store_span {
+	const char *name;
+	uint64_t off;
+	size_t len;
+	void *dst;
+	const volatile int *cancel;	/* the first range's */
+};
+/* Reads n spans, up to s->jobs at a time, each exactly len bytes (a
+ * short or missing object is CC_ECORRUPT).  @return CC_OK, or the
+ * first failure in span order. */
+typedef enum cc_code (*store_spans_fn)(struct store *s, const struct store_span *sp, size_t n,
+				       struct cc_err *err);
+/* The get_ranges of a remote backend: merges each run of ranges of one
+ * object (in the order given) that follow each other without a gap
+ * into one span of at most span_max bytes (a range longer than
+ * span_max is a span of its own), reads the spans with fetch (a span of
+ * one range straight into its dst, a merged one into a buffer of its
+ * own) and scatters merged spans into their ranges' dst.  Fails as a
+ * whole, like get_ranges. */
+enum cc_code store_get_spans(struct store *s, const struct store_range *r, size_t n,
+			     size_t span_max, store_spans_fn fetch, struct cc_err *err);
 
 /* Object names.  store_key_name sets ret to "keys/" + E(key)
  * (cc_key_encode, docs/format.md section 1); as E is per byte, it also

@@ -224,9 +224,9 @@ static void settle(const char *key, const char *done)
 }
 
 /* No cicache entry matched: with --path, one that actions/cache saved for
- * the same `path:` lines may be in the GitHub Actions cache (a miss on any
- * other store).  @return -1 on a miss, else the exit code, the outputs
- * printed. */
+ * the same `path:` lines may be in the store's service (a store with
+ * legacy_lookup: the GitHub Actions cache; a miss on any other store).
+ * @return -1 on a miss, else the exit code, the outputs printed. */
 static int restore_legacy(const struct args *a, struct store *store, const char *cwd,
 			  const char *home)
 {
@@ -240,7 +240,7 @@ static int restore_legacy(const struct args *a, struct store *store, const char 
 	int code = -1;
 
 	cc_err_clear(&err);
-	if (!a->npaths)
+	if (!a->npaths || !store->ops->legacy_lookup)
 		return -1;
 	rc = gha_legacy_find(store, a->paths, a->npaths, a->key, a->restore_keys,
 			     a->nrestore_keys, &le, &err);

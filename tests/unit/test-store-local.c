@@ -171,6 +171,61 @@ static void test_open(void)
 	store_close(NULL);
 }
 
+/* store_open's table: each scheme reaches its backend with the location
+ * less the scheme; capabilities, not names, tell the backends apart. */
+static void test_open_schemes(void)
+{
+	struct store *s = NULL;
+	struct cc_err err;
+	size_t plain = 0;
+	bool utf16;
+
+	cc_err_clear(&err);
+	CHECK_EQ(store_open(&s, "bogus://x/y", &err), CC_EUSAGE);
+	CHECK(strstr(err.msg, "unsupported store 'bogus://x/y' (this build knows directories, "
+			      "file://, s3:// and gha://)") != NULL);
+	CHECK_EQ(store_open(&s, "s3://", &err), CC_EUSAGE);
+	CHECK_STR(err.msg, "empty store location");
+	/* gha gets the namespace alone: no "gha://" left in front of it */
+	CHECK_EQ(store_open(&s, "gha://bad ns", &err), CC_EUSAGE);
+	CHECK(strstr(err.msg, "bad gha namespace 'bad ns' in 'gha://bad ns'") != NULL);
+	unsetenv("ACTIONS_RESULTS_URL");
+	unsetenv("ACTIONS_RUNTIME_TOKEN");
+	CHECK_EQ(store_open(&s, "gha", &err), CC_ESTORE);
+	CHECK(strstr(err.msg, "ACTIONS_RESULTS_URL") != NULL);
+	CHECK(s == NULL);
+	/* opening talks to nobody: a port nothing listens on will do */
+	setenv("ACTIONS_RESULTS_URL", "http://127.0.0.1:9/", 1);
+	setenv("ACTIONS_RUNTIME_TOKEN", "t", 1);
+	for (int i = 0; i < 3; i++) {
+		static const char *const urls[] = { "gha", "gha://", "gha://ns-1.x" };
+
+		CHECK_EQ(store_open(&s, urls[i], &err), CC_OK);
+		if (!s)
+			continue;
+		CHECK((s->ops->caps & STORE_CAP_REMOTE) && s->ops->get_ranges);
+		CHECK(s->ops->legacy_lookup && s->ops->legacy_fetch);
+		CHECK_STR(s->location, urls[i]);
+		/* the namespace "ns-1.x" and its '/' take 7 from the names */
+		if (!i)
+			plain = s->ops->name_max(s, &utf16);
+		else
+			CHECK_EQ(s->ops->name_max(s, &utf16), plain - (i == 2 ? 7 : 0));
+		store_close(s);
+		s = NULL;
+	}
+	unsetenv("ACTIONS_RESULTS_URL");
+	unsetenv("ACTIONS_RUNTIME_TOKEN");
+	/* the local store is neither remote nor a service with legacy entries */
+	CHECK_EQ(store_open(&s, base, &err), CC_OK);
+	if (s) {
+		CHECK(!(s->ops->caps & STORE_CAP_REMOTE));
+		CHECK(!s->ops->legacy_lookup && !s->ops->legacy_fetch);
+		CHECK_STR(s->location, base);
+	}
+	store_close(s);
+}
+
 static int count_cb(void *ctx, const struct store_object *o)
 {
 	(*(int *)ctx)++;
@@ -799,6 +854,7 @@ int main(void)
 		return 1;
 	}
 	RUN(test_open);
+	RUN(test_open_schemes);
 	RUN(test_missing_store);
 	RUN(test_prepare_write);
 	RUN(test_put_get);

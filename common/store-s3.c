@@ -221,8 +221,10 @@ static enum cc_code s3_open(struct store *s, const char *location, struct cc_err
 				loc, s->location);
 		goto cleanup;
 	}
-	if (!(s3->bucket = strdup(loc)))
-		goto nomem;
+	if (!(s3->bucket = strdup(loc))) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		goto cleanup;
+	}
 	{
 		/* The prefix, without leading, trailing or doubled slashes. */
 		struct buf p = BUF_INIT;
@@ -240,9 +242,9 @@ static enum cc_code s3_open(struct store *s, const char *location, struct cc_err
 				rc = cc_err_set(err, CC_EUSAGE, 0, "bad s3 prefix in '%s'", s->location);
 				goto cleanup;
 			}
-			if (buf_addf(&p, err, "%s/", seg)) {
+			if ((rc = buf_addf(&p, err, "%s/", seg))) {
 				buf_release(&p);
-				goto nomem;
+				goto cleanup;
 			}
 		}
 		s3->prefix = buf_detach(&p, NULL);
@@ -252,8 +254,10 @@ static enum cc_code s3_open(struct store *s, const char *location, struct cc_err
 	region = opt_region ? opt_region : env("AWS_REGION") ? env("AWS_REGION") :
 		 env("AWS_DEFAULT_REGION") ? env("AWS_DEFAULT_REGION") :
 		 cfg_region ? cfg_region : "us-east-1";
-	if (!(s3->region = strdup(region)))
-		goto nomem;
+	if (!(s3->region = strdup(region))) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		goto cleanup;
+	}
 	endpoint = opt_endpoint ? opt_endpoint : env("AWS_ENDPOINT_URL_S3") ?
 		   env("AWS_ENDPOINT_URL_S3") : env("AWS_ENDPOINT_URL");
 	if (endpoint) {
@@ -269,17 +273,16 @@ static enum cc_code s3_open(struct store *s, const char *location, struct cc_err
 		/* Dotted names break TLS under virtual hosting. */
 		s3->path_style = path_style > 0 || strchr(s3->bucket, '.');
 	}
-	if (!(s->tmpdir = strdup(tmp ? tmp : "/tmp")))
-		goto nomem;
+	if (!(s->tmpdir = strdup(tmp ? tmp : "/tmp"))) {
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+		goto cleanup;
+	}
 	{
 		const char *t = env("CICACHE_S3_TRIES");
 		int tries = t ? atoi(t) : DEFAULT_TRIES;
 
 		rc = http_new(&s3->http, tries > 0 ? tries : DEFAULT_TRIES, err);
 	}
-	goto cleanup;
-nomem:
-	rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 cleanup:
 	free(cfg_region);
 	free(loc);
@@ -704,6 +707,7 @@ static enum cc_code put_multipart(struct store *st, const char *key, const char 
 	struct http_resp r;
 	struct buf out = BUF_INIT, upload_id = BUF_INIT, done = BUF_INIT;
 	uint64_t nparts;
+	bool started = false, completed = false;	/* the multipart upload */
 	enum cc_code rc;
 
 	buf_init(&out, SMALL_BODY_MAX);
@@ -728,13 +732,14 @@ static enum cc_code put_multipart(struct store *st, const char *key, const char 
 				s3->bucket, name);
 		goto cleanup;
 	}
+	started = true;
 	if ((rc = buf_addstr(&done, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">", err)))
 		goto cleanup;
 
 	if (!(parts = calloc(nparts, sizeof(*parts))) || !(presp = calloc(nparts, sizeof(*presp))) ||
 	    !(nums = calloc(nparts, sizeof(*nums))) || !(md5s = calloc(nparts, sizeof(*md5s)))) {
 		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-		goto fail;
+		goto cleanup;
 	}
 	for (uint64_t i = 0; i < nparts; i++) {
 		uint64_t off = i * part, len = size - off < part ? size - off : part;
@@ -742,7 +747,7 @@ static enum cc_code put_multipart(struct store *st, const char *key, const char 
 		http_resp_init(&presp[i]);
 		snprintf(nums[i], sizeof(nums[i]), "%llu", (unsigned long long)(i + 1));
 		if ((rc = file_md5(fd, off, len, md5s[i], err)))
-			goto fail;
+			goto cleanup;
 		call_init(&parts[i], s3, "PUT", key);
 		parts[i].q[parts[i].nq++] = (struct sigv4_pair){ "partNumber", nums[i] };
 		parts[i].q[parts[i].nq++] = (struct sigv4_pair){ "uploadId", upload_id.data };
@@ -752,27 +757,27 @@ static enum cc_code put_multipart(struct store *st, const char *key, const char 
 		parts[i].req.body_len = len;
 	}
 	if ((rc = call_run_many(st, parts, presp, nparts, err)))
-		goto fail;
+		goto cleanup;
 	for (uint64_t i = 0; i < nparts; i++) {
 		const char *etag = presp[i].etag;
 
 		if (presp[i].status != 200) {
 			rc = s3_fail(s3, "upload a part of", name, &presp[i], err);
-			goto fail;
+			goto cleanup;
 		}
 		if (!etag[0] || strchr(etag, '<') || strchr(etag, '&')) {
 			rc = cc_err_set(err, CC_ESTORE, 0,
 					"s3 bucket '%s': cannot upload '%s': part %s has no usable ETag",
 					s3->bucket, name, nums[i]);
-			goto fail;
+			goto cleanup;
 		}
 		if ((rc = buf_addf(&done, err, "<Part><PartNumber>%s</PartNumber><ETag>%s</ETag></Part>",
 				   nums[i], etag)))
-			goto fail;
+			goto cleanup;
 	}
 	cc_debug("s3: uploaded %llu parts of '%s'", (unsigned long long)nparts, name);
 	if ((rc = buf_addstr(&done, "</CompleteMultipartUpload>", err)))
-		goto fail;
+		goto cleanup;
 	call_init(&c, s3, "POST", key);
 	c.q[c.nq++] = (struct sigv4_pair){ "uploadId", upload_id.data };
 	c.hdr[c.nhdr++] = (struct sigv4_pair){ "content-type", "application/xml" };
@@ -784,10 +789,10 @@ static enum cc_code put_multipart(struct store *st, const char *key, const char 
 	c.req.body_len = done.len;
 	c.req.out = &out;
 	if ((rc = call_run(&c, &r, err)))
-		goto fail;
+		goto cleanup;
 	if ((if_absent || if_match) && cond_failed(&r, if_match)) {
 		*ret_existed = true;
-		goto fail;	/* not a failure, but the parts must go */
+		goto cleanup;	/* not a failure, but the parts must go */
 	}
 	/* CompleteMultipartUpload may fail with 200 and an <Error> body. */
 	if (r.status == 200 && xml_has(out.data, out.len, "Error")) {
@@ -798,12 +803,12 @@ static enum cc_code put_multipart(struct store *st, const char *key, const char 
 	}
 	if (r.status != 200) {
 		rc = s3_fail(s3, "complete the upload of", name, &r, err);
-		goto fail;
+		goto cleanup;
 	}
-	goto cleanup;
-fail:
-	abort_upload(s3, key, upload_id.data);
+	completed = true;
 cleanup:
+	if (started && !completed)
+		abort_upload(s3, key, upload_id.data);
 	for (uint64_t i = 0; presp && i < nparts; i++)
 		http_resp_release(&presp[i]);
 	free(presp);

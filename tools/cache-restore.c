@@ -265,13 +265,13 @@ static int restore_legacy(const struct args *a, struct store *store, const char 
 		lo.keep_dir_symlink = a->keep_dir_symlink;
 		if ((rc = gha_legacy_restore(store, le, &lo, &ls, &err)) &&
 		    given_up(a, &err, true, &code))
-			goto out;
+			goto cleanup;
 		if (rc) {
 			cli_error("%s", err.msg);
 			cli_error("restoring actions/cache entry '%s' failed", le->key);
 			output_no_hit(a->key);
 			code = cli_exit_code(rc);
-			goto out;
+			goto cleanup;
 		}
 		cli_info("restored '%s' (%s) from an actions/cache entry: %llu files, %s, %.2f s, %s",
 			 le->key, le->exact ? "exact match" : "restore-key match",
@@ -283,7 +283,7 @@ static int restore_legacy(const struct args *a, struct store *store, const char 
 	cli_output("cache-primary-key", a->key);
 	cli_output("cache-matched-key", le->key);
 	code = EXIT_OK;
-out:
+cleanup:
 	gha_legacy_entry_free(le);
 	return code;
 }

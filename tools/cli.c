@@ -267,7 +267,9 @@ int cli_int(const char *opt, const char *val, int min, int max)
 	return (int)v;
 }
 
-uint64_t cli_size(const char *opt, const char *val)
+/* A size with an optional K, M, G or T suffix (powers of 1024), at
+ * least 1.  @return 0 when val is none. */
+static uint64_t parse_size(const char *val)
 {
 	static const char units[] = "KMGT";
 	const char *u;
@@ -277,23 +279,29 @@ uint64_t cli_size(const char *opt, const char *val)
 	errno = 0;
 	v = strtoull(val, &end, 10);
 	if (errno || end == val || !isdigit((unsigned char)*val))
-		goto bad;
+		return 0;
 	if (*end) {
 		if (end[1] || !(u = strchr(units, toupper((unsigned char)*end))))
-			goto bad;
+			return 0;
 		for (const char *k = units; k <= u; k++) {
 			if (v > UINT64_MAX / 1024)
-				goto bad;
+				return 0;
 			v *= 1024;
 		}
 	}
-	if (!v)
-		goto bad;
 	return v;
-bad:
-	cli_error("%s takes a size in bytes, with an optional K, M, G or T suffix "
-		  "(powers of 1024), not '%s'", opt, val);
-	exit(EXIT_USAGE);
+}
+
+uint64_t cli_size(const char *opt, const char *val)
+{
+	uint64_t v = parse_size(val);
+
+	if (!v) {
+		cli_error("%s takes a size in bytes, with an optional K, M, G or T suffix "
+			  "(powers of 1024), not '%s'", opt, val);
+		exit(EXIT_USAGE);
+	}
+	return v;
 }
 
 const char *cli_store(const char *flag)
@@ -449,8 +457,9 @@ void cli_reraise(void)
 	raise(sig);
 }
 
-/* A duration; days only where days make sense (cache-store's ages). */
-static double duration(const char *opt, const char *val, bool days)
+/* A positive duration of at most a year, in seconds, with an optional
+ * s, m or h suffix (d too with days).  @return 0 when val is none. */
+static double parse_duration(const char *val, bool days)
 {
 	char *end;
 	double v;
@@ -458,27 +467,36 @@ static double duration(const char *opt, const char *val, bool days)
 	errno = 0;
 	v = strtod(val, &end);
 	if (errno || end == val || !(isdigit((unsigned char)*val) || *val == '.'))
-		goto bad;
+		return 0;
 	if (*end) {
 		if (end[1])
-			goto bad;
+			return 0;
 		switch (*end) {
 		case 's': break;
 		case 'm': v *= 60; break;
 		case 'h': v *= 3600; break;
-		case 'd': if (days) { v *= 86400; break; } goto bad;
-		default: goto bad;
+		case 'd': if (days) { v *= 86400; break; } return 0;
+		default: return 0;
 		}
 	}
 	/* At most a year: a longer deadline is no deadline. */
 	if (!isfinite(v) || v <= 0 || v > 366.0 * 86400)
-		goto bad;
+		return 0;
 	return v;
-bad:
-	cli_error("%s takes a duration: a positive number of seconds, or with an s, m%s "
-		  "suffix (90, 1.5m, 2h%s), not '%s'", opt, days ? ", h or d" : " or h",
-		  days ? ", 7d" : "", val);
-	exit(EXIT_USAGE);
+}
+
+/* A duration; days only where days make sense (cache-store's ages). */
+static double duration(const char *opt, const char *val, bool days)
+{
+	double v = parse_duration(val, days);
+
+	if (v <= 0) {
+		cli_error("%s takes a duration: a positive number of seconds, or with an s, m%s "
+			  "suffix (90, 1.5m, 2h%s), not '%s'", opt, days ? ", h or d" : " or h",
+			  days ? ", 7d" : "", val);
+		exit(EXIT_USAGE);
+	}
+	return v;
 }
 
 double cli_duration(const char *opt, const char *val)

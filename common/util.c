@@ -87,12 +87,13 @@ int array_grow(void *pp, size_t *alloc, size_t need, size_t elem)
 	return 0;
 }
 
-int write_all(int fd, const void *p, size_t n)
+/* write_all, or pwrite_all at off when off >= 0. */
+static int write_whole(int fd, const void *p, size_t n, off_t off)
 {
 	const char *c = p;
 
 	while (n) {
-		ssize_t k = write(fd, c, n);
+		ssize_t k = off < 0 ? write(fd, c, n) : pwrite(fd, c, n, off);
 
 		if (k < 0 && errno == EINTR)
 			continue;
@@ -103,29 +104,24 @@ int write_all(int fd, const void *p, size_t n)
 		}
 		c += k;
 		n -= (size_t)k;
+		if (off >= 0)
+			off += k;
 	}
 	return 0;
 }
 
+int write_all(int fd, const void *p, size_t n)
+{
+	return write_whole(fd, p, n, -1);
+}
+
 int pwrite_all(int fd, const void *p, size_t n, off_t off)
 {
-	const char *c = p;
-
-	while (n) {
-		ssize_t k = pwrite(fd, c, n, off);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			if (k == 0)
-				errno = EIO;
-			return -1;
-		}
-		c += k;
-		n -= (size_t)k;
-		off += k;
+	if (off < 0) {
+		errno = EINVAL;
+		return -1;
 	}
-	return 0;
+	return write_whole(fd, p, n, off);
 }
 
 ssize_t pread_full(int fd, void *p, size_t n, off_t off)

@@ -485,111 +485,119 @@ static enum cc_code set_str(struct scan *s, char **slot, const char *v)
 }
 
 /* One --mount=VALUE of a RUN: records it when it is a cache mount. */
-static enum cc_code scan_mount(struct scan *s, const char *value)
+/* The type= of a --mount's fields (bind if none): one BuildKit knows,
+ * wherever it is written, as it decides which keys are valid. */
+static enum cc_code mount_type(struct scan *s, char **fields, size_t nfields, const char *value,
+			       const char **ret_type)
 {
 	static const char *const types[] = { "bind", "cache", "tmpfs", "secret", "ssh" };
+
+	*ret_type = "bind";
+	for (size_t i = 0; i < nfields; i++) {
+		size_t t;
+
+		if (strncasecmp(fields[i], "type=", 5))
+			continue;
+		*ret_type = fields[i] + 5;
+		for (t = 0; t < sizeof(types) / sizeof(*types); t++)
+			if (!strcmp(*ret_type, types[t]))
+				break;
+		if (t == sizeof(types) / sizeof(*types))
+			return scan_error(s, "unsupported mount type '%s' in '--mount=%s'", *ret_type,
+					  value);
+	}
+	return CC_OK;
+}
+
+/* One field f of a cache mount's --mount=value into m. */
+static enum cc_code mount_option(struct scan *s, struct df_mount *m, const char *f,
+				 const char *value)
+{
+	const char *eq = strchr(f, '='), *v;
+	char key[32];
+	size_t klen = eq ? (size_t)(eq - f) : strlen(f);
+
+	if (klen >= sizeof(key))
+		klen = sizeof(key) - 1;
+	for (size_t k = 0; k < klen; k++)
+		key[k] = (char)tolower((unsigned char)f[k]);
+	key[klen] = '\0';
+	if (!strcmp(key, "required"))
+		return scan_error(s, "'required' is only for secret and ssh mounts, "
+				  "not in '--mount=%s'", value);
+	if (!eq) {
+		if (!strcmp(key, "readonly") || !strcmp(key, "ro")) {
+			m->readonly = true;
+			return CC_OK;
+		}
+		if (!strcmp(key, "readwrite") || !strcmp(key, "rw")) {
+			m->readonly = false;
+			return CC_OK;
+		}
+		return scan_error(s, "mount option '%s' must be a key=value pair in "
+				  "'--mount=%s'", f, value);
+	}
+	v = eq + 1;
+	if (!strcmp(key, "type"))
+		return CC_OK;
+	if (!strcmp(key, "id"))
+		return set_str(s, &m->id, v);
+	if (!strcmp(key, "target") || !strcmp(key, "dst") || !strcmp(key, "destination"))
+		return set_str(s, &m->target, v);
+	if (!strcmp(key, "from"))
+		return set_str(s, &m->from, v);
+	if (!strcmp(key, "source") || !strcmp(key, "src"))
+		return set_str(s, &m->source, v);
+	if (!strcmp(key, "sharing")) {
+		if (!strcmp(v, "shared"))
+			m->sharing = DF_SHARING_SHARED;
+		else if (!strcmp(v, "private"))
+			m->sharing = DF_SHARING_PRIVATE;
+		else if (!strcmp(v, "locked"))
+			m->sharing = DF_SHARING_LOCKED;
+		else
+			return scan_error(s, "sharing=%s: use shared, private or locked", v);
+		return CC_OK;
+	}
+	if (!strcmp(key, "mode")) {
+		m->mode_set = true;
+		return parse_uint(s, key, v, 8, &m->mode);
+	}
+	if (!strcmp(key, "uid")) {
+		m->uid_set = true;
+		return parse_uint(s, key, v, 10, &m->uid);
+	}
+	if (!strcmp(key, "gid")) {
+		m->gid_set = true;
+		return parse_uint(s, key, v, 10, &m->gid);
+	}
+	if (!strcmp(key, "readonly") || !strcmp(key, "ro"))
+		return parse_bool(s, key, v, &m->readonly);
+	if (!strcmp(key, "readwrite") || !strcmp(key, "rw")) {
+		bool rw = true;
+		enum cc_code rc = parse_bool(s, key, v, &rw);
+
+		m->readonly = !rw;
+		return rc;
+	}
+	return scan_error(s, "unknown cache mount option '%s' in '--mount=%s'", key, value);
+}
+
+static enum cc_code scan_mount(struct scan *s, const char *value)
+{
 	struct df_mount m = { .mode = 0755, .stage = s->df->nstages - 1, .line = s->line };
 	char **fields = NULL;
 	size_t nfields = 0;
-	const char *type = "bind";
+	const char *type;
 	enum cc_code rc;
 
-	rc = csv_fields(s, value, &fields, &nfields);
-	if (rc)
+	if ((rc = csv_fields(s, value, &fields, &nfields)))
 		return rc;
-	/* The type decides which keys are valid, wherever it is written. */
-	for (size_t i = 0; i < nfields; i++) {
-		if (strncasecmp(fields[i], "type=", 5))
-			continue;
-		type = fields[i] + 5;
-		size_t t;
-
-		for (t = 0; t < sizeof(types) / sizeof(*types); t++)
-			if (!strcmp(type, types[t]))
-				break;
-		if (t == sizeof(types) / sizeof(*types)) {
-			rc = scan_error(s, "unsupported mount type '%s' in '--mount=%s'", type, value);
-			goto cleanup;
-		}
-	}
-	if (strcmp(type, "cache"))
+	if ((rc = mount_type(s, fields, nfields, value, &type)) || strcmp(type, "cache"))
 		goto cleanup;	/* other mounts are BuildKit's business */
-	for (size_t i = 0; i < nfields; i++) {
-		char *f = fields[i], *eq = strchr(f, '=');
-		char key[32];
-		size_t klen = eq ? (size_t)(eq - f) : strlen(f);
-
-		if (klen >= sizeof(key))
-			klen = sizeof(key) - 1;
-		for (size_t k = 0; k < klen; k++)
-			key[k] = (char)tolower((unsigned char)f[k]);
-		key[klen] = '\0';
-		if (!eq) {
-			if (!strcmp(key, "readonly") || !strcmp(key, "ro")) {
-				m.readonly = true;
-				continue;
-			}
-			if (!strcmp(key, "readwrite") || !strcmp(key, "rw")) {
-				m.readonly = false;
-				continue;
-			}
-			if (!strcmp(key, "required")) {
-				rc = scan_error(s, "'required' is only for secret and ssh mounts, "
-						"not in '--mount=%s'", value);
-				goto cleanup;
-			}
-			rc = scan_error(s, "mount option '%s' must be a key=value pair in "
-					"'--mount=%s'", f, value);
+	for (size_t i = 0; i < nfields; i++)
+		if ((rc = mount_option(s, &m, fields[i], value)))
 			goto cleanup;
-		}
-		const char *v = eq + 1;
-
-		if (!strcmp(key, "type")) {
-			continue;
-		} else if (!strcmp(key, "id")) {
-			rc = set_str(s, &m.id, v);
-		} else if (!strcmp(key, "target") || !strcmp(key, "dst") ||
-			   !strcmp(key, "destination")) {
-			rc = set_str(s, &m.target, v);
-		} else if (!strcmp(key, "from")) {
-			rc = set_str(s, &m.from, v);
-		} else if (!strcmp(key, "source") || !strcmp(key, "src")) {
-			rc = set_str(s, &m.source, v);
-		} else if (!strcmp(key, "sharing")) {
-			if (!strcmp(v, "shared"))
-				m.sharing = DF_SHARING_SHARED;
-			else if (!strcmp(v, "private"))
-				m.sharing = DF_SHARING_PRIVATE;
-			else if (!strcmp(v, "locked"))
-				m.sharing = DF_SHARING_LOCKED;
-			else
-				rc = scan_error(s, "sharing=%s: use shared, private or locked", v);
-		} else if (!strcmp(key, "mode")) {
-			rc = parse_uint(s, key, v, 8, &m.mode);
-			m.mode_set = true;
-		} else if (!strcmp(key, "uid")) {
-			rc = parse_uint(s, key, v, 10, &m.uid);
-			m.uid_set = true;
-		} else if (!strcmp(key, "gid")) {
-			rc = parse_uint(s, key, v, 10, &m.gid);
-			m.gid_set = true;
-		} else if (!strcmp(key, "readonly") || !strcmp(key, "ro")) {
-			rc = parse_bool(s, key, v, &m.readonly);
-		} else if (!strcmp(key, "readwrite") || !strcmp(key, "rw")) {
-			bool rw = true;
-
-			rc = parse_bool(s, key, v, &rw);
-			m.readonly = !rw;
-		} else if (!strcmp(key, "required")) {
-			rc = scan_error(s, "'required' is only for secret and ssh mounts, "
-					"not in '--mount=%s'", value);
-		} else {
-			rc = scan_error(s, "unknown cache mount option '%s' in '--mount=%s'",
-					key, value);
-		}
-		if (rc)
-			goto cleanup;
-	}
 	if (!m.target || !*m.target) {
 		rc = scan_error(s, "cache mount without a target in '--mount=%s'", value);
 		goto cleanup;
@@ -602,14 +610,11 @@ static enum cc_code scan_mount(struct scan *s, const char *value)
 			goto cleanup;
 		}
 	}
-	struct df_mount *x = realloc(s->df->mounts, (s->df->nmounts + 1) * sizeof(*x));
-
-	if (!x) {
+	if (ARRAY_GROW(s->df->mounts, s->df->mounts_alloc, s->df->nmounts + 1)) {
 		rc = oom(s);
 		goto cleanup;
 	}
-	s->df->mounts = x;
-	x[s->df->nmounts++] = m;
+	s->df->mounts[s->df->nmounts++] = m;
 	memset(&m, 0, sizeof(m));
 cleanup:
 	mount_release(&m);

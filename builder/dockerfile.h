@@ -45,7 +45,7 @@ struct dockerfile {
 	struct df_stage *stages;
 	size_t nstages;
 	struct df_mount *mounts;	/* every cache mount of every RUN, in order */
-	size_t nmounts;
+	size_t nmounts, mounts_alloc;
 };
 
 /* How the builder's frontend reads --mount values.  Docker 20.10's

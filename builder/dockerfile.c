@@ -170,6 +170,76 @@ static enum cc_code substitute(struct scan *s, const char *val, struct buf *out)
 	return buf_add(out, val, n, s->err);
 }
 
+static enum cc_code expand(struct scan *s, const char *p, const char *end, struct buf *out);
+
+/* One ${...} substitution: *pp is just after its '$', and moves past its
+ * closing '}'. */
+static enum cc_code expand_braced(struct scan *s, const char **pp, const char *end,
+				  struct buf *out)
+{
+	const char *p = *pp, *name = ++p, *word = NULL, *close;
+	char op[3] = "";
+	int depth = 1;
+	size_t nlen;
+	const struct var *v;
+	const char *val;
+	bool use_word = false;
+	enum cc_code rc = CC_OK;
+
+	while (p < end && is_name_char((unsigned char)*p))
+		p++;
+	nlen = (size_t)(p - name);
+	if (!nlen || !is_name_start((unsigned char)*name))
+		return scan_error(s, "bad substitution '${%.*s'",
+				  (int)(end - name > 40 ? 40 : end - name), name);
+	if (p < end && *p == ':' && p + 1 < end && (p[1] == '-' || p[1] == '+')) {
+		op[0] = ':';
+		op[1] = p[1];
+		p += 2;
+		word = p;
+	} else if (p < end && (*p == '-' || *p == '+')) {
+		op[0] = *p++;
+		word = p;
+	} else if (p < end && *p != '}') {
+		return scan_error(s, "unsupported substitution '${%.*s%c...}' "
+				  "(only ${VAR}, ${VAR:-word}, ${VAR-word}, "
+				  "${VAR:+word}, ${VAR+word})", (int)nlen, name, *p);
+	}
+	for (close = p; close < end; close++) {
+		if (*close == '{')
+			depth++;
+		else if (*close == '}' && !--depth)
+			break;
+	}
+	if (close >= end)
+		return scan_error(s, "missing '}' in substitution '${%.*s'", (int)nlen, name);
+	v = vars_find(&s->cur, name, nlen);
+	val = v ? v->value : NULL;
+	if (!strcmp(op, ":-"))
+		use_word = !val || !*val;
+	else if (!strcmp(op, "-"))
+		use_word = !val;
+	else if (!strcmp(op, ":+"))
+		use_word = val && *val;
+	else if (!strcmp(op, "+"))
+		use_word = val != NULL;
+	if (op[0] == '+' || op[1] == '+')
+		val = NULL;	/* ${VAR:+word}: the word or nothing */
+	if (use_word) {
+		/* The word may nest substitutions: a bounded recursion. */
+		if (s->depth >= EXPAND_MAX_DEPTH)
+			return scan_error(s, "substitutions nested deeper than %d levels",
+					  EXPAND_MAX_DEPTH);
+		s->depth++;
+		rc = expand(s, word, close, out);
+		s->depth--;
+	} else if (val) {
+		rc = substitute(s, val, out);
+	}
+	*pp = close + 1;
+	return rc;
+}
+
 /* Expands $NAME, ${NAME}, ${NAME:-word}, ${NAME-word}, ${NAME:+word},
  * ${NAME+word} in [p, end) and removes quotes, as BuildKit's shell lexer
  * does for a word: single quotes keep everything literal, double quotes
@@ -219,71 +289,10 @@ static enum cc_code expand(struct scan *s, const char *p, const char *end, struc
 		}
 		p++;
 		if (*p == '{') {
-			const char *name = ++p, *word = NULL, *close;
-			char op[3] = "";
-			int depth = 1;
+			enum cc_code rc = expand_braced(s, &p, end, out);
 
-			while (p < end && is_name_char((unsigned char)*p))
-				p++;
-			size_t nlen = (size_t)(p - name);
-			if (!nlen || !is_name_start((unsigned char)*name))
-				return scan_error(s, "bad substitution '${%.*s'",
-						  (int)(end - name > 40 ? 40 : end - name), name);
-			if (p < end && *p == ':' && p + 1 < end && (p[1] == '-' || p[1] == '+')) {
-				op[0] = ':';
-				op[1] = p[1];
-				p += 2;
-				word = p;
-			} else if (p < end && (*p == '-' || *p == '+')) {
-				op[0] = *p++;
-				word = p;
-			} else if (p < end && *p != '}') {
-				return scan_error(s, "unsupported substitution '${%.*s%c...}' "
-						  "(only ${VAR}, ${VAR:-word}, ${VAR-word}, "
-						  "${VAR:+word}, ${VAR+word})", (int)nlen, name, *p);
-			}
-			for (close = p; close < end; close++) {
-				if (*close == '{')
-					depth++;
-				else if (*close == '}' && !--depth)
-					break;
-			}
-			if (close >= end)
-				return scan_error(s, "missing '}' in substitution '${%.*s'",
-						  (int)nlen, name);
-			const struct var *v = vars_find(&s->cur, name, nlen);
-			const char *val = v ? v->value : NULL;
-			bool use_word = false;
-
-			if (!strcmp(op, ":-"))
-				use_word = !val || !*val;
-			else if (!strcmp(op, "-"))
-				use_word = !val;
-			else if (!strcmp(op, ":+"))
-				use_word = val && *val;
-			else if (!strcmp(op, "+"))
-				use_word = val != NULL;
-			if (op[0] == '+' || op[1] == '+')
-				val = NULL;	/* ${VAR:+word}: the word or nothing */
-			if (use_word) {
-				enum cc_code rc;
-
-				/* The word may nest substitutions: a bounded recursion. */
-				if (s->depth >= EXPAND_MAX_DEPTH)
-					return scan_error(s, "substitutions nested deeper than %d levels",
-							  EXPAND_MAX_DEPTH);
-				s->depth++;
-				rc = expand(s, word, close, out);
-				s->depth--;
-				if (rc)
-					return rc;
-			} else if (val) {
-				enum cc_code rc = substitute(s, val, out);
-
-				if (rc)
-					return rc;
-			}
-			p = close + 1;
+			if (rc)
+				return rc;
 		} else if (is_name_start((unsigned char)*p)) {
 			const char *name = p;
 

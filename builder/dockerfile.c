@@ -989,20 +989,97 @@ static enum cc_code scan_directive(struct scan *s, const char *t, bool *have_esc
 	return CC_OK;
 }
 
+/* The line-level state of a parse: parser directives, continuations,
+ * heredoc bodies. */
+struct lines {
+	struct buf logical;	/* the instruction so far, continuations joined */
+	bool directives;	/* still in the leading parser directives */
+	bool have_escape, in_cont;
+	unsigned lineno;
+	char hd[8][64];		/* heredoc delimiters of the last RUN, ADD or COPY */
+	bool hd_strip[8];	/* <<- : leading tabs go */
+	size_t nhd, hd_i;	/* how many; the one whose body comes next */
+};
+
+/* Scans the instruction in ln->logical. */
+static enum cc_code scan_logical(struct scan *s, struct lines *ln)
+{
+	const char *ins = ln->logical.data;
+	size_t iw;
+
+	while (*ins == ' ' || *ins == '\t')
+		ins++;
+	iw = strcspn(ins, " \t");
+	if ((iw == 3 && (!strncasecmp(ins, "run", 3) || !strncasecmp(ins, "add", 3))) ||
+	    (iw == 4 && !strncasecmp(ins, "copy", 4))) {
+		ln->nhd = heredocs(ins, ln->hd, ln->hd_strip, 8);
+		ln->hd_i = 0;
+	}
+	return scan_instruction(s, ins);
+}
+
+/* One physical line (no newline, no trailing CR). */
+static enum cc_code scan_line(struct scan *s, struct lines *ln, const struct buf *phys)
+{
+	const char *t = phys->data;
+	size_t e = phys->len;
+	enum cc_code rc;
+	bool cont;
+
+	if (memchr(phys->data, '\0', phys->len)) {
+		s->line = ln->lineno;
+		return scan_error(s, "NUL byte: not a Dockerfile");
+	}
+	/* Inside a heredoc body: only look for its delimiter. */
+	if (ln->hd_i < ln->nhd) {
+		if (ln->hd_strip[ln->hd_i])
+			while (*t == '\t')
+				t++;
+		if (!strcmp(t, ln->hd[ln->hd_i]))
+			ln->hd_i++;
+		return CC_OK;
+	}
+	while (*t == ' ' || *t == '\t')
+		t++;
+	if (ln->directives) {
+		bool is_directive = false;
+
+		s->line = ln->lineno;
+		if ((rc = scan_directive(s, t, &ln->have_escape, &is_directive)))
+			return rc;
+		if (is_directive)
+			return CC_OK;
+		ln->directives = false;
+	}
+	if (*t == '#' || !*t)
+		return CC_OK;	/* comments and blank lines, even in continuations */
+	if (!ln->in_cont)
+		s->line = ln->lineno;
+	/* A continuation: the escape character, then only blanks. */
+	while (e && (phys->data[e - 1] == ' ' || phys->data[e - 1] == '\t'))
+		e--;
+	cont = e && phys->data[e - 1] == s->df->escape;
+	if (buf_add(&ln->logical, phys->data, cont ? e - 1 : phys->len, NULL))
+		return oom(s);
+	ln->in_cont = cont;
+	if (cont)
+		return CC_OK;
+	if ((rc = scan_logical(s, ln)))
+		return rc;
+	buf_reset(&ln->logical);
+	return CC_OK;
+}
+
 enum cc_code dockerfile_parse(struct dockerfile *df, const char *path, const char *text,
 			      size_t len, const char *const *build_args, size_t nbuild_args,
 			      enum df_mount_vars vars, struct cc_err *err)
 {
 	struct scan s = { .df = df, .err = err, .build_args = build_args,
 			  .nbuild_args = nbuild_args, .mount_vars = vars };
-	struct buf logical = BUF_INIT, phys = BUF_INIT;
-	bool directives = true, have_escape = false, in_cont = false;
-	unsigned lineno = 0;
+	struct lines ln = { .logical = BUF_INIT, .directives = true };
+	struct buf phys = BUF_INIT;
 	enum cc_code rc = CC_OK;
 	size_t pos = 0;
-	char hd[8][64];
-	bool hd_strip[8];
-	size_t nhd = 0, hd_i = 0;
 
 	memset(df, 0, sizeof(*df));
 	df->escape = '\\';
@@ -1019,94 +1096,30 @@ enum cc_code dockerfile_parse(struct dockerfile *df, const char *path, const cha
 			goto cleanup;
 		}
 		pos += l + (nl ? 1 : 0);
-		lineno++;
+		ln.lineno++;
 		if (phys.len && phys.data[phys.len - 1] == '\r')
 			buf_setlen(&phys, phys.len - 1);
-		if (memchr(phys.data, '\0', phys.len)) {
-			s.line = lineno;
-			rc = scan_error(&s, "NUL byte: not a Dockerfile");
+		if ((rc = scan_line(&s, &ln, &phys)))
 			goto cleanup;
-		}
-		/* Inside a heredoc body: only look for its delimiter. */
-		if (hd_i < nhd) {
-			const char *t = phys.data;
-
-			if (hd_strip[hd_i])
-				while (*t == '\t')
-					t++;
-			if (!strcmp(t, hd[hd_i]))
-				hd_i++;
-			continue;
-		}
-		const char *t = phys.data;
-
-		while (*t == ' ' || *t == '\t')
-			t++;
-		if (directives) {
-			bool is_directive = false;
-
-			s.line = lineno;
-			if ((rc = scan_directive(&s, t, &have_escape, &is_directive)))
-				goto cleanup;
-			if (is_directive)
-				continue;
-			directives = false;
-		}
-		if (*t == '#' || !*t)
-			continue;	/* comments and blank lines, even in continuations */
-		if (!in_cont)
-			s.line = lineno;
-		/* A continuation: the escape character, then only blanks. */
-		size_t e = phys.len;
-
-		while (e && (phys.data[e - 1] == ' ' || phys.data[e - 1] == '\t'))
-			e--;
-		bool cont = e && phys.data[e - 1] == df->escape;
-
-		if (buf_add(&logical, phys.data, cont ? e - 1 : phys.len, NULL)) {
-			rc = oom(&s);
-			goto cleanup;
-		}
-		if (cont) {
-			in_cont = true;
-			continue;
-		}
-		in_cont = false;
-		const char *ins = logical.data;
-
-		while (*ins == ' ' || *ins == '\t')
-			ins++;
-		size_t iw = strcspn(ins, " \t");
-
-		if ((iw == 3 && (!strncasecmp(ins, "run", 3) || !strncasecmp(ins, "add", 3))) ||
-		    (iw == 4 && !strncasecmp(ins, "copy", 4))) {
-			nhd = heredocs(ins, hd, hd_strip, 8);
-			hd_i = 0;
-		}
-		rc = scan_instruction(&s, ins);
-		if (rc)
-			goto cleanup;
-		buf_reset(&logical);
 	}
-	if (hd_i < nhd) {
-		rc = scan_error(&s, "heredoc '<<%s' is not terminated", hd[hd_i]);
+	if (ln.hd_i < ln.nhd) {
+		rc = scan_error(&s, "heredoc '<<%s' is not terminated", ln.hd[ln.hd_i]);
 		goto cleanup;
 	}
-	if (in_cont) {
-		const char *ins = logical.data;
+	if (ln.in_cont) {
+		const char *ins = ln.logical.data;
 
 		while (*ins == ' ' || *ins == '\t')
 			ins++;
-		rc = scan_instruction(&s, ins);
-		if (rc)
+		if ((rc = scan_instruction(&s, ins)))
 			goto cleanup;
 	}
 	if (!df->nstages) {
-		s.line = lineno ? lineno : 1;
+		s.line = ln.lineno ? ln.lineno : 1;
 		rc = scan_error(&s, "no FROM instruction");
 	}
 cleanup:
-	buf_release(&logical);
+	buf_release(&ln.logical);
 	buf_release(&phys);
 	vars_release(&s.global);
 	vars_release(&s.cur);

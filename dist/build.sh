@@ -38,6 +38,32 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 version_of() { awk -v p="$1" '$1 == p { print $2 }' dist/versions; }
+
+# licenses DIR: the copyright and licence terms of every library linked
+# in, as Debian records them (debian/copyright of the pinned source
+# package, which dist/libs.sh downloaded), one file per package.  musl on
+# x86_64 comes from Debian's musl package, whose copyright file is the
+# same text.  The binaries carry these libraries, so the tarball carries
+# their notices.
+src_cache=${CICACHE_DIST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cicache-dist}/src
+licenses() {
+	local dir=$1 p v d deb
+	mkdir -p "$dir"
+	for p in $(awk '!/^#/ && NF == 2 { print $1 }' dist/versions); do
+		v=$(version_of "$p" | sed 's/^[0-9]*://')
+		d=$src_cache/${p}_$v
+		deb=$(ls "$d"/*.debian.tar.* 2>/dev/null | head -1 || true)
+		if [ -n "$deb" ]; then
+			tar -xOf "$deb" debian/copyright >"$dir/$p"
+		elif [ "$p" = musl ] && [ -f /usr/share/doc/musl/copyright ]; then
+			cp /usr/share/doc/musl/copyright "$dir/$p"
+		else
+			echo "dist: no debian/copyright for $p $v (in $d)" >&2
+			exit 1
+		fi
+		[ -s "$dir/$p" ] || { echo "dist: empty copyright file for $p" >&2; exit 1; }
+	done
+}
 commit=$(git describe --always --dirty 2>/dev/null || echo unknown)
 
 mkdir -p "$out"
@@ -86,6 +112,7 @@ H
 	mkdir -p "$stage/bin" "$stage/man/man1"
 	for t in $tools; do cp "$work/bin/$t" "$stage/bin/"; done
 	cp man/*.1 "$stage/man/man1/"
+	licenses "$stage/licenses"
 	{
 		echo "cicache $version for linux-$arch, fully static (no shared library, no libc)"
 		echo "commit: $commit"

@@ -35,6 +35,14 @@ test_expect_success 'the tarball unpacks to bin/, man/ and BUILDINFO; SHA256SUMS
 	(cd "$DIST" && grep " $NAME.tar.gz\$" SHA256SUMS | sha256sum -c -)
 '
 
+test_expect_success 'licenses/ holds the copyright notice of every library linked in' '
+	for p in $(awk "!/^#/ && NF == 2 { print \$1 }" "$TEST_DIR/../dist/versions"); do
+		test -s $NAME/licenses/$p || die "no licenses/$p"
+		grep -qi "copyright" $NAME/licenses/$p || die "licenses/$p names no copyright"
+	done &&
+	expect_eq "$(ls $NAME/licenses | wc -l)" "$(awk "!/^#/ && NF == 2" "$TEST_DIR/../dist/versions" | wc -l)"
+'
+
 test_expect_success 'the name carries the version --version prints' '
 	v=$(run "$B/cache-save" --version | sed -n "s/^cache-save (cicache) //p") &&
 	expect_eq "$NAME" "cicache-$v-linux-$arch"

@@ -156,99 +156,36 @@ static enum cc_code set_endpoint(struct s3 *s3, const char *url, struct cc_err *
 }
 
 /* Decodes %XX in place (for values of the location's query). */
-static void pct_decode(char *s)
-{
-	char *w = s;
-
-	for (char *r = s; *r; r++) {
-		if (*r == '%' && isxdigit((unsigned char)r[1]) && isxdigit((unsigned char)r[2])) {
-			char h[3] = { r[1], r[2], 0 };
-
-			*w++ = (char)strtol(h, NULL, 16);
-			r += 2;
-		} else {
-			*w++ = *r;
-		}
-	}
-	*w = '\0';
-}
-
 static enum cc_code s3_open(struct store *s, const char *location, struct cc_err *err)
 {
+	enum { ENDPOINT, REGION, PATH_STYLE };
+	static const char *const known[] = { "endpoint", "region", "path-style" };
 	struct s3 *s3 = calloc(1, sizeof(*s3));
-	char *loc = NULL, *query, *slash, *opt_endpoint = NULL, *opt_region = NULL;
-	char *cfg_region = NULL;
+	struct store_loc loc = { 0 };
+	char *opt_endpoint, *opt_region, *cfg_region = NULL;
 	int path_style = -1;
 	const char *tmp = env("TMPDIR");
 	const char *endpoint, *region;
 	enum cc_code rc = CC_OK;
 
-	if (!s3 || !(loc = strdup(location))) {
-		free(s3);
+	if (!s3)
 		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-	}
 	s->priv = s3;
-	if ((query = strchr(loc, '?')))
-		*query++ = '\0';
-	for (char *opt = query, *next; opt && *opt; opt = next) {
-		char *eq;
-
-		if ((next = strchr(opt, '&')))
-			*next++ = '\0';
-		eq = strchr(opt, '=');
-		if (eq)
-			*eq++ = '\0';
-		if (eq)
-			pct_decode(eq);
-		if (!strcmp(opt, "endpoint") && eq) {
-			opt_endpoint = eq;
-		} else if (!strcmp(opt, "region") && eq) {
-			opt_region = eq;
-		} else if (!strcmp(opt, "path-style") && eq) {
-			path_style = !strcmp(eq, "true") || !strcmp(eq, "1");
-		} else {
-			rc = cc_err_set(err, CC_EUSAGE, 0,
-					"unknown option '%s' in '%s' (known: endpoint, region, path-style)",
-					opt, s->location);
-			goto cleanup;
-		}
-	}
-	if ((slash = strchr(loc, '/')))
-		*slash++ = '\0';
-	if (!valid_bucket(loc)) {
+	if ((rc = store_loc_parse(s, "s3", location, known, 3, &loc, err)))
+		goto cleanup;
+	opt_endpoint = loc.opt[ENDPOINT];
+	opt_region = loc.opt[REGION];
+	if (loc.opt[PATH_STYLE])
+		path_style = !strcmp(loc.opt[PATH_STYLE], "true") || !strcmp(loc.opt[PATH_STYLE], "1");
+	if (!valid_bucket(loc.bucket)) {
 		rc = cc_err_set(err, CC_EUSAGE, 0,
 				"bad s3 bucket name '%s' in '%s' (3 to 63 characters: a-z 0-9 . -)",
-				loc, s->location);
+				loc.bucket, s->location);
 		goto cleanup;
 	}
-	if (!(s3->bucket = strdup(loc))) {
-		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-		goto cleanup;
-	}
-	{
-		/* The prefix, without leading, trailing or doubled slashes. */
-		struct buf p = BUF_INIT;
-
-		for (char *seg = slash, *next; seg && *seg; seg = next) {
-			size_t n;
-
-			if ((next = strchr(seg, '/')))
-				*next++ = '\0';
-			n = strlen(seg);
-			if (!n)
-				continue;
-			if ((n == 1 && seg[0] == '.') || (n == 2 && !strcmp(seg, ".."))) {
-				buf_release(&p);
-				rc = cc_err_set(err, CC_EUSAGE, 0, "bad s3 prefix in '%s'", s->location);
-				goto cleanup;
-			}
-			if ((rc = buf_addf(&p, err, "%s/", seg))) {
-				buf_release(&p);
-				goto cleanup;
-			}
-		}
-		s3->prefix = buf_detach(&p, NULL);
-	}
+	s3->bucket = loc.bucket;
+	s3->prefix = loc.prefix;
+	loc.bucket = loc.prefix = NULL;
 	if ((rc = aws_creds_open(&s3->creds, s3->bucket, &cfg_region, err)))
 		goto cleanup;
 	region = opt_region ? opt_region : env("AWS_REGION") ? env("AWS_REGION") :
@@ -285,7 +222,7 @@ static enum cc_code s3_open(struct store *s, const char *location, struct cc_err
 	}
 cleanup:
 	free(cfg_region);
-	free(loc);
+	store_loc_release(&loc);
 	return rc;
 }
 

@@ -1,5 +1,6 @@
 #include "store.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -283,5 +284,122 @@ cleanup:
 	free(sp);
 	free(first);
 	free(tmp);
+	return rc;
+}
+
+static void pct_decode(char *s)
+{
+	char *w = s;
+
+	for (char *r = s; *r; r++) {
+		if (*r == '%' && isxdigit((unsigned char)r[1]) && isxdigit((unsigned char)r[2])) {
+			char h[3] = { r[1], r[2], 0 };
+
+			*w++ = (char)strtol(h, NULL, 16);
+			r += 2;
+		} else {
+			*w++ = *r;
+		}
+	}
+	*w = '\0';
+}
+
+void store_loc_release(struct store_loc *l)
+{
+	free(l->bucket);
+	free(l->prefix);
+	for (size_t i = 0; i < STORE_LOC_OPTS_MAX; i++)
+		free(l->opt[i]);
+	memset(l, 0, sizeof(*l));
+}
+
+/* The options after '?': each KEY=VALUE one of known. */
+static enum cc_code loc_options(struct store *s, char *query, const char *const *known,
+				size_t nknown, struct store_loc *ret, struct cc_err *err)
+{
+	for (char *opt = query, *next; opt && *opt; opt = next) {
+		char *eq;
+		size_t i;
+
+		if ((next = strchr(opt, '&')))
+			*next++ = '\0';
+		if ((eq = strchr(opt, '='))) {
+			*eq++ = '\0';
+			pct_decode(eq);
+		}
+		for (i = 0; eq && i < nknown; i++)
+			if (!strcmp(opt, known[i]))
+				break;
+		if (!eq || i == nknown) {
+			struct buf names = BUF_INIT;
+			enum cc_code rc;
+
+			for (size_t k = 0; k < nknown; k++)
+				if (buf_addf(&names, NULL, "%s%s", k ? ", " : "", known[k]))
+					break;
+			rc = cc_err_set(err, CC_EUSAGE, 0, "unknown option '%s' in '%s' (known: %s)",
+					opt, s->location, names.data);
+			buf_release(&names);
+			return rc;
+		}
+		free(ret->opt[i]);
+		if (!(ret->opt[i] = strdup(eq)))
+			return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	}
+	return CC_OK;
+}
+
+/* The prefix after the bucket's '/': its pieces, each followed by '/'. */
+static enum cc_code loc_prefix(struct store *s, const char *scheme, char *path,
+			       struct store_loc *ret, struct cc_err *err)
+{
+	struct buf p = BUF_INIT;
+	enum cc_code rc = CC_OK;
+
+	for (char *seg = path, *next; seg && *seg; seg = next) {
+		if ((next = strchr(seg, '/')))
+			*next++ = '\0';
+		if (!*seg)
+			continue;
+		if (!strcmp(seg, ".") || !strcmp(seg, "..")) {
+			rc = cc_err_set(err, CC_EUSAGE, 0, "bad %s prefix in '%s'", scheme, s->location);
+			goto cleanup;
+		}
+		if ((rc = buf_addf(&p, err, "%s/", seg)))
+			goto cleanup;
+	}
+	if (!(ret->prefix = buf_detach(&p, NULL)))
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+cleanup:
+	buf_release(&p);
+	return rc;
+}
+
+enum cc_code store_loc_parse(struct store *s, const char *scheme, const char *location,
+			     const char *const *known, size_t nknown, struct store_loc *ret,
+			     struct cc_err *err)
+{
+	char *loc = strdup(location), *query, *slash;
+	enum cc_code rc;
+
+	memset(ret, 0, sizeof(*ret));
+	if (!loc || nknown > STORE_LOC_OPTS_MAX) {
+		free(loc);
+		return loc ? cc_err_set(err, CC_EINTERNAL, 0, "too many location options")
+			   : cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	}
+	if ((query = strchr(loc, '?')))
+		*query++ = '\0';
+	if ((slash = strchr(loc, '/')))
+		*slash++ = '\0';
+	if ((rc = loc_options(s, query, known, nknown, ret, err)) ||
+	    (rc = loc_prefix(s, scheme, slash, ret, err)))
+		goto cleanup;
+	if (!(ret->bucket = strdup(loc)))
+		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+cleanup:
+	free(loc);
+	if (rc)
+		store_loc_release(ret);
 	return rc;
 }

@@ -238,6 +238,26 @@ bool store_pack_parse(const char *name, const char *prefix, struct cc_id *ret);
 enum cc_code store_list_all(struct store *s, const char *prefix, store_list_fn fn, void *ctx,
 			    struct cc_err *err);
 
+/* A bucket location as object-store backends take it (after the
+ * scheme): "BUCKET[/PREFIX][?KEY=VALUE&...]". */
+#define STORE_LOC_OPTS_MAX 8
+struct store_loc {
+	char *bucket;		/* up to the first '/' or '?' (unchecked) */
+	/* "" or "a/b/": the pieces of PREFIX, each followed by one '/', with
+	 * no empty piece ("a//b/" is "a/b/"); "." and ".." are refused. */
+	char *prefix;
+	/* The value of known option i, percent-decoded, or NULL. */
+	char *opt[STORE_LOC_OPTS_MAX];
+};
+/* Parses location (s->location is named in messages; scheme is the
+ * backend's, e.g. "s3"), knowing the nknown option names of known (at
+ * most STORE_LOC_OPTS_MAX).  @return CC_OK, CC_EUSAGE (an unknown option,
+ * a bad prefix) or CC_ENOMEM; ret is released on failure. */
+enum cc_code store_loc_parse(struct store *s, const char *scheme, const char *location,
+			     const char *const *known, size_t nknown, struct store_loc *ret,
+			     struct cc_err *err);
+void store_loc_release(struct store_loc *l);
+
 /* Creates a private temporary file in s->tmpdir; *ret_path gets its name.
  * @return an open fd or -1 with err set. */
 int store_tmpfile(struct store *s, struct buf *ret_path, struct cc_err *err);

@@ -843,6 +843,37 @@ static void test_many_objects(void)
 	store_close(s);
 }
 
+/* store_loc_parse: what object-store backends make of BUCKET/PREFIX?OPTS. */
+static void test_loc_parse(void)
+{
+	static const char *const known[] = { "endpoint", "region" };
+	struct store s = { .location = "x://shown" };
+	struct store_loc l;
+	struct cc_err err;
+
+	cc_err_clear(&err);
+	CHECK_EQ(store_loc_parse(&s, "x", "b//ci/./x/", known, 2, &l, &err), CC_EUSAGE);
+	CHECK_STR(err.msg, "bad x prefix in 'x://shown'");
+	CHECK(!l.bucket && !l.prefix);
+	CHECK_EQ(store_loc_parse(&s, "x", "b/../c", known, 2, &l, &err), CC_EUSAGE);
+	CHECK_EQ(store_loc_parse(&s, "x", "bkt//ci///cache/?region=eu%2Dwest-1&endpoint=http%3A//h:1&region=us",
+				 known, 2, &l, &err), CC_OK);
+	CHECK_STR(l.bucket, "bkt");
+	CHECK_STR(l.prefix, "ci/cache/");
+	CHECK_STR(l.opt[0], "http://h:1");
+	CHECK_STR(l.opt[1], "us");	/* the last one given */
+	store_loc_release(&l);
+	CHECK_EQ(store_loc_parse(&s, "x", "bkt", known, 2, &l, &err), CC_OK);
+	CHECK_STR(l.prefix, "");
+	CHECK(!l.opt[0] && !l.opt[1]);
+	store_loc_release(&l);
+	CHECK_EQ(store_loc_parse(&s, "x", "bkt/p?colour=red", known, 2, &l, &err), CC_EUSAGE);
+	CHECK_STR(err.msg, "unknown option 'colour' in 'x://shown' (known: endpoint, region)");
+	CHECK_EQ(store_loc_parse(&s, "x", "bkt?region", known, 2, &l, &err), CC_EUSAGE);
+	CHECK(strstr(err.msg, "unknown option 'region'") != NULL);
+	CHECK(!l.bucket && !l.opt[0] && !l.opt[1]);
+}
+
 int main(void)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -855,6 +886,7 @@ int main(void)
 	}
 	RUN(test_open);
 	RUN(test_open_schemes);
+	RUN(test_loc_parse);
 	RUN(test_missing_store);
 	RUN(test_prepare_write);
 	RUN(test_put_get);

@@ -633,67 +633,72 @@ static void abort_upload(struct s3 *s3, const char *key, const char *upload_id)
 	http_resp_release(&r);
 }
 
-static enum cc_code put_multipart(struct store *st, const char *key, const char *name, int fd,
-				  uint64_t size, uint64_t part, bool if_absent, const char *if_match,
-				  bool *ret_existed, struct cc_err *err)
+/* Starts a multipart upload of key: its id into ret_id. */
+static enum cc_code mp_start(struct s3 *s3, const char *key, const char *name, struct buf *ret_id,
+			     struct cc_err *err)
 {
-	struct s3 *s3 = st->priv;
-	struct s3_call c, *parts = NULL;
-	struct http_resp *presp = NULL;
-	char (*nums)[24] = NULL, (*md5s)[32] = NULL;
+	struct s3_call c;
 	struct http_resp r;
-	struct buf out = BUF_INIT, upload_id = BUF_INIT, done = BUF_INIT;
-	uint64_t nparts;
-	bool started = false, completed = false;	/* the multipart upload */
+	struct buf out = BUF_INIT;
 	enum cc_code rc;
 
 	buf_init(&out, SMALL_BODY_MAX);
 	http_resp_init(&r);
-	if ((size + part - 1) / part > MAX_PARTS)
-		part = (size + MAX_PARTS - 1) / MAX_PARTS;
-	nparts = (size + part - 1) / part;
-
 	call_init(&c, s3, "POST", key);
 	c.q[c.nq++] = (struct sigv4_pair){ "uploads", "" };
 	c.hdr[c.nhdr++] = (struct sigv4_pair){ "content-type", "application/octet-stream" };
 	c.req.out = &out;
 	if ((rc = call_run(&c, &r, err)))
 		goto cleanup;
-	if (r.status != 200) {
+	if (r.status != 200)
 		rc = s3_fail(s3, "start uploading", name, &r, err);
-		goto cleanup;
-	}
-	if (!s3_upload_id(out.data, out.len, &upload_id)) {
+	else if (!s3_upload_id(out.data, out.len, ret_id))
 		rc = cc_err_set(err, CC_ESTORE, 0,
 				"s3 bucket '%s': cannot upload '%s': no UploadId in the answer",
 				s3->bucket, name);
-		goto cleanup;
-	}
-	started = true;
-	if ((rc = buf_addstr(&done, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">", err)))
-		goto cleanup;
+cleanup:
+	http_resp_release(&r);
+	buf_release(&out);
+	return rc;
+}
 
-	if (!(parts = calloc(nparts, sizeof(*parts))) || !(presp = calloc(nparts, sizeof(*presp))) ||
-	    !(nums = calloc(nparts, sizeof(*nums))) || !(md5s = calloc(nparts, sizeof(*md5s)))) {
+/* Uploads the parts of fd (part bytes each, the last shorter), up to
+ * st->jobs at a time, and writes the CompleteMultipartUpload body that
+ * lists them into done. */
+static enum cc_code mp_parts(struct store *st, const char *key, const char *name, int fd,
+			     uint64_t size, uint64_t part, const char *upload_id, struct buf *done,
+			     struct cc_err *err)
+{
+	struct s3 *s3 = st->priv;
+	uint64_t nparts = (size + part - 1) / part;
+	struct s3_call *parts = calloc(nparts, sizeof(*parts));
+	struct http_resp *presp = calloc(nparts, sizeof(*presp));
+	char (*nums)[24] = calloc(nparts, sizeof(*nums)), (*md5s)[32] = calloc(nparts, sizeof(*md5s));
+	enum cc_code rc;
+
+	if (!parts || !presp || !nums || !md5s) {
 		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 		goto cleanup;
 	}
+	for (uint64_t i = 0; i < nparts; i++)
+		http_resp_init(&presp[i]);
 	for (uint64_t i = 0; i < nparts; i++) {
 		uint64_t off = i * part, len = size - off < part ? size - off : part;
 
-		http_resp_init(&presp[i]);
 		snprintf(nums[i], sizeof(nums[i]), "%llu", (unsigned long long)(i + 1));
 		if ((rc = file_md5(fd, off, len, md5s[i], err)))
 			goto cleanup;
 		call_init(&parts[i], s3, "PUT", key);
 		parts[i].q[parts[i].nq++] = (struct sigv4_pair){ "partNumber", nums[i] };
-		parts[i].q[parts[i].nq++] = (struct sigv4_pair){ "uploadId", upload_id.data };
+		parts[i].q[parts[i].nq++] = (struct sigv4_pair){ "uploadId", upload_id };
 		parts[i].hdr[parts[i].nhdr++] = (struct sigv4_pair){ "content-md5", md5s[i] };
 		parts[i].req.body_fd = fd;
 		parts[i].req.body_off = off;
 		parts[i].req.body_len = len;
 	}
-	if ((rc = call_run_many(st, parts, presp, nparts, err)))
+	if ((rc = call_run_many(st, parts, presp, nparts, err)) ||
+	    (rc = buf_addstr(done, "<CompleteMultipartUpload "
+			     "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">", err)))
 		goto cleanup;
 	for (uint64_t i = 0; i < nparts; i++) {
 		const char *etag = presp[i].etag;
@@ -708,28 +713,51 @@ static enum cc_code put_multipart(struct store *st, const char *key, const char 
 					s3->bucket, name, nums[i]);
 			goto cleanup;
 		}
-		if ((rc = buf_addf(&done, err, "<Part><PartNumber>%s</PartNumber><ETag>%s</ETag></Part>",
+		if ((rc = buf_addf(done, err, "<Part><PartNumber>%s</PartNumber><ETag>%s</ETag></Part>",
 				   nums[i], etag)))
 			goto cleanup;
 	}
 	cc_debug("s3: uploaded %llu parts of '%s'", (unsigned long long)nparts, name);
-	if ((rc = buf_addstr(&done, "</CompleteMultipartUpload>", err)))
-		goto cleanup;
+	rc = buf_addstr(done, "</CompleteMultipartUpload>", err);
+cleanup:
+	for (uint64_t i = 0; presp && i < nparts; i++)
+		http_resp_release(&presp[i]);
+	free(presp);
+	free(parts);
+	free(nums);
+	free(md5s);
+	return rc;
+}
+
+/* Completes the upload with the body done, under the preconditions
+ * asked for: when one fails, *ret_existed is set and the result is CC_OK
+ * (the caller must abort the upload). */
+static enum cc_code mp_complete(struct s3 *s3, const char *key, const char *name,
+				const char *upload_id, const struct buf *done, bool if_absent,
+				const char *if_match, bool *ret_existed, struct cc_err *err)
+{
+	struct s3_call c;
+	struct http_resp r;
+	struct buf out = BUF_INIT;
+	enum cc_code rc;
+
+	buf_init(&out, SMALL_BODY_MAX);
+	http_resp_init(&r);
 	call_init(&c, s3, "POST", key);
-	c.q[c.nq++] = (struct sigv4_pair){ "uploadId", upload_id.data };
+	c.q[c.nq++] = (struct sigv4_pair){ "uploadId", upload_id };
 	c.hdr[c.nhdr++] = (struct sigv4_pair){ "content-type", "application/xml" };
 	if (if_absent)
 		c.hdr[c.nhdr++] = (struct sigv4_pair){ "if-none-match", "*" };
 	if (if_match)
 		c.hdr[c.nhdr++] = (struct sigv4_pair){ "if-match", if_match };
-	c.req.body = done.data;
-	c.req.body_len = done.len;
+	c.req.body = done->data;
+	c.req.body_len = done->len;
 	c.req.out = &out;
 	if ((rc = call_run(&c, &r, err)))
 		goto cleanup;
 	if ((if_absent || if_match) && cond_failed(&r, if_match)) {
 		*ret_existed = true;
-		goto cleanup;	/* not a failure, but the parts must go */
+		goto cleanup;
 	}
 	/* CompleteMultipartUpload may fail with 200 and an <Error> body. */
 	if (r.status == 200 && xml_has(out.data, out.len, "Error")) {
@@ -738,22 +766,31 @@ static enum cc_code put_multipart(struct store *st, const char *key, const char 
 			r.err_body.max - 1, NULL);
 		r.status = 500;
 	}
-	if (r.status != 200) {
+	if (r.status != 200)
 		rc = s3_fail(s3, "complete the upload of", name, &r, err);
-		goto cleanup;
-	}
-	completed = true;
 cleanup:
-	if (started && !completed)
-		abort_upload(s3, key, upload_id.data);
-	for (uint64_t i = 0; presp && i < nparts; i++)
-		http_resp_release(&presp[i]);
-	free(presp);
-	free(parts);
-	free(nums);
-	free(md5s);
 	http_resp_release(&r);
 	buf_release(&out);
+	return rc;
+}
+
+static enum cc_code put_multipart(struct store *st, const char *key, const char *name, int fd,
+				  uint64_t size, uint64_t part, bool if_absent, const char *if_match,
+				  bool *ret_existed, struct cc_err *err)
+{
+	struct s3 *s3 = st->priv;
+	struct buf upload_id = BUF_INIT, done = BUF_INIT;
+	enum cc_code rc;
+
+	if ((size + part - 1) / part > MAX_PARTS)
+		part = (size + MAX_PARTS - 1) / MAX_PARTS;
+	if ((rc = mp_start(s3, key, name, &upload_id, err)))
+		goto cleanup;
+	if ((rc = mp_parts(st, key, name, fd, size, part, upload_id.data, &done, err)) ||
+	    (rc = mp_complete(s3, key, name, upload_id.data, &done, if_absent, if_match,
+			      ret_existed, err)) || *ret_existed)
+		abort_upload(s3, key, upload_id.data);	/* the parts must go */
+cleanup:
 	buf_release(&upload_id);
 	buf_release(&done);
 	return rc;

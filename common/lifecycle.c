@@ -702,63 +702,44 @@ cleanup:
 	return rc;
 }
 
-/* Copies the live frames of the packs chosen (cand[p]) into one new
- * pack, repoints the entries that use them, and sets pack_live[p] = 0
- * for every old pack all of whose entries now point elsewhere (step 4
- * then marks it).  *ret_new: the new pack's size (0: none). */
-static enum cc_code repack(struct state *st, bool *cand, uint64_t *pack_live,
-			   const struct cc_prune_opts *o, uint64_t *ret_new, size_t *ret_n,
-			   struct cc_err *err)
+/* Copies the live frames of the candidate packs into pack (after its
+ * magic), byte for byte: frames are self-contained, no recompression.
+ * Each copy is a move in mv; a candidate that would overflow REPACK_MAX
+ * is dropped (cand cleared: next run), with the moves already taken. */
+static enum cc_code gather_frames(struct state *st, bool *cand, struct buf *pack,
+				  struct mf_move *mv, size_t *ret_nmv, struct cc_err *err)
 {
 	struct store *s = st->s;
-	struct buf pack = BUF_INIT, tmp = BUF_INIT;
-	struct mf_move *mv = NULL;
 	char pname[STORE_PACK_NAME_SIZE];
-	size_t nmv = 0;
-	bool *failed = NULL;
-	struct cc_id nid;
-	char hex[CC_ID_HEX_LEN + 1];
+	size_t nmv = 0, k = 0;
 	enum cc_code rc;
-	bool existed;
-	int fd;
 
-	*ret_new = 0;
-	*ret_n = 0;
-	mv = calloc(st->ndf ? st->ndf : 1, sizeof(*mv));
-	failed = calloc(st->packs.n ? st->packs.n : 1, sizeof(*failed));
-	if (!mv || !failed) {
-		rc = cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
-		goto cleanup;
-	}
-	if ((rc = buf_add(&pack, PACK_MAGIC, 8, err)))
-		goto cleanup;
-	/* Byte for byte: frames are self-contained, no recompression. */
+	if ((rc = buf_add(pack, PACK_MAGIC, 8, err)))
+		return rc;
 	for (size_t i = 0; i < st->ndf; i++) {
 		struct dframe *d = &st->df[i];
 		const struct obj *po;
+		struct cc_id oid;
 
 		if (!d->refs || d->pack == SIZE_MAX || !cand[d->pack])
 			continue;
-		if (pack.len + d->len > REPACK_MAX) {
+		if (pack->len + d->len > REPACK_MAX) {
 			cand[d->pack] = false;	/* next run */
 			continue;
 		}
 		po = &st->packs.v[d->pack];
-		if ((rc = buf_grow(&pack, (size_t)d->len, err)) ||
+		if ((rc = buf_grow(pack, (size_t)d->len, err)) ||
 		    (rc = s->ops->get_range(s, po->name, d->off, (size_t)d->len,
-					    pack.data + pack.len, err)))
-			goto cleanup;
-		struct cc_id oid;
-
+					    pack->data + pack->len, err)))
+			return rc;
 		store_pack_parse(po->name, STORE_PACKS_PREFIX, &oid);
 		memcpy(mv[nmv].old_pack, oid.b, CC_ID_LEN);
 		mv[nmv].old_off = d->off;
-		mv[nmv].new_off = pack.len;
+		mv[nmv].new_off = pack->len;
 		nmv++;
-		buf_setlen(&pack, pack.len + (size_t)d->len);
+		buf_setlen(pack, pack->len + (size_t)d->len);
 	}
 	/* A pack dropped for size after some of its frames were taken. */
-	size_t k = 0;
 	for (size_t i = 0; i < nmv; i++) {
 		struct cc_id id;
 		struct obj *po;
@@ -769,20 +750,26 @@ static enum cc_code repack(struct state *st, bool *cand, uint64_t *pack_live,
 		if (po && cand[po - st->packs.v])
 			mv[k++] = mv[i];
 	}
-	nmv = k;
-	if (!nmv)
-		goto cleanup;
-	cc_id_of(&nid, pack.data, pack.len);
-	cc_id_hex(&nid, hex);
-	for (size_t i = 0; i < nmv; i++)
-		memcpy(mv[i].new_pack, nid.b, CC_ID_LEN);
-	qsort(mv, nmv, sizeof(*mv), move_cmp);
-	fd = store_tmpfile(s, &tmp, err);
-	if (fd < 0) {
+	*ret_nmv = k;
+	return CC_OK;
+}
+
+/* Publishes pack as the pack named by its content, *ret_id. */
+static enum cc_code put_pack(struct store *s, const struct buf *pack, struct cc_id *ret_id,
+			     struct cc_err *err)
+{
+	struct buf tmp = BUF_INIT;
+	char pname[STORE_PACK_NAME_SIZE];
+	enum cc_code rc = CC_OK;
+	bool existed;
+	int fd;
+
+	cc_id_of(ret_id, pack->data, pack->len);
+	if ((fd = store_tmpfile(s, &tmp, err)) < 0) {
 		rc = err->code;
 		goto cleanup;
 	}
-	if (write_all(fd, pack.data, pack.len)) {
+	if (write_all(fd, pack->data, pack->len)) {
 		rc = cc_err_set(err, CC_ESTORE, errno, "cannot write '%s'", tmp.data);
 		close(fd);
 		goto cleanup;
@@ -791,14 +778,27 @@ static enum cc_code repack(struct state *st, bool *cand, uint64_t *pack_live,
 		rc = cc_err_set(err, CC_ESTORE, errno, "cannot write '%s'", tmp.data);
 		goto cleanup;
 	}
-	store_pack_name(pname, STORE_PACKS_PREFIX, &nid);
-	if ((rc = s->ops->put(s, pname, tmp.data, STORE_PUT_MOVE | STORE_PUT_IF_ABSENT,
-			      &existed, err)))
-		goto cleanup;
-	*ret_new = pack.len;
-	if (o->note)
-		o->note(o->ctx, "new pack", hex, pack.len);
-	/* Every live entry that uses a chosen pack. */
+	store_pack_name(pname, STORE_PACKS_PREFIX, ret_id);
+	rc = s->ops->put(s, pname, tmp.data, STORE_PUT_MOVE | STORE_PUT_IF_ABSENT, &existed, err);
+cleanup:
+	if (tmp.len)
+		unlink(tmp.data);
+	buf_release(&tmp);
+	return rc;
+}
+
+/* Rewrites every live entry that uses a candidate pack to the moves; a
+ * candidate some entry could not be rewritten for stays.  The others
+ * are no longer live (pack_live 0); *ret_n counts them. */
+static enum cc_code repoint_users(struct state *st, const bool *cand, uint64_t *pack_live,
+				  const struct mf_move *mv, size_t nmv,
+				  const struct cc_prune_opts *o, size_t *ret_n, struct cc_err *err)
+{
+	bool *failed = calloc(st->packs.n ? st->packs.n : 1, sizeof(*failed));
+	enum cc_code rc = CC_OK;
+
+	if (!failed)
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
 	for (size_t i = 0; i < st->nents; i++) {
 		struct ent *e = &st->ents[i];
 		bool uses = false, done = false;
@@ -827,12 +827,43 @@ static enum cc_code repack(struct state *st, bool *cand, uint64_t *pack_live,
 			(*ret_n)++;
 		}
 cleanup:
-	if (tmp.len)
-		unlink(tmp.data);
-	buf_release(&tmp);
+	free(failed);
+	return rc;
+}
+
+/* Copies the live frames of the packs chosen (cand[p]) into one new
+ * pack, repoints the entries that use them, and sets pack_live[p] = 0
+ * for every old pack all of whose entries now point elsewhere (a later
+ * step marks it).  *ret_new: the new pack's size (0: none). */
+static enum cc_code repack(struct state *st, bool *cand, uint64_t *pack_live,
+			   const struct cc_prune_opts *o, uint64_t *ret_new, size_t *ret_n,
+			   struct cc_err *err)
+{
+	struct buf pack = BUF_INIT;
+	struct mf_move *mv = calloc(st->ndf ? st->ndf : 1, sizeof(*mv));
+	size_t nmv = 0;
+	struct cc_id nid;
+	char hex[CC_ID_HEX_LEN + 1];
+	enum cc_code rc;
+
+	*ret_new = 0;
+	*ret_n = 0;
+	if (!mv)
+		return cc_err_set(err, CC_ENOMEM, ENOMEM, "cannot allocate");
+	if ((rc = gather_frames(st, cand, &pack, mv, &nmv, err)) || !nmv ||
+	    (rc = put_pack(st->s, &pack, &nid, err)))
+		goto cleanup;
+	for (size_t i = 0; i < nmv; i++)
+		memcpy(mv[i].new_pack, nid.b, CC_ID_LEN);
+	qsort(mv, nmv, sizeof(*mv), move_cmp);
+	*ret_new = pack.len;
+	cc_id_hex(&nid, hex);
+	if (o->note)
+		o->note(o->ctx, "new pack", hex, pack.len);
+	rc = repoint_users(st, cand, pack_live, mv, nmv, o, ret_n, err);
+cleanup:
 	buf_release(&pack);
 	free(mv);
-	free(failed);
 	return rc;
 }
 

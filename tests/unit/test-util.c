@@ -11,22 +11,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Under AddressSanitizer a huge malloc aborts unless told to return NULL:
- * test_array_grow_failure needs the NULL. */
-#if defined(__SANITIZE_ADDRESS__)
-#define UTIL_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UTIL_ASAN 1
-#endif
-#endif
-#ifdef UTIL_ASAN
+/* Under AddressSanitizer and ThreadSanitizer a huge malloc aborts unless
+ * told to return NULL: test_array_grow_failure needs the NULL.  Each
+ * sanitizer reads its own hook; without one, they are unused. */
 const char *__asan_default_options(void);
 const char *__asan_default_options(void)
 {
 	return "allocator_may_return_null=1";
 }
-#endif
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void)
+{
+	return "allocator_may_return_null=1";
+}
 
 static void test_array_grow(void)
 {

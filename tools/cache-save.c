@@ -180,6 +180,7 @@ static void parse(int argc, char **argv, struct args *a)
 struct job {
 	struct args a;
 	char cwd[PATH_MAX];
+	const char *home;
 	struct glob g;
 	struct glob_root *groots;
 	size_t ngroots;
@@ -224,11 +225,10 @@ static int fail(const struct job *j, enum cc_code rc)
  * exit status (a usage or source error, or nothing matched). */
 static int expand_paths(struct job *j)
 {
-	const char *home = getenv("HOME");
 	bool missing = false;
 	enum cc_code rc;
 
-	if ((rc = glob_init(&j->g, j->a.paths, j->a.npaths, j->cwd, home, &j->err)))
+	if ((rc = glob_init(&j->g, j->a.paths, j->a.npaths, j->cwd, j->home, &j->err)))
 		return fail(j, rc);
 	if ((rc = glob_expand(&j->g, &j->groots, &j->ngroots, &j->err))) {
 		int code = fail(j, rc);
@@ -279,7 +279,7 @@ static int plan(struct job *j, struct save_opts *so)
 		buf_init(&j->abss[i], 0);
 	}
 	for (size_t i = 0; i < j->ngroots; i++) {
-		if ((rc = cc_path_record(j->groots[i].arg, j->cwd, getenv("HOME"), &j->specs[i],
+		if ((rc = cc_path_record(j->groots[i].arg, j->cwd, j->home, &j->specs[i],
 					 &j->abss[i], &j->err)))
 			return fail(j, rc);
 		if (cli_verbosity > 0)
@@ -383,6 +383,7 @@ int main(int argc, char **argv)
 	cli_init("cache-save");
 	cc_err_clear(&j.err);
 	parse(argc, argv, &j.a);
+	j.home = getenv("HOME");
 	if (!getcwd(j.cwd, sizeof(j.cwd))) {
 		cli_error("cannot determine the current directory");
 		code = EXIT_SOURCE;
